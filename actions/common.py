@@ -1,0 +1,46 @@
+"""What every action needs: who is talking, where, and the shared store and directory."""
+from __future__ import annotations
+
+from datetime import datetime
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from rasa_sdk import Tracker
+
+from bot.directory import Directory, get_directory
+from bot.settings import get_settings
+from bot.tickets import TicketStore
+
+
+@lru_cache(maxsize=1)
+def store() -> TicketStore:
+    """One store per action-server process: it holds the engine and its connection pool."""
+    return TicketStore()
+
+
+def directory() -> Directory:
+    return get_directory()
+
+
+def reporter(tracker: Tracker) -> tuple[str, str]:
+    """(channel, sender id): the identity a ticket belongs to and that may read it back."""
+    return tracker.get_latest_input_channel() or "rest", tracker.sender_id
+
+
+def message_metadata(tracker: Tracker) -> dict:
+    return (tracker.latest_message or {}).get("metadata") or {}
+
+
+def in_group(tracker: Tracker) -> bool:
+    """Group chats never see phone numbers, room numbers or ticket details."""
+    return message_metadata(tracker).get("chat_type") in {"group", "supergroup"}
+
+
+def local_time(moment: datetime) -> str:
+    """Deadlines as residents read them: local date and hour, no year."""
+    local = moment.astimezone(ZoneInfo(get_settings().timezone))
+    return f"{local.month}月{local.day}日{local:%H:%M}"
+
+
+def latest_intent(tracker: Tracker) -> str | None:
+    return ((tracker.latest_message or {}).get("intent") or {}).get("name")

@@ -1,0 +1,133 @@
+"""Asking where: community and building (and unit, room) shared by every form that needs a place.
+
+The same checks serve the complaint form and the who-handles-it / hotline questions, so a building
+that is not in the directory is refused the same way everywhere.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.forms import FormValidationAction
+from rasa_sdk.types import DomainDict
+
+from actions.common import directory
+from bot.nlu.address import bare_number
+
+_MAX_UNIT = 30
+
+
+def _requested(tracker: Tracker, slot: str) -> bool:
+    return tracker.get_slot("requested_slot") == slot
+
+
+def _text(tracker: Tracker) -> str:
+    return (tracker.latest_message or {}).get("text") or ""
+
+
+class LocationValidation(FormValidationAction):
+    """Community/building/unit/room extraction and checks against the directory."""
+
+    def name(self) -> Text:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @staticmethod
+    def single_community() -> Optional[str]:
+        names = [c.name for c in directory().communities]
+        return names[0] if len(names) == 1 else None
+
+    def location_slots(self, tracker: Tracker, needs: List[str]) -> List[str]:
+        """The place slots to ask for: community only when the street has several."""
+        slots = [] if self.single_community() else ["community"]
+        return slots + [s for s in ("building", "unit", "room") if s in needs]
+
+    async def extract_community(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                domain: DomainDict) -> Dict[Text, Any]:
+        if _requested(tracker, "community"):
+            found = directory().find_community(_text(tracker))
+            if found:
+                return {"community": found.name}
+        return {}
+
+    async def extract_building(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                               domain: DomainDict) -> Dict[Text, Any]:
+        value = bare_number(_text(tracker)) if _requested(tracker, "building") else None
+        return {"building": value} if value else {}
+
+    async def extract_unit(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                           domain: DomainDict) -> Dict[Text, Any]:
+        value = bare_number(_text(tracker)) if _requested(tracker, "unit") else None
+        return {"unit": value} if value else {}
+
+    async def extract_room(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                           domain: DomainDict) -> Dict[Text, Any]:
+        if not _requested(tracker, "room"):
+            return {}
+        text = _text(tracker).strip()
+        digits = text.rstrip("室号房").strip()
+        return {"room": digits} if digits.isdigit() else {}
+
+    def validate_community(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                           domain: DomainDict) -> Dict[Text, Any]:
+        found = directory().find_community(str(value or ""))
+        if not found:
+            dispatcher.utter_message(response="utter_unknown_community",
+                                     communities="、".join(c.name for c in directory().communities))
+            return {"community": None}
+        building = tracker.get_slot("building")
+        if building and not directory().building(found.name, str(building)):
+            dispatcher.utter_message(response="utter_unknown_building", community=found.name,
+                                     building=building)
+            return {"community": found.name, "building": None}
+        return {"community": found.name}
+
+    def validate_building(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                          domain: DomainDict) -> Dict[Text, Any]:
+        building = bare_number(str(value or ""))
+        community = tracker.get_slot("community") or self.single_community()
+        if not building:
+            return {"building": None}
+        if community and not directory().building(community, building):
+            dispatcher.utter_message(response="utter_unknown_building", community=community,
+                                     building=building)
+            return {"building": None}
+        return {"building": building}
+
+    def validate_unit(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                      domain: DomainDict) -> Dict[Text, Any]:
+        unit = bare_number(str(value or ""))
+        return {"unit": unit if unit and int(unit) <= _MAX_UNIT else None}
+
+    def validate_room(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                      domain: DomainDict) -> Dict[Text, Any]:
+        room = str(value or "").strip()
+        return {"room": room if room.isdigit() and 2 <= len(room) <= 5 else None}
+
+
+class ValidateResponsibleForm(LocationValidation):
+    def name(self) -> Text:
+        return "validate_responsible_form"
+
+    async def required_slots(self, domain_slots: List[Text], dispatcher: CollectingDispatcher,
+                             tracker: Tracker, domain: DomainDict) -> List[Text]:
+        return self.location_slots(tracker, ["building"])
+
+
+class ValidateHotlineForm(ValidateResponsibleForm):
+    def name(self) -> Text:
+        return "validate_hotline_form"
+
+
+class ActionAskCommunity(Action):
+    """Offers the street's communities as buttons: residents tap rather than type the name."""
+
+    def name(self) -> Text:
+        return "action_ask_community"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> List[Dict[Text, Any]]:
+        names = [c.name for c in directory().communities]
+        dispatcher.utter_message(response="utter_ask_community",
+                                 buttons=[{"title": n, "payload": n} for n in names])
+        return []

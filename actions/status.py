@@ -1,0 +1,119 @@
+"""Progress, call-backs, feedback and the not-understood path."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.common import directory, in_group, local_time, reporter, store
+from bot.nlu.address import normalize_ticket_id
+from bot.tickets import TicketError, TicketView
+
+_MAIN_OPTIONS = [
+    {"title": "报事报修", "payload": "我要报修"},
+    {"title": "查进度", "payload": "查进度"},
+    {"title": "物业电话", "payload": "物业电话多少"},
+    {"title": "转人工", "payload": "转人工"},
+]
+
+
+def status_text(ticket: TicketView) -> str:
+    """A ticket as its reporter reads it: status, handler, deadline and the latest step."""
+    label = directory().service.status_labels.get(ticket.status, ticket.status)
+    category = directory().service.categories[ticket.category].label
+    lines = [f"工单 {ticket.id}（{category}）", f"状态：{label}", f"承办：{ticket.handler_name}",
+             f"时限：{local_time(ticket.deadline)}前"]
+    if ticket.history:
+        last = ticket.history[-1]
+        lines.append(f"最新：{local_time(last.at)} {last.note or directory().service.event_labels.get(last.action, last.action)}")
+    return "\n".join(lines)
+
+
+class ActionCheckStatus(Action):
+    """By ticket id or the sender's latest; someone else's ticket gets a refusal, not its content."""
+
+    def name(self) -> Text:
+        return "action_check_status"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> List[Dict[Text, Any]]:
+        if in_group(tracker):
+            dispatcher.utter_message(response="utter_status_private_only")
+            return []
+        channel, sender_id = reporter(tracker)
+        text = (tracker.latest_message or {}).get("text") or ""
+        ticket_id = normalize_ticket_id(text)
+        mentioned = "gd" in text.lower() and ticket_id is None
+        if mentioned:
+            dispatcher.utter_message(response="utter_malformed_ticket_id")
+            return []
+        try:
+            ticket = (store().get_for_reporter(ticket_id, channel, sender_id) if ticket_id
+                      else store().latest_for_reporter(channel, sender_id))
+        except TicketError as error:
+            dispatcher.utter_message(text=error.user_message)
+            return [SlotSet("ticket_id", None)]
+        if ticket is None:
+            dispatcher.utter_message(response="utter_no_tickets")
+            return []
+        dispatcher.utter_message(text=status_text(ticket))
+        return [SlotSet("ticket_id", ticket.id)]
+
+
+class ActionRequestHuman(Action):
+    """Records a call-back request so staff see it, and tells the resident when to expect them."""
+
+    def name(self) -> Text:
+        return "action_request_human"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> List[Dict[Text, Any]]:
+        channel, sender_id = reporter(tracker)
+        phone = tracker.get_slot("phone")
+        request = store().request_callback(channel, sender_id,
+                                           phone=phone if phone and phone != "declined" else None,
+                                           note=(tracker.latest_message or {}).get("text"))
+        dispatcher.utter_message(response="utter_human_requested",
+                                 expected_by=local_time(request.expected_by))
+        return []
+
+
+class ActionRecordFeedback(Action):
+    """Feedback outside a scheduled follow-up goes onto the sender's latest ticket as a note."""
+
+    def name(self) -> Text:
+        return "action_record_feedback"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> List[Dict[Text, Any]]:
+        channel, sender_id = reporter(tracker)
+        ticket = store().latest_for_reporter(channel, sender_id)
+        if ticket:
+            store().add_note(ticket.id, f"{channel}:{sender_id}",
+                             f"居民反馈：{(tracker.latest_message or {}).get('text', '')[:500]}")
+        dispatcher.utter_message(response="utter_feedback_thanks")
+        return []
+
+
+class ActionFallbackOptions(Action):
+    """Says briefly that it did not understand and offers the main options; a second miss in a row
+    offers a person instead of asking again."""
+
+    def name(self) -> Text:
+        return "action_fallback_options"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> List[Dict[Text, Any]]:
+        text = ((tracker.latest_message or {}).get("text") or "").strip()
+        misses = int(tracker.get_slot("failed_attempts") or 0) + 1
+        if not text:
+            dispatcher.utter_message(response="utter_empty_message")
+        elif misses >= 2:
+            dispatcher.utter_message(response="utter_fallback_human", buttons=_MAIN_OPTIONS[-1:])
+            return [SlotSet("failed_attempts", 0)]
+        else:
+            dispatcher.utter_message(response="utter_default", buttons=_MAIN_OPTIONS)
+        return [SlotSet("failed_attempts", misses)]

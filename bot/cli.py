@@ -1,0 +1,159 @@
+"""The ``linli`` command: train, chat, serve, parse, and look at tickets."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from typing import Iterable
+
+from bot.settings import get_settings
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from bot.runtime import train
+
+    print(f"model: {train(force=args.force)}")
+    return 0
+
+
+def _serve(shell: bool, workers: int = 1) -> int:
+    """Action server plus Rasa (server or shell); both stop together."""
+    from bot import runtime
+
+    settings = get_settings()
+    runtime.train(settings)
+    actions = runtime.start_action_server(settings)
+    try:
+        runtime.wait_for_port(settings.action_port, 120, actions)
+        if shell:
+            return runtime._rasa("shell", "--model", str(runtime.model_path(settings)),
+                                 "--endpoints", str(runtime.write_endpoints(settings)),
+                                 "--port", str(settings.rasa_port)).returncode
+        server = runtime.start_rasa_server(settings, workers=workers)
+        signal.signal(signal.SIGTERM, lambda *_: server.terminate())
+        return server.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        actions.terminate()
+        actions.wait(10)
+
+
+def _cmd_shell(args: argparse.Namespace) -> int:
+    return _serve(shell=True)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    return _serve(shell=False, workers=args.workers)
+
+
+def parse_result(parsed: dict) -> dict:
+    """The stable, documented shape of `linli parse` output."""
+    intent = parsed.get("intent") or {}
+    entities = [{"entity": e["entity"], "value": e["value"]} for e in parsed.get("entities", [])
+                if e.get("entity") != "category"]
+    category = next((e["value"] for e in parsed.get("entities", []) if e.get("entity") == "category"), None)
+    if intent.get("name") == "faq":
+        selected = ((parsed.get("response_selector") or {}).get("faq") or {}).get("response") or {}
+        key = selected.get("intent_response_key")
+        intent = {**intent, "full_retrieval_intent": key}
+    return {
+        "text": parsed.get("text"),
+        "intent": {k: v for k, v in (("name", intent.get("name")), ("confidence", intent.get("confidence")),
+                                     ("full_retrieval_intent", intent.get("full_retrieval_intent"))) if v is not None},
+        "entities": entities,
+        "category": category,
+    }
+
+
+class Parser:
+    """Loads the trained model once and parses many messages with it."""
+
+    def __init__(self) -> None:
+        from rasa.core.agent import Agent
+
+        from bot.runtime import model_path, train
+
+        settings = get_settings()
+        train(settings)
+        self.agent = Agent.load(str(model_path(settings)))
+
+    async def parse(self, text: str) -> dict:
+        return parse_result(await self.agent.parse_message(text))
+
+
+def _lines(source: Iterable[str]) -> Iterable[str]:
+    for line in source:
+        yield line.rstrip("\n")
+
+
+def _cmd_parse(args: argparse.Namespace) -> int:
+    parser = Parser()
+
+    async def run() -> None:
+        texts = _lines(sys.stdin) if args.text == "-" else [args.text]
+        for text in texts:
+            print(json.dumps(await parser.parse(text), ensure_ascii=False), flush=True)
+
+    asyncio.run(run())
+    return 0
+
+
+def _cmd_tickets(args: argparse.Namespace) -> int:
+    from bot.db import init_db
+    from bot.reports import print_ticket, print_ticket_list
+    from bot.tickets import TicketStore, parse_ticket_id
+
+    init_db()
+    store = TicketStore()
+    if args.action == "list":
+        print_ticket_list(store.list(status=args.status, community=args.community,
+                                     overdue=args.overdue or None, limit=args.limit))
+        return 0
+    ticket_id = parse_ticket_id(args.ticket_id or "")
+    ticket = store.get(ticket_id) if ticket_id else None
+    if ticket is None:
+        print(f"没有这个工单：{args.ticket_id}", file=sys.stderr)
+        return 1
+    print_ticket(ticket)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="linli", description="Linli (邻里) community assistant")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train the Rasa model (skipped when it is up to date)")
+    train.add_argument("--force", action="store_true")
+    train.set_defaults(func=_cmd_train)
+
+    sub.add_parser("shell", help="chat as a resident in the terminal").set_defaults(func=_cmd_shell)
+
+    run = sub.add_parser("run", help="Rasa server (REST channel, API) and the action server")
+    run.add_argument("--workers", type=int, default=1, help="Rasa worker processes (needs Redis)")
+    run.set_defaults(func=_cmd_run)
+
+    parse = sub.add_parser("parse", help="print NLU results as JSON; '-' reads one message per line")
+    parse.add_argument("text")
+    parse.set_defaults(func=_cmd_parse)
+
+    tickets = sub.add_parser("tickets", help="look at tickets")
+    tickets.add_argument("action", choices=["list", "show"])
+    tickets.add_argument("ticket_id", nargs="?")
+    tickets.add_argument("--status")
+    tickets.add_argument("--community")
+    tickets.add_argument("--overdue", action="store_true")
+    tickets.add_argument("--limit", type=int, default=50)
+    tickets.set_defaults(func=_cmd_tickets)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

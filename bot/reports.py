@@ -1,0 +1,42 @@
+"""Terminal views of tickets for staff (rich tables)."""
+from __future__ import annotations
+
+from typing import Iterable
+from zoneinfo import ZoneInfo
+
+from rich.console import Console
+from rich.table import Table
+
+from bot.settings import get_settings
+from bot.tickets import TicketView
+
+
+def _local(moment) -> str:
+    return moment.astimezone(ZoneInfo(get_settings().timezone)).strftime("%m-%d %H:%M") if moment else "-"
+
+
+def _place(ticket: TicketView) -> str:
+    parts = [ticket.community or "", f"{ticket.building}号楼" if ticket.building else "",
+             f"{ticket.unit}单元" if ticket.unit else ""]
+    return " ".join(p for p in parts if p)
+
+
+def print_ticket_list(tickets: Iterable[TicketView], console: Console | None = None) -> None:
+    table = Table("工单号", "类别", "地点", "承办", "状态", "时限")
+    for t in tickets:
+        table.add_row(t.id, t.category, _place(t), t.handler_name or "-", t.status, _local(t.deadline))
+    (console or Console()).print(table)
+
+
+def print_ticket(ticket: TicketView, console: Console | None = None) -> None:
+    """Staff view: full details, phone masked (staff read the raw number in the handler system)."""
+    console = console or Console()
+    console.print(f"[bold]{ticket.id}[/bold]  {ticket.category}  {ticket.status}")
+    console.print(f"地点：{_place(ticket)} {ticket.masked_room or ''}")
+    console.print(f"描述：{ticket.description}")
+    console.print(f"电话：{ticket.masked_phone or '未留'}   来源：{ticket.source}")
+    console.print(f"承办：{ticket.handler_name}（{ticket.handler_kind}，{ticket.tier}）  时限：{_local(ticket.deadline)}")
+    history = Table("时间", "操作人", "动作", "状态", "备注")
+    for e in ticket.history:
+        history.add_row(_local(e.at), e.actor, e.action, f"{e.from_status or ''}→{e.to_status or ''}", e.note or "")
+    console.print(history)
