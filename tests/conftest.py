@@ -1,0 +1,33 @@
+"""Shared fixtures: database backends (tests/fixtures_db.py), the trained model, a running stack."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.stack import start_stack
+
+pytest_plugins = ["tests.fixtures_db"]
+
+
+@pytest.fixture(scope="session")
+def nlu_parser():
+    """The trained model, loaded once (`./dev test` trains it before pytest starts)."""
+    from bot.cli import Parser
+
+    return Parser()
+
+
+@pytest.fixture(scope="session")
+def parse(nlu_parser):
+    loop = asyncio.new_event_loop()
+    yield lambda text: loop.run_until_complete(nlu_parser.parse(text))
+    loop.close()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    """Action server + Rasa server with the REST channel and a fresh SQLite database."""
+    running = start_stack(tmp_path_factory.mktemp("stack"))
+    yield running
+    running.stop()

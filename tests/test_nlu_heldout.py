@@ -1,0 +1,51 @@
+"""The model on resident messages it has never seen (tests/data/nlu_heldout.yml, never trained on).
+
+Fails below the product's bar: intent accuracy 0.90, category accuracy 0.85, entity-value F1 0.90.
+The per-message results are written to results/nlu_heldout.json to read the misses.
+"""
+import json
+from collections import Counter
+from pathlib import Path
+
+import yaml
+
+HELDOUT = Path(__file__).parent / "data" / "nlu_heldout.yml"
+RESULTS = Path(__file__).parent.parent / "results" / "nlu_heldout.json"
+ENTITIES = {"community", "building", "unit", "room", "phone", "ticket_id"}
+
+
+def evaluate(parse, examples):
+    rows, tp, n_pred, n_gold = [], 0, 0, 0
+    for example in examples:
+        result = parse(example["text"])
+        gold = Counter((k, str(v)) for k, v in (example.get("entities") or {}).items() if k in ENTITIES)
+        pred = Counter((e["entity"], e["value"]) for e in result["entities"] if e["entity"] in ENTITIES)
+        tp += sum((gold & pred).values())
+        n_pred += sum(pred.values())
+        n_gold += sum(gold.values())
+        rows.append({"text": example["text"], "intent": example["intent"],
+                     "predicted_intent": result["intent"]["name"],
+                     "category": example.get("category"), "predicted_category": result["category"],
+                     "entities": sorted(gold.elements()), "predicted_entities": sorted(pred.elements())})
+    precision = tp / n_pred if n_pred else 1.0
+    recall = tp / n_gold if n_gold else 1.0
+    with_category = [r for r in rows if r["category"]]
+    return {
+        "intent_accuracy": sum(r["intent"] == r["predicted_intent"] for r in rows) / len(rows),
+        "category_accuracy": sum(r["category"] == r["predicted_category"] for r in with_category) / len(with_category),
+        "entity_f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
+        "rows": rows,
+    }
+
+
+def test_heldout_meets_the_bar(parse):
+    examples = yaml.safe_load(HELDOUT.read_text(encoding="utf-8"))
+    assert len(examples) >= 200, "the held-out set is too small to mean anything"
+    scores = evaluate(parse, examples)
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(scores, ensure_ascii=False, indent=1), encoding="utf-8")
+    summary = {k: round(v, 3) for k, v in scores.items() if k != "rows"}
+    print(summary)
+    assert scores["intent_accuracy"] >= 0.90, summary
+    assert scores["category_accuracy"] >= 0.85, summary
+    assert scores["entity_f1"] >= 0.90, summary
