@@ -1,0 +1,38 @@
+"""Linli's messaging channels: Telegram (python-telegram-bot), WeChat Official Account and WeChat Work.
+
+Each channel is a Rasa custom connector configured in ``credentials.yml`` by class path:
+``bot.channels.telegram.TelegramInput`` (routes under ``/webhooks/linli_telegram/``),
+``bot.channels.wechat.WeChatInput`` (``/webhooks/wechat/``) and ``bot.channels.wecom.WeComInput``
+(``/webhooks/wecom/``). ``credentials.example.yml`` documents every key.
+
+Message metadata
+----------------
+Channels tell the dialogue what the text alone cannot through ``UserMessage.metadata``; actions read
+it as ``tracker.latest_message["metadata"]``. Keys (absent when they do not apply):
+
+``platform``      ``"telegram"`` | ``"wechat"`` | ``"wecom"``.
+``chat_type``     ``"private"`` or ``"group"``. In a group nothing personal may be said back: no
+                  phone number, room number or ticket details (the Telegram channel also enforces
+                  this on the way out).
+``private_link``  Telegram groups: deep link (``https://t.me/<bot>?start=report``) that opens a
+                  private chat with the bot; offer it instead of taking a complaint in the group.
+``photo``         Platform file id of a picture the user sent: Telegram ``file_id`` of the largest
+                  size, WeChat ``media_id``. Store it on the ticket.
+``photo_url``     WeChat only: the temporary ``PicUrl`` of that picture.
+``location``      ``{"latitude": float, "longitude": float}`` plus ``"label"`` (WeChat's address text)
+                  when the user shared a map location.
+``event``         WeChat events: ``"subscribe"`` (the text is ``/greet``), ``"unsubscribe"`` (the
+                  text is ``/unsubscribe_notices``; replies are dropped, the user can no longer read
+                  them), ``"menu"`` (a menu click; the text is the menu item's payload).
+``scene``         WeChat: the QR-code scene of a ``subscribe`` by scanning (e.g. a community code).
+``button``        ``True`` when the text is the payload of a button the user pressed.
+``command``       Telegram: the slash command the text came from (``"report"``, ``"status"`` ...).
+``role``          ``"staff"`` for WeChat Work app users (community staff).
+``message_id``    The platform's id of the incoming message, for tracing.
+
+A photo or location without words arrives with the text ``PHOTO_TEXT`` / ``LOCATION_TEXT`` below
+so the dialogue can tell them apart from typed messages.
+"""
+
+PHOTO_TEXT = "[图片]"
+LOCATION_TEXT = "[位置]"

@@ -1,0 +1,45 @@
+"""Running aiohttp stand-ins and Sanic apps in-process on free 127.0.0.1 ports."""
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+
+from aiohttp import web
+
+
+@dataclass
+class Running:
+    url: str
+    stop: Callable[[], Awaitable[None]]
+
+
+async def serve_aiohttp(app: web.Application) -> Running:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    return Running(f"http://127.0.0.1:{port}", runner.cleanup)
+
+
+async def serve_sanic(app) -> Running:
+    """A Sanic app (e.g. Rasa channel blueprints) served for real, as Rasa serves it."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(512)
+    port = sock.getsockname()[1]
+    server = await app.create_server(sock=sock, return_asyncio_server=True, access_log=False)
+    await server.startup()
+    await server.before_start()
+    await server.start_serving()
+    await server.after_start()
+
+    async def stop() -> None:
+        await server.before_stop()
+        server.close()
+        await server.wait_closed()
+        await server.after_stop()
+        sock.close()
+
+    return Running(f"http://127.0.0.1:{port}", stop)
