@@ -34,5 +34,17 @@ A photo or location without words arrives with the text ``PHOTO_TEXT`` / ``LOCAT
 so the dialogue can tell them apart from typed messages.
 """
 
+import logging
+
 PHOTO_TEXT = "[图片]"
 LOCATION_TEXT = "[位置]"
+
+
+def known_keys(settings_class, credentials: dict, channel: str) -> dict:
+    """The credentials a settings dataclass takes; a misspelt key is reported, not silently lost."""
+    fields = settings_class.__dataclass_fields__
+    unknown = sorted(set(credentials) - set(fields))
+    if unknown:
+        logging.getLogger(__name__).warning("credentials.yml: unknown %s keys ignored: %s", channel,
+                                            ", ".join(unknown))
+    return {key: value for key, value in credentials.items() if key in fields}

@@ -7,8 +7,10 @@ aiogram). Updates arrive on ``POST /webhooks/linli_telegram/webhook``, either fr
 the same endpoint. Replies go out through ``telegram.ext.ExtBot`` with ``LinliRateLimiter``.
 
 Conversation ids: a private chat is the user id (equal to the chat id); in a group each member
-has their own conversation ``"<chat id>:<user id>"`` so two neighbours never share a form, and
-replies go to the group. In groups the bot answers only commands, mentions and replies to
+has their own conversation ``"<chat id>:<user id>"`` so two neighbours never share a form. Replies
+within a turn go to the group; proactive messages (follow-ups, ticket progress) to such a
+conversation go to the member privately, as the group was promised; a bare group id (a negative
+number) is the group itself, for notices. In groups the bot answers only commands, mentions and replies to
 itself, and ``TelegramOutput`` never posts anything personal there (see ``bot.channels.privacy``).
 """
 from __future__ import annotations
@@ -20,7 +22,7 @@ import hmac
 import json
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
 
 import httpx
@@ -35,7 +37,7 @@ from telegram.error import Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter, ExtBot
 from telegram.request import HTTPXRequest
 
-from bot.channels import LOCATION_TEXT, PHOTO_TEXT
+from bot.channels import LOCATION_TEXT, PHOTO_TEXT, known_keys
 from bot.channels.dedup import ShortTermStore
 from bot.channels.privacy import group_notice, is_personal
 from bot.channels.ratelimit import SlidingWindow, WindowPool
@@ -93,7 +95,6 @@ class TelegramSettings:
     connection_pool_size: int = 64
     dedup_ttl: float = 86400.0
     max_body_bytes: int = 1_000_000
-    extra: Dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "TelegramSettings":
@@ -103,12 +104,11 @@ class TelegramSettings:
         if not credentials.get("secret_token"):
             raise ValueError("linli_telegram needs a secret_token: without it anyone can post forged updates")
         limits = credentials.pop("rate_limits", None) or {}
-        known = {k: credentials.pop(k) for k in list(credentials) if k in cls.__dataclass_fields__}
-        return cls(**known,
-                   overall_limit=_limit(limits.get("overall"), cls.overall_limit),
-                   group_limit=_limit(limits.get("group"), cls.group_limit),
-                   chat_limit=_limit(limits.get("chat"), cls.chat_limit),
-                   extra=credentials)
+        known = known_keys(cls, credentials, CHANNEL)
+        known.update(overall_limit=_limit(limits.get("overall"), cls.overall_limit),
+                     group_limit=_limit(limits.get("group"), cls.group_limit),
+                     chat_limit=_limit(limits.get("chat"), cls.chat_limit))
+        return cls(**known)
 
     @property
     def bot_id(self) -> str:
@@ -245,8 +245,8 @@ class TelegramInput(InputChannel):
         return f"https://t.me/{await self.username()}?start={payload}"
 
     def get_output_channel(self) -> OutputChannel:
-        """For proactive messages (``trigger_intent``): no network here, errors are raised."""
-        return TelegramOutput(self, raise_errors=True)
+        """For proactive messages (``trigger_intent``): no network here."""
+        return TelegramOutput(self, proactive=True)
 
     # ------------------------------------------------------------------------------------- webhook
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
@@ -303,7 +303,7 @@ class TelegramInput(InputChannel):
         if not private and not self._addressed(message, username):
             return
         result = await self._translate(message, username, private)
-        output = TelegramOutput(self, reply_to=None if private else message.message_id, raise_errors=False)
+        output = TelegramOutput(self, reply_to=None if private else message.message_id)
         sender = self._sender(message.chat, message.from_user.id)
         if isinstance(result, Direct):
             await output.send_direct(sender, result)
@@ -376,7 +376,7 @@ class TelegramInput(InputChannel):
             await self.bot.answer_callback_query(query.id)
         chat = query.message.chat if query.message is not None else None
         sender = self._sender(chat, query.from_user.id)
-        output = TelegramOutput(self, raise_errors=False)
+        output = TelegramOutput(self)
         payload = await self._button_payload(query.data or "")
         if payload is None:
             await output.send_direct(sender, Direct(BUTTON_EXPIRED))
@@ -443,26 +443,26 @@ def _start_payload(argument: str) -> str:
 
 
 class TelegramOutput(OutputChannel):
-    """Replies and proactive messages to a Telegram chat.
+    """Replies within a turn, or proactive messages (``proactive=True``).
 
-    ``raise_errors`` is False for replies inside a webhook turn (a failed send is logged and must
-    not abort the turn, whose ticket may already exist) and True for proactive messages, whose
-    caller needs to know that a message did not go out.
+    A failed reply is logged and must not abort its turn (whose ticket may already exist); a
+    failed proactive message raises, because its caller needs to know it did not go out. A
+    proactive message to a group member's conversation goes to the member privately.
     """
 
-    def __init__(self, channel: TelegramInput, reply_to: Optional[int] = None, raise_errors: bool = True):
+    def __init__(self, channel: TelegramInput, reply_to: Optional[int] = None, proactive: bool = False):
         self.channel = channel
         self.bot = channel.bot
         self.reply_to = reply_to
-        self.raise_errors = raise_errors
+        self.proactive = proactive
 
     @classmethod
     def name(cls) -> Text:
         return CHANNEL
 
-    @staticmethod
-    def chat_id(recipient_id: Text) -> int:
-        return int(str(recipient_id).split(":", 1)[0])
+    def chat_id(self, recipient_id: Text) -> int:
+        chat, _, member = str(recipient_id).partition(":")
+        return int(member if member and self.proactive else chat)
 
     async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
         await self._send_text(recipient_id, text, None)
@@ -525,11 +525,11 @@ class TelegramOutput(OutputChannel):
             return await method(**kwargs)
         except Forbidden:
             logger.warning("Telegram refused to deliver to chat %s (blocked or removed)", kwargs.get("chat_id"))
-            if self.raise_errors:
+            if self.proactive:
                 raise
         except TelegramError:
             logger.exception("Telegram send to chat %s failed", kwargs.get("chat_id"))
-            if self.raise_errors:
+            if self.proactive:
                 raise
         return None
 

@@ -14,7 +14,7 @@ file maps each click key to what the dialogue hears.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Dict, Optional, Text
@@ -30,6 +30,7 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.replies import TextReply
 from wechatpy.utils import check_signature
 
+from bot.channels import known_keys
 from bot.channels.dedup import ShortTermStore
 from bot.channels.wxcommon import (ApiOutput, CallbackInput, SharedTokenMixin, SignatureError, WeChatAPIError,
                                    call_api, split_utf8, token_session)
@@ -72,7 +73,6 @@ class WeChatSettings:
     max_body_bytes: int = 64 * 1024
     menu: Optional[str] = None
     fallback_template: Optional[TemplateFallback] = None
-    extra: Dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "WeChatSettings":
@@ -83,10 +83,9 @@ class WeChatSettings:
         key = credentials.get("encoding_aes_key")
         if key and len(key) != 43:
             raise ValueError("wechat encoding_aes_key must be the 43 characters shown on the platform")
-        template = credentials.pop("fallback_template", None)
-        known = {k: credentials.pop(k) for k in list(credentials) if k in cls.__dataclass_fields__}
-        return cls(**known, fallback_template=TemplateFallback(**template) if template else None,
-                   extra=credentials)
+        known = known_keys(cls, credentials, CHANNEL)
+        template = known.pop("fallback_template", None)
+        return cls(**known, fallback_template=TemplateFallback(**template) if template else None)
 
 
 class OfficialAccountClient(SharedTokenMixin, WeChatClient):

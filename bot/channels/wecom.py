@@ -29,6 +29,7 @@ from wechatpy.enterprise import parse_message
 from wechatpy.enterprise.crypto import WeChatCrypto
 from wechatpy.enterprise.replies import TextReply
 
+from bot.channels import known_keys
 from bot.channels.dedup import ShortTermStore
 from bot.channels.privacy import is_personal
 from bot.channels.ratelimit import SlidingWindow
@@ -75,7 +76,7 @@ class WeComSettings:
             raise ValueError(f"the wecom channel needs {', '.join(missing)} in credentials.yml")
         if len(credentials["encoding_aes_key"]) != 43:
             raise ValueError("wecom encoding_aes_key must be the 43 characters shown on the platform")
-        known = {k: v for k, v in credentials.items() if k in cls.__dataclass_fields__}
+        known = known_keys(cls, credentials, CHANNEL)
         known["agent_id"] = int(known["agent_id"])
         known["robot_limit"] = _limit(credentials.get("robot_limit"), cls.robot_limit)
         known["robots"] = dict(credentials.get("robots") or {})

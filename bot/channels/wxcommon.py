@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import threading
 import time
 from contextlib import contextmanager
@@ -190,7 +191,8 @@ def _button_label(button: Dict[str, Any], index: int, links: bool) -> str:
     title = str(button.get("title") or button.get("payload") or "")
     if not links:
         return title
-    return f'<a href="weixin://bizmsgmenu?msgmenucontent={title}&msgmenuid={index}">{title}</a>'
+    content = re.sub(r'[&"<>]', "", title)  # would break the link's query or markup
+    return f'<a href="weixin://bizmsgmenu?msgmenucontent={content}&msgmenuid={index}">{title}</a>'
 
 
 class ButtonMemory:

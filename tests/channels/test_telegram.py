@@ -259,12 +259,16 @@ async def test_500_messages_at_once_never_exceed_the_limits(api):
     assert all(later - earlier >= 0.25 for earlier, later in zip(times, times[30:]))
 
 
-async def test_proactive_output_channel_does_no_network_work_and_raises_errors(api):
+async def test_proactive_messages_need_no_network_to_set_up_reach_members_privately_and_raise_errors(api):
     channel = make_channel(api)
     out = channel.get_output_channel()
     assert api.calls == []
     await out.send_text_message(str(USER), "您的工单已处理完毕，满意吗？")
     assert api.texts(USER) == ["您的工单已处理完毕，满意吗？"]
+    await out.send_text_message(f"{GROUP}:{USER}", "您在群里报的事已派单，进展会私信告诉您")
+    await out.send_text_message(str(GROUP), "本周六上午议事协商会")
+    assert api.texts(USER)[1:] == ["您在群里报的事已派单，进展会私信告诉您"]
+    assert api.texts(GROUP) == ["本周六上午议事协商会"]
     api.blocked.add(USER)
     with pytest.raises(Forbidden):
         await out.send_text_message(str(USER), "再问一次")
