@@ -275,7 +275,8 @@ class TelegramInput(InputChannel):
                                       self.settings.dedup_ttl):
             return response.text("duplicate")
         try:
-            await self.handle(update, on_new_message)
+            # Shielded: if Telegram hangs up, the turn (which may be filing a ticket) still completes.
+            await asyncio.shield(self.handle(update, on_new_message))
         except Exception:  # Telegram would re-deliver a failing update forever: log it and move on.
             logger.exception("Telegram update %s failed", update.update_id)
         return response.text("ok")

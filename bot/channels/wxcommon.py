@@ -411,7 +411,11 @@ class CallbackInput(InputChannel):
             self._spawn(self._finish_silently(turn))
             return response.text(SUCCESS)
         remaining = self.settings.reply_budget - (time.monotonic() - started)
-        done, _ = await asyncio.wait({turn}, timeout=max(0.0, remaining))
+        try:
+            done, _ = await asyncio.wait({turn}, timeout=max(0.0, remaining))
+        except asyncio.CancelledError:  # the platform hung up: its retry will get "success"
+            self._spawn(self._deliver_late(turn, collector, message.source))
+            raise
         if turn not in done:
             logger.info("%s turn for %s exceeded %.1f s; replying through the API",
                         self.name(), message.source, self.settings.reply_budget)

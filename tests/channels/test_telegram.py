@@ -235,6 +235,22 @@ async def test_a_redelivered_update_reaches_the_dialogue_once_even_on_another_pr
     assert first.core.texts == ["井盖丢了"]
 
 
+async def test_a_turn_completes_even_if_telegram_hangs_up(api, serve_channel):
+    import aiohttp
+
+    async def slow(message: UserMessage) -> None:
+        await asyncio.sleep(0.5)
+        await message.output_channel.send_text_message(message.sender_id, "工单已登记")
+
+    server = await start(api, serve_channel, FakeCore(slow))
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=0.1)) as http:
+        with pytest.raises(asyncio.TimeoutError):
+            await http.post(server.url(), json=api.message_update(USER, "9号楼漏雨"),
+                            headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
+    await asyncio.sleep(1.0)
+    assert api.texts(USER) == ["工单已登记"]
+
+
 async def test_429_retry_after_is_honoured_not_dropped(api, serve_channel):
     await start(api, serve_channel)
     api.forced_retry_after = [1]

@@ -115,6 +115,19 @@ async def test_a_lost_answer_is_retried_and_answered_again_without_a_second_turn
     assert server.core.texts == ["5号楼电梯坏了"]
 
 
+async def test_when_wechat_gives_up_waiting_its_retries_reach_the_dialogue_once_and_the_reply_still_arrives(
+        wx, serve_channel):
+    """The platform's timeout (scaled to 0.3 s) runs out before the channel's budget (1 s)."""
+    wx.push_timeout = 0.3
+    server = await start(wx, serve_channel, FakeCore(slow(0.6)), reply_budget=1.0)
+    result = await wx.push(wx.text(USER, "3号楼地下室进水了"))
+    assert result.attempts >= 2 and result.body == "success"
+    await asyncio.sleep(0.5)
+    await server.channel.drain()
+    assert server.core.texts == ["3号楼地下室进水了"]
+    assert wx.texts(USER) == ["收到：3号楼地下室进水了"]
+
+
 async def test_concurrent_retries_reach_the_dialogue_once(wx, serve_channel):
     server = await start(wx, serve_channel, FakeCore(slow(0.3)))
     query, body = wx.envelope(wx.text(USER, "井盖丢了"), encrypt=False)
