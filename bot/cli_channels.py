@@ -59,9 +59,9 @@ def run_telegram_polling(credentials_path: Optional[str | Path] = None, rasa_url
 
 
 def set_telegram_webhook(public_url: str, credentials_path: Optional[str | Path] = None) -> Dict[str, Any]:
-    """Point Telegram at ``<public_url>/webhooks/linli_telegram/webhook`` with the secret token;
-    returns getWebhookInfo."""
-    from bot.channels.telegram import ALLOWED_UPDATES, TelegramSettings, build_bot
+    """Point Telegram at ``<public_url>/webhooks/linli_telegram/webhook`` with the secret token and
+    publish the command menu; returns getWebhookInfo."""
+    from bot.channels.telegram import ALLOWED_UPDATES, BOT_COMMANDS, TelegramSettings, build_bot
 
     settings = TelegramSettings.from_credentials(channel_credentials(TELEGRAM_CLASS, credentials_path))
 
@@ -69,6 +69,7 @@ def set_telegram_webhook(public_url: str, credentials_path: Optional[str | Path]
         async with build_bot(settings) as bot:
             await bot.set_webhook(_webhook_url(public_url), secret_token=settings.secret_token,
                                   allowed_updates=ALLOWED_UPDATES)
+            await bot.set_my_commands(BOT_COMMANDS)
             return (await bot.get_webhook_info()).to_dict()
 
     return asyncio.run(main())

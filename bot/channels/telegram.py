@@ -67,6 +67,9 @@ COMMAND_PAYLOADS = {
     "subscribe": "/subscribe_notices",
     "unsubscribe": "/unsubscribe_notices",
 }
+#: The command menu Telegram shows (``setMyCommands``).
+BOT_COMMANDS = [("report", "报事报修"), ("status", "查询工单进度"), ("subscribe", "订阅社区通知"),
+                ("unsubscribe", "取消订阅"), ("help", "我能做什么")]
 #: Commands that always lead to personal details: in a group they get the deep link instead.
 PRIVATE_ONLY_COMMANDS = {"report": "report", "status": "status"}
 
@@ -544,6 +547,7 @@ async def poll_updates(settings: TelegramSettings, webhook_url: str, stop: Optio
     bot = build_bot(settings)
     async with bot, httpx.AsyncClient(timeout=httpx.Timeout(120.0, connect=5.0)) as http:
         await bot.delete_webhook()
+        await bot.set_my_commands(BOT_COMMANDS)
         offset: Optional[int] = None
         while not stop.is_set():
             updates = await _next_updates(bot, offset, poll_timeout, stop)

@@ -55,6 +55,7 @@ async def test_telegram_webhook_is_set_with_the_secret_token(tmp_path):
     assert info["url"] == "https://linli.example.org/webhooks/linli_telegram/webhook"
     assert api.webhook["secret_token"] == "s3cret"
     assert api.webhook["allowed_updates"] == ["message", "callback_query"]
+    assert [c["command"] for c in api.commands] == ["report", "status", "subscribe", "unsubscribe", "help"]
 
 
 def test_a_missing_section_is_named(tmp_path):

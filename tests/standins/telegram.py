@@ -29,7 +29,8 @@ from tests.standins.server import Running, serve_aiohttp
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_TEXT = 4096
-_JSON_FIELDS = {"reply_markup", "reply_parameters", "allowed_updates", "entities", "link_preview_options"}
+_JSON_FIELDS = {"reply_markup", "reply_parameters", "allowed_updates", "entities", "link_preview_options",
+                "commands"}
 _SENDS = {"sendmessage", "sendphoto", "sendlocation", "senddocument", "copymessage", "forwardmessage"}
 _SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
@@ -81,6 +82,7 @@ class TelegramStandIn:
         self.bot_id = int(self.token.split(":")[0])
         self.calls: list[Call] = []
         self.webhook: Optional[dict] = None
+        self.commands: Optional[list] = None
         self.blocked: set[int] = set()
         self.forced_retry_after: list[int] = []
         self._updates: list[dict] = []
@@ -179,6 +181,18 @@ class TelegramStandIn:
         if query_id not in self._callback_ids:
             raise ApiError(400, "Bad Request: query is too old and response timeout expired or query ID is invalid")
         self._callback_ids.discard(query_id)
+        return True
+
+    async def _m_setmycommands(self, params: dict) -> bool:
+        commands = params.get("commands")
+        if not isinstance(commands, list) or not 1 <= len(commands) <= 100:
+            raise ApiError(400, "Bad Request: commands must be a non-empty list")
+        for command in commands:
+            if not re.fullmatch(r"[a-z0-9_]{1,32}", str(command.get("command", ""))):
+                raise ApiError(400, "Bad Request: BOT_COMMAND_INVALID")
+            if not 1 <= len(str(command.get("description", ""))) <= 256:
+                raise ApiError(400, "Bad Request: BOT_COMMAND_DESCRIPTION_INVALID")
+        self.commands = commands
         return True
 
     async def _m_setwebhook(self, params: dict) -> bool:
