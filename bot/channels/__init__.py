@@ -35,9 +35,28 @@ so the dialogue can tell them apart from typed messages.
 """
 
 import logging
+from dataclasses import dataclass
+from typing import Any, Dict, Optional
 
 PHOTO_TEXT = "[图片]"
 LOCATION_TEXT = "[位置]"
+
+
+@dataclass
+class Inbound:
+    """What the dialogue hears, the facts beside it, and whether its answer can reach the user."""
+
+    text: str
+    metadata: Dict[str, Any]
+    silent: bool = False
+
+
+@dataclass
+class Direct:
+    """An answer a channel gives itself, without the dialogue (optionally with one link button)."""
+
+    text: str
+    link_button: Optional[tuple[str, str]] = None
 
 
 def known_keys(settings_class, credentials: dict, channel: str) -> dict:

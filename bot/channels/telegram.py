@@ -37,7 +37,7 @@ from telegram.error import Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter, ExtBot
 from telegram.request import HTTPXRequest
 
-from bot.channels import LOCATION_TEXT, PHOTO_TEXT, known_keys
+from bot.channels import LOCATION_TEXT, PHOTO_TEXT, Direct, Inbound, known_keys
 from bot.channels.dedup import ShortTermStore
 from bot.channels.privacy import group_notice, is_personal
 from bot.channels.ratelimit import SlidingWindow, WindowPool
@@ -198,22 +198,6 @@ def _utf16_prefix(text: str, units: int) -> int:
         if count > units:
             return index
     return len(text)
-
-
-@dataclass
-class Inbound:
-    """What the dialogue hears (``text``) and the facts beside it (``metadata``)."""
-
-    text: str
-    metadata: Dict[str, Any]
-
-
-@dataclass
-class Direct:
-    """An answer the channel gives itself, without the dialogue."""
-
-    text: str
-    link_button: Optional[tuple[str, str]] = None
 
 
 class TelegramInput(InputChannel):

@@ -34,7 +34,7 @@ from sanic.response import HTTPResponse
 from wechatpy.exceptions import InvalidSignatureException, WeChatClientException
 from wechatpy.session import SessionStorage
 
-from bot.channels import LOCATION_TEXT, PHOTO_TEXT
+from bot.channels import LOCATION_TEXT, PHOTO_TEXT, Direct, Inbound
 from bot.channels.dedup import ShortTermStore
 
 logger = logging.getLogger(__name__)
@@ -226,22 +226,6 @@ class ButtonMemory:
 
 
 # ------------------------------------------------------------------------------- the callback
-@dataclass
-class Inbound:
-    """What the dialogue hears, the facts beside it, and whether its answer can reach the user."""
-
-    text: str
-    metadata: Dict[str, Any]
-    silent: bool = False
-
-
-@dataclass
-class Direct:
-    """An answer the channel gives itself, without the dialogue."""
-
-    text: str
-
-
 class TurnCollector(OutputChannel):
     """Keeps one turn's replies until they go out, passively or through the API."""
 
