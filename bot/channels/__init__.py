@@ -25,6 +25,7 @@ it as ``tracker.latest_message["metadata"]``. Keys (absent when they do not appl
                   text is ``/unsubscribe_notices``; replies are dropped, the user can no longer read
                   them), ``"menu"`` (a menu click; the text is the menu item's payload).
 ``scene``         WeChat: the QR-code scene of a ``subscribe`` by scanning (e.g. a community code).
+``voice``         WeChat: ``True`` when the text is the platform's recognition of a voice message.
 ``button``        ``True`` when the text is the payload of a button the user pressed.
 ``command``       Telegram: the slash command the text came from (``"report"``, ``"status"`` ...).
 ``role``          ``"staff"`` for WeChat Work app users (community staff).
@@ -32,6 +33,14 @@ it as ``tracker.latest_message["metadata"]``. Keys (absent when they do not appl
 
 A photo or location without words arrives with the text ``PHOTO_TEXT`` / ``LOCATION_TEXT`` below
 so the dialogue can tell them apart from typed messages.
+
+Conversation ids and proactive messages
+---------------------------------------
+``POST /conversations/<id>/trigger_intent?output_channel=<name>`` reaches a user through
+``linli_telegram``, ``wechat`` or ``wecom`` (or ``latest``). Ids: Telegram private chat = user id;
+a group member = ``"<group id>:<user id>"`` (replies in the group during a turn, proactive messages
+to the member privately); a Telegram group itself = its negative id. WeChat = the openid; WeChat
+Work = the staff user id, or ``"robot:<name>"`` for a resident group's robot.
 """
 
 import logging
