@@ -67,7 +67,8 @@ class ValidateReportForm(LocationValidation):
                        events: List[Dict[Text, Any]]) -> List[Dict[Text, Any]]:
         """Never ask the same question more than twice: after that, stop and offer a person."""
         asked = tracker.get_slot("requested_slot")
-        if not asked or latest_intent(tracker) in directory().service.answered_in_place:
+        side_step = latest_intent(tracker) in directory().service.answered_in_place
+        if not asked or side_step or self._attachments(tracker):
             return []
         filled = any(e.get("event") == "slot" and e.get("name") == asked and e.get("value") is not None
                      for e in events)

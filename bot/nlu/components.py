@@ -14,6 +14,7 @@ from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.classifiers.classifier import IntentClassifier
 from rasa.nlu.extractors.extractor import EntityExtractorMixin
 from rasa.nlu.featurizers.featurizer import Featurizer
 from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RESPONSE_KEY, TEXT
@@ -49,7 +50,7 @@ class _SubLabelClassifier(GraphComponent):
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        return {"C": 10.0, "max_iter": 1000}
+        return {"C": 10.0, "max_iter": 1000, "class_weight": "balanced"}
 
     def __init__(self, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
                  clf: Optional[LogisticRegression] = None) -> None:
@@ -73,7 +74,7 @@ class _SubLabelClassifier(GraphComponent):
         ]
         if len({label for _, label in labelled}) >= 2:
             self.clf = LogisticRegression(C=self.config["C"], max_iter=self.config["max_iter"],
-                                          class_weight="balanced", random_state=42)
+                                          class_weight=self.config["class_weight"], random_state=42)
             self.clf.fit(message_features([m for m, _ in labelled]), [label for _, label in labelled])
             import skops.io as sio
 
@@ -101,6 +102,26 @@ class _SubLabelClassifier(GraphComponent):
         probabilities = self.clf.predict_proba(message_features(messages))
         return [sorted(zip(self.clf.classes_, map(float, row)), key=lambda p: -p[1])
                 for row in probabilities]
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
+class LinearIntentClassifier(_SubLabelClassifier, IntentClassifier):
+    """Rasa's LogisticRegressionClassifier with the two settings it fixes made configurable.
+
+    Complaints are nearly half of the examples and their wording varies most; forcing equal class
+    weights shrinks each complaint example's say and pulls short complaints towards small intents.
+    """
+
+    def _label(self, message: Message) -> Optional[str]:
+        return message.get(INTENT)
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        for message, ranking in zip(messages, self.predict(messages)):
+            if ranking:
+                named = [{"name": name, "confidence": confidence} for name, confidence in ranking[:10]]
+                message.set(INTENT, named[0], add_to_output=True)
+                message.set("intent_ranking", named, add_to_output=True)
+        return messages
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=True)

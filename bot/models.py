@@ -1,0 +1,94 @@
+"""The durable records: tickets with their history, call-back requests, followers of a ticket."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import JSON, Column, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import relationship
+
+from bot.db import Base
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+
+    id = Column(String(16), primary_key=True)
+    category = Column(String(32), nullable=False, index=True)
+    community = Column(String(64), index=True)
+    building = Column(String(16))
+    unit = Column(String(8))
+    room = Column(String(8))
+    description = Column(Text, nullable=False)
+    photos = Column(JSON, nullable=False, default=list)
+    latitude = Column(Float)
+    longitude = Column(Float)
+    phone = Column(String(16))
+    reporter_channel = Column(String(32), nullable=False)
+    reporter_id = Column(String(128), nullable=False)
+    source = Column(String(16), nullable=False, default="resident")
+    handler_kind = Column(String(32))
+    handler_name = Column(String(64))
+    tier = Column(String(16))
+    deadline_class = Column(String(16))
+    deadline = Column(DateTime(timezone=True))
+    status = Column(String(16), nullable=False, index=True)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    updated_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    merged_into = Column(String(16), ForeignKey("tickets.id"))
+
+    events = relationship("TicketEvent", order_by="TicketEvent.id", lazy="selectin")
+
+    __table_args__ = (Index("ix_tickets_reporter", "reporter_channel", "reporter_id", "created_at"),
+                      Index("ix_tickets_place", "community", "building", "category"))
+
+
+class TicketEvent(Base):
+    """Append-only history: nothing ever updates or deletes a row here."""
+
+    __tablename__ = "ticket_events"
+
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    ticket_id = Column(String(16), ForeignKey("tickets.id"), nullable=False, index=True)
+    at = Column(DateTime(timezone=True), nullable=False)
+    actor = Column(String(128), nullable=False)
+    action = Column(String(32), nullable=False)
+    from_status = Column(String(16))
+    to_status = Column(String(16))
+    note = Column(Text)
+
+
+class TicketSequence(Base):
+    """The last daily sequence number handed out, one row per local day."""
+
+    __tablename__ = "ticket_sequences"
+
+    day = Column(String(8), primary_key=True)
+    last = Column(Integer, nullable=False)
+
+
+class TicketFollower(Base):
+    """Residents who reported the same problem and get the ticket's updates."""
+
+    __tablename__ = "ticket_followers"
+
+    ticket_id = Column(String(16), ForeignKey("tickets.id"), primary_key=True)
+    channel = Column(String(32), primary_key=True)
+    sender_id = Column(String(128), primary_key=True)
+    added_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class CallbackRequest(Base):
+    __tablename__ = "callback_requests"
+
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    channel = Column(String(32), nullable=False)
+    sender_id = Column(String(128), nullable=False)
+    phone = Column(String(16))
+    note = Column(Text)
+    created_at = Column(DateTime(timezone=True), nullable=False)
+    expected_by = Column(DateTime(timezone=True), nullable=False)
+    status = Column(String(16), nullable=False, default="open")

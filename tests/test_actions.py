@@ -1,0 +1,145 @@
+"""Action unit tests: rasa-sdk trackers and dispatcher, a real SQLite store, no Rasa server."""
+from __future__ import annotations
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import common
+from actions.answers import ActionAnswerPropertyHotline, ActionAnswerResponsibleParty
+from actions.report import ActionAskReportConfirmed, ActionSubmitReport, ValidateReportForm
+from actions.status import ActionCheckStatus, ActionFallbackOptions, ActionRequestHuman
+
+DOMAIN = {"forms": {"report_form": {"required_slots": []}}, "slots": {}, "responses": {}}
+
+
+@pytest.fixture(autouse=True)
+def fresh_store(tmp_path, monkeypatch):
+    monkeypatch.setenv("LINLI_DATABASE_URL", f"sqlite:///{tmp_path / 'actions.db'}")
+    from bot.db import init_db
+
+    common.store.cache_clear()
+    init_db()
+    yield
+    common.store.cache_clear()
+
+
+def tracker(text="", intent="report_issue", slots=None, entities=(), sender="r1", channel="rest",
+            metadata=None, extra=None, active_loop=None):
+    latest = {"text": text, "intent": {"name": intent, "confidence": 0.99},
+              "entities": list(entities), "metadata": metadata or {}, **(extra or {})}
+    events = [{"event": "user", "text": text, "parse_data": latest, "input_channel": channel}]
+    return Tracker.from_dict({"sender_id": sender, "slots": slots or {}, "latest_message": latest,
+                              "events": events, "latest_input_channel": channel,
+                              "active_loop": {"name": active_loop} if active_loop else {},
+                              "latest_action_name": "action_listen"})
+
+
+def run(action, t):
+    dispatcher = CollectingDispatcher()
+    import asyncio
+
+    events = asyncio.run(action.run(dispatcher, t, DOMAIN))
+    return events, dispatcher.messages
+
+
+def slots_of(events):
+    return {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
+
+
+FILLED = {"category": "leak", "description": "屋顶漏水了，下雨就滴", "community": "万柳西园社区",
+          "building": "5", "unit": "2", "room": "502", "phone": "13812345678", "report_confirmed": True}
+
+
+def test_confirmation_masks_phone_and_room():
+    _, messages = run(ActionAskReportConfirmed(), tracker("电话13812345678", slots=FILLED))
+    summary = messages[0]["summary"]
+    assert "138****5678" in summary and "13812345678" not in summary
+    assert "502" not in summary and "5号楼" in summary
+
+
+def test_confirmation_in_a_group_shows_nothing_personal():
+    _, messages = run(ActionAskReportConfirmed(), tracker("确认", slots=FILLED, metadata={"chat_type": "group"}))
+    assert "电话" not in messages[0]["summary"] and "室" not in messages[0]["summary"]
+
+
+def test_submit_creates_a_ticket_routed_to_the_property_company():
+    events, messages = run(ActionSubmitReport(), tracker("确认", intent="affirm", slots=FILLED))
+    ticket_id = slots_of(events)["ticket_id"]
+    ticket = common.store().get(ticket_id)
+    assert ticket.category == "leak" and ticket.building == "5" and ticket.phone == "13812345678"
+    assert ticket.handler_name == "首华物业" and ticket.reporter_id == "r1"
+    assert messages[0]["response"] == "utter_ticket_created" and messages[0]["ticket_id"] == ticket_id
+
+
+def test_unmanaged_building_goes_to_the_community():
+    events, _ = run(ActionSubmitReport(), tracker("确认", intent="affirm", slots={**FILLED, "building": "9"}))
+    assert common.store().get(slots_of(events)["ticket_id"]).handler_name == "万柳西园社区"
+
+
+def test_cancelled_report_writes_nothing():
+    events, messages = run(ActionSubmitReport(), tracker("算了", intent="deny",
+                                                         slots={**FILLED, "report_stopped": "cancelled"}))
+    assert messages[0]["response"] == "utter_report_cancelled"
+    assert common.store().list() == [] and "ticket_id" not in slots_of(events)
+
+
+def test_cancel_word_stops_the_form():
+    events, _ = run(ValidateReportForm(), tracker("算了不报了", intent="deny", slots={"requested_slot": "building"}))
+    assert slots_of(events) == {"report_stopped": "cancelled", "requested_slot": None}
+
+
+def test_building_not_in_directory_is_refused():
+    form = ValidateReportForm()
+    dispatcher = CollectingDispatcher()
+    result = form.validate_building("99", dispatcher, tracker("99号楼", slots={"community": "望园社区"}), DOMAIN)
+    assert result == {"building": None}
+    assert dispatcher.messages[0]["response"] == "utter_unknown_building"
+
+
+def test_invalid_phone_is_refused():
+    dispatcher = CollectingDispatcher()
+    result = ValidateReportForm().validate_phone("12345", dispatcher, tracker("12345"), DOMAIN)
+    assert result == {"phone": None} and dispatcher.messages[0]["response"] == "utter_invalid_phone"
+
+
+def test_status_of_own_ticket_and_refusal_for_someone_elses():
+    events, _ = run(ActionSubmitReport(), tracker("确认", intent="affirm", slots=FILLED, sender="owner"))
+    ticket_id = slots_of(events)["ticket_id"]
+    _, own = run(ActionCheckStatus(), tracker(f"查一下{ticket_id}", intent="check_status", sender="owner"))
+    assert ticket_id in own[0]["text"] and "首华物业" in own[0]["text"]
+    _, other = run(ActionCheckStatus(), tracker(f"查一下{ticket_id}", intent="check_status", sender="stranger"))
+    assert "首华物业" not in other[0]["text"] and "屋顶" not in other[0]["text"]
+
+
+def test_status_with_malformed_or_unknown_id():
+    _, malformed = run(ActionCheckStatus(), tracker("查GD12345", intent="check_status"))
+    assert malformed[0]["response"] == "utter_malformed_ticket_id"
+    _, unknown = run(ActionCheckStatus(), tracker("查GD209901010001", intent="check_status"))
+    assert "GD209901010001" in unknown[0]["text"] or "没有" in unknown[0]["text"]
+
+
+def test_latest_ticket_when_no_id_given():
+    _, none = run(ActionCheckStatus(), tracker("我报的事怎么样了", intent="check_status", sender="new"))
+    assert none[0]["response"] == "utter_no_tickets"
+
+
+def test_request_human_records_a_callback():
+    _, messages = run(ActionRequestHuman(), tracker("转人工", intent="request_human", slots={"phone": "13812345678"}))
+    assert messages[0]["response"] == "utter_human_requested" and messages[0]["expected_by"]
+
+
+def test_responsible_party_for_unmanaged_and_managed_buildings():
+    _, unmanaged = run(ActionAnswerResponsibleParty(), tracker("谁管", intent="ask_responsible_party",
+                                                               slots={"community": "望园社区", "building": "6"}))
+    assert unmanaged[0]["response"] == "utter_responsible_unmanaged"
+    _, managed = run(ActionAnswerPropertyHotline(), tracker("物业电话", intent="ask_property_hotline",
+                                                            slots={"community": "望园社区", "building": "2"}))
+    assert managed[0]["response"] == "utter_property_hotline" and managed[0]["company"] == "金管家物业"
+
+
+def test_fallback_offers_a_person_on_the_second_miss():
+    events, first = run(ActionFallbackOptions(), tracker("啊啊", intent="nlu_fallback"))
+    assert first[0]["response"] == "utter_default" and first[0]["buttons"]
+    _, second = run(ActionFallbackOptions(), tracker("哦哦", intent="nlu_fallback", slots=slots_of(events)))
+    assert second[0]["response"] == "utter_fallback_human"
