@@ -59,6 +59,6 @@ def pg_engine(pg_schema):
         conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "pg"])
 def engine(request):
     return request.getfixturevalue(f"{request.param}_engine")
