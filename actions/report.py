@@ -18,8 +18,11 @@ from actions.answers import answer_in_place
 from actions.common import directory, in_group, latest_intent, local_time, message_metadata, reporter, store
 from actions.location import LocationValidation
 from bot.nlu.address import normalize_phone
-from bot.tickets import TicketError, mask_phone, mask_room
+from bot.tickets import TicketError, mask_phone, mask_room, mask_text
 
+#: Why a report ended without a ticket -> what the resident is told.
+_STOPPED_RESPONSES = {"cancelled": "utter_report_cancelled", "stuck": "utter_report_stuck",
+                      "too_long": "utter_message_too_long"}
 _CORRECTABLE = {"community", "building", "unit", "room", "phone", "category"}
 _MAX_FAILED_ATTEMPTS = 2
 #: Slots of one complaint, cleared once it is filed or dropped (the place and phone are kept).
@@ -48,6 +51,8 @@ class ValidateReportForm(LocationValidation):
                   domain: DomainDict) -> List[Dict[Text, Any]]:
         if is_cancel(tracker):
             return [SlotSet("report_stopped", "cancelled"), SlotSet("requested_slot", None)]
+        if len((tracker.latest_message or {}).get("text") or "") > directory().service.description_max_chars:
+            return [SlotSet("report_stopped", "too_long"), SlotSet("requested_slot", None)]
         answer_in_place(dispatcher, tracker)
         events = await super().run(dispatcher, tracker, domain) + self._attachments(tracker)
         return events + self._count_attempt(dispatcher, tracker, events)
@@ -149,7 +154,7 @@ def report_summary(tracker: Tracker, private: bool) -> str:
     if private and tracker.get_slot("room"):
         place.append(f"{mask_room(tracker.get_slot('room'))}室")
     lines = [f"问题：{category.label}", f"地点：{' '.join(p for p in place if p)}",
-             f"描述：{_short(tracker.get_slot('description') or '')}"]
+             f"描述：{_short(mask_text(tracker.get_slot('description') or ''))}"]
     phone = tracker.get_slot("phone")
     if private:
         lines.append(f"电话：{mask_phone(phone) if phone and phone != 'declined' else '未留'}")
@@ -173,11 +178,9 @@ class ActionSubmitReport(Action):
                   domain: DomainDict) -> List[Dict[Text, Any]]:
         reset = [SlotSet(slot, None) for slot in REPORT_SLOTS] + [SlotSet("failed_attempts", 0)]
         stopped = tracker.get_slot("report_stopped")
-        if stopped == "cancelled" or not tracker.get_slot("report_confirmed"):
-            dispatcher.utter_message(response="utter_report_cancelled")
-            return reset
-        if stopped == "stuck":
-            dispatcher.utter_message(response="utter_report_stuck", **_office(tracker))
+        if stopped or not tracker.get_slot("report_confirmed"):
+            dispatcher.utter_message(response=_STOPPED_RESPONSES.get(stopped, "utter_report_cancelled"),
+                                     max_chars=directory().service.description_max_chars, **_office(tracker))
             return reset
         try:
             ticket = store().create(**_ticket_fields(tracker))

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from bot.db import get_engine, session_scope
 from bot.directory import Directory, get_directory
 from bot.models import CallbackRequest, Ticket, TicketEvent, TicketFollower
-from bot.nlu.address import normalize_phone
+from bot.nlu.address import extract, normalize_phone
 from bot.settings import get_settings
 
 
@@ -90,6 +90,15 @@ def mask_phone(phone: Optional[str]) -> Optional[str]:
 def mask_room(room: Optional[str]) -> Optional[str]:
     """Keeps the floor digit only: enough for the resident to recognise, useless to a stranger."""
     return room[0] + "*" * (len(room) - 1) if room else room
+
+
+def mask_text(text: str) -> str:
+    """A resident's own words, safe to echo: phone and room numbers in it are masked."""
+    masks = {"phone": lambda raw: mask_phone(re.sub(r"\D", "", raw)), "room": mask_room}
+    for span in sorted(extract(text), key=lambda s: -s.start):
+        if span.entity in masks:
+            text = text[:span.start] + masks[span.entity](text[span.start:span.end]) + text[span.end:]
+    return text
 
 
 @dataclass(frozen=True)

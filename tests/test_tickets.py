@@ -184,3 +184,9 @@ def test_ticket_id_parsing_and_masks():
     assert parse_ticket_id(" gd202611220007 ") == "GD202611220007"
     assert parse_ticket_id("GD2026112200") is None and parse_ticket_id("") is None
     assert mask_phone("13812345678") == "138****5678" and mask_room("1101") == "1***"
+
+
+def test_free_text_is_masked_before_it_is_echoed():
+    from bot.tickets import mask_text
+
+    assert mask_text("5号楼2单元502漏水，电话138 1234 5678") == "5号楼2单元5**漏水，电话138****5678"

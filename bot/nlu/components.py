@@ -96,12 +96,16 @@ class _SubLabelClassifier(GraphComponent):
         return cls(config, model_storage, resource, clf)
 
     def predict(self, messages: List[Message]) -> List[List[Tuple[str, float]]]:
-        """Ranked (label, confidence) lists, best first."""
-        if self.clf is None or not messages:
-            return [[] for _ in messages]
-        probabilities = self.clf.predict_proba(message_features(messages))
-        return [sorted(zip(self.clf.classes_, map(float, row)), key=lambda p: -p[1])
-                for row in probabilities]
+        """Ranked (label, confidence) lists, best first; empty for a message with no features
+        (an empty or whitespace-only text), which then gets no label at all."""
+        rankings: List[List[Tuple[str, float]]] = [[] for _ in messages]
+        featured = [i for i, m in enumerate(messages) if m.get_sparse_features(TEXT)[1] is not None]
+        if self.clf is None or not featured:
+            return rankings
+        probabilities = self.clf.predict_proba(message_features([messages[i] for i in featured]))
+        for i, row in zip(featured, probabilities):
+            rankings[i] = sorted(zip(self.clf.classes_, map(float, row)), key=lambda p: -p[1])
+        return rankings
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
@@ -117,10 +121,11 @@ class LinearIntentClassifier(_SubLabelClassifier, IntentClassifier):
 
     def process(self, messages: List[Message]) -> List[Message]:
         for message, ranking in zip(messages, self.predict(messages)):
-            if ranking:
-                named = [{"name": name, "confidence": confidence} for name, confidence in ranking[:10]]
-                message.set(INTENT, named[0], add_to_output=True)
-                message.set("intent_ranking", named, add_to_output=True)
+            named = [{"name": name, "confidence": confidence} for name, confidence in ranking[:10]]
+            # Nothing to go on (empty text): no intent at zero confidence, which the
+            # FallbackClassifier turns into nlu_fallback.
+            message.set(INTENT, named[0] if named else {"name": None, "confidence": 0.0}, add_to_output=True)
+            message.set("intent_ranking", named, add_to_output=True)
         return messages
 
 

@@ -1,0 +1,110 @@
+"""End to end: a real Rasa server and action server, residents talking through the REST channel,
+tickets checked in the database the stack writes to."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import create_engine, func, select
+
+from bot.models import Ticket
+from bot.tickets import TicketStore
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def tickets(stack):
+    engine = create_engine(stack.env["LINLI_DATABASE_URL"], future=True)
+    yield TicketStore(engine=engine)
+    engine.dispose()
+
+
+def ticket_count(tickets):
+    with tickets.engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(Ticket)).scalar()
+
+
+def ticket_id_in(text):
+    match = re.search(r"GD\d{12}", text)
+    assert match, f"no ticket id in reply: {text}"
+    return match.group(0)
+
+
+def test_complete_complaint_in_one_message(stack, tickets):
+    reply = stack.texts("e2e-alice", "万柳西园5号楼2单元502屋顶漏水了，下雨就往下滴，电话13812345678")
+    assert "138****5678" in reply and "13812345678" not in reply and "5**" in reply
+    reply = stack.texts("e2e-alice", "确认")
+    ticket = tickets.get(ticket_id_in(reply))
+    assert "首华物业" in reply
+    assert (ticket.category, ticket.community, ticket.building, ticket.unit, ticket.room, ticket.phone) == (
+        "leak", "万柳西园社区", "5", "2", "502", "13812345678")
+    assert ticket.description == "万柳西园5号楼2单元502屋顶漏水了，下雨就往下滴，电话13812345678"
+    assert (ticket.reporter_channel, ticket.reporter_id) == ("rest", "e2e-alice")
+
+
+def test_asks_only_for_what_is_missing_with_a_faq_and_a_correction(stack, tickets):
+    sender = "e2e-bob"
+    assert "社区" in stack.texts(sender, "楼道里堆满了纸箱子旧家具，人都过不去")
+    assert "哪栋楼" in stack.texts(sender, "望园")
+    faq_then_question = stack.texts(sender, "12345是什么电话")
+    assert "12345" in faq_then_question and "哪栋楼" in faq_then_question
+    assert "几单元" in stack.texts(sender, "3号楼")
+    assert "手机号" in stack.texts(sender, "1单元")
+    summary = stack.texts(sender, "不用")
+    assert "3号楼" in summary and "未留" in summary
+    corrected = stack.texts(sender, "不对，是4号楼")
+    assert "4号楼" in corrected and "3号楼" not in corrected
+    ticket = tickets.get(ticket_id_in(stack.texts(sender, "对")))
+    assert (ticket.category, ticket.community, ticket.building, ticket.phone) == (
+        "corridor_clutter", "望园社区", "4", None)
+    assert ticket.handler_name == "金管家物业"
+
+
+def test_cancel_writes_nothing(stack, tickets):
+    before = ticket_count(tickets)
+    stack.texts("e2e-carol", "电梯坏了好几天了")
+    assert "不登记" in stack.texts("e2e-carol", "算了不报了")
+    assert ticket_count(tickets) == before
+
+
+def test_building_not_in_directory(stack, tickets):
+    sender = "e2e-dan"
+    stack.texts(sender, "暖气不热")
+    stack.texts(sender, "望园社区")
+    assert "没有99号楼" in stack.texts(sender, "99号楼")
+
+
+def test_status_only_for_own_tickets(stack, tickets):
+    stack.texts("e2e-erin", "西园9号楼下水道堵了 污水往外冒 电话13912345678")
+    ticket_id = ticket_id_in(stack.texts("e2e-erin", "确认"))
+    own = stack.texts("e2e-erin", f"查一下{ticket_id.lower()}")
+    assert ticket_id in own and "万柳西园社区" in own
+    other = stack.texts("e2e-frank", f"帮我查查{ticket_id}")
+    assert "不是您提交的" in other and "下水道" not in other
+    assert "格式不对" in stack.texts("e2e-frank", "查工单GD2026")
+    assert "没有找到" in stack.texts("e2e-frank", "查进度GD209901010001")
+
+
+def test_directory_answers(stack):
+    unmanaged = stack.texts("e2e-gina", "望园6号楼没物业，坏了找谁管")
+    assert "无物业管理楼栋" in unmanaged and "010-63862002" in unmanaged
+    hotline = stack.texts("e2e-hank", "物业电话多少")
+    assert "社区" in hotline
+    stack.texts("e2e-hank", "万柳西园")
+    answer = stack.texts("e2e-hank", "5号楼")
+    assert "首华物业" in answer and "010-63870002" in answer
+
+
+def test_request_human_records_a_callback(stack):
+    assert "回电" in stack.texts("e2e-ivy", "我要找人工客服")
+
+
+@pytest.mark.parametrize("text", ["", "   ", "😡😡😡", "hello how are you doing today",
+                                  "漏" * 10000, "%$#@!"])
+def test_bad_input_gets_a_clear_answer_and_writes_nothing(stack, tickets, text):
+    before = ticket_count(tickets)
+    messages = stack.say("e2e-bad", text)
+    assert messages and all(m.get("text") for m in messages)
+    stack.say("e2e-bad", "算了")
+    assert ticket_count(tickets) == before
