@@ -5,6 +5,7 @@ import argparse
 import asyncio
 import json
 import signal
+import subprocess
 import sys
 from typing import Iterable
 
@@ -18,27 +19,31 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve(shell: bool, workers: int = 1) -> int:
-    """Action server plus Rasa (server or shell); both stop together."""
+def _serve(shell: bool, workers: int = 1, telegram_polling: bool = False) -> int:
+    """Action server plus Rasa (server or shell), and Telegram polling when asked; all stop together."""
     from bot import runtime
 
     settings = get_settings()
     runtime.train(settings)
-    actions = runtime.start_action_server(settings)
+    children = [runtime.start_action_server(settings)]
     try:
-        runtime.wait_for_port(settings.action_port, 120, actions)
+        runtime.wait_for_port(settings.action_port, 120, children[0])
         if shell:
             return runtime._rasa("shell", "--model", str(runtime.model_path(settings)),
                                  "--endpoints", str(runtime.write_endpoints(settings)),
                                  "--port", str(settings.rasa_port)).returncode
         server = runtime.start_rasa_server(settings, workers=workers)
+        children.append(server)
+        if telegram_polling:
+            children.append(subprocess.Popen([sys.executable, "-m", "bot.cli_channels", "telegram-polling"]))
         signal.signal(signal.SIGTERM, lambda *_: server.terminate())
         return server.wait()
     except KeyboardInterrupt:
         return 0
     finally:
-        actions.terminate()
-        actions.wait(10)
+        for child in reversed(children):
+            child.terminate()
+            child.wait(10)
 
 
 def _cmd_shell(args: argparse.Namespace) -> int:
@@ -46,7 +51,14 @@ def _cmd_shell(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    return _serve(shell=False, workers=args.workers)
+    return _serve(shell=False, workers=args.workers, telegram_polling=args.telegram_polling)
+
+
+def _cmd_wechat(args: argparse.Namespace) -> int:
+    from bot.cli_channels import create_wechat_menu
+
+    print(json.dumps(create_wechat_menu(args.menu), ensure_ascii=False))
+    return 0
 
 
 def parse_result(parsed: dict) -> dict:
@@ -133,7 +145,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="Rasa server (REST channel, API) and the action server")
     run.add_argument("--workers", type=int, default=1, help="Rasa worker processes (needs Redis)")
+    run.add_argument("--telegram-polling", action="store_true",
+                     help="fetch Telegram updates by polling (a pilot without a public URL)")
     run.set_defaults(func=_cmd_run)
+
+    wechat = sub.add_parser("wechat", help="WeChat Official Account chores")
+    wechat.add_argument("action", choices=["menu"])
+    wechat.add_argument("--menu", help="menu YAML (default bot/data/wechat_menu.yml)")
+    wechat.set_defaults(func=_cmd_wechat)
 
     parse = sub.add_parser("parse", help="print NLU results as JSON; '-' reads one message per line")
     parse.add_argument("text")

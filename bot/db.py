@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session, declarative_base
 from bot.settings import get_settings
 
 Base = declarative_base()
+#: Modules that define tables; each feature adds its own module here rather than growing one file.
+MODEL_MODULES = ("bot.models",)
 _engines: dict[str, Engine] = {}
 
 
@@ -58,6 +60,8 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
 
 def init_db(engine: Engine | None = None) -> None:
     """Creates missing tables; safe to call from every process at start-up."""
-    import bot.models  # noqa: F401  (registers the tables)
+    import importlib  # deferred: model modules import this one
 
+    for module in MODEL_MODULES:
+        importlib.import_module(module)
     Base.metadata.create_all(engine or get_engine())
