@@ -88,7 +88,7 @@ def credentials_path(settings: Settings) -> Path:
 
 
 def _rasa(*args: str, check: bool = False, **popen) -> subprocess.CompletedProcess | subprocess.Popen:
-    command = [sys.executable, "-m", "rasa", *args]
+    command = [sys.executable, "-m", "bot.rasa_server", *args]
     if popen.pop("background", False):
         return subprocess.Popen(command, cwd=PROJECT_ROOT, **popen)
     return subprocess.run(command, cwd=PROJECT_ROOT, check=check, **popen)
