@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -29,9 +30,11 @@ def _serve(shell: bool, workers: int = 1, telegram_polling: bool = False) -> int
     try:
         runtime.wait_for_port(settings.action_port, 120, children[0])
         if shell:
+            # Library deprecation warnings are noise in a chat window; the server logs keep them.
             return runtime._rasa("shell", "--model", str(runtime.model_path(settings)),
                                  "--endpoints", str(runtime.write_endpoints(settings)),
-                                 "--port", str(settings.rasa_port)).returncode
+                                 "--port", str(settings.rasa_port),
+                                 env={**os.environ, "PYTHONWARNINGS": "ignore"}).returncode
         server = runtime.start_rasa_server(settings, workers=workers)
         children.append(server)
         if telegram_polling:
