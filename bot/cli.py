@@ -87,7 +87,13 @@ class Parser:
     """Loads the trained model once and parses many messages with it."""
 
     def __init__(self) -> None:
+        import logging
+
         from rasa.core.agent import Agent
+        from rasa.utils.log_utils import configure_structlog
+
+        # Rasa's structured log writes to stdout unless configured; stdout is for the JSON results.
+        configure_structlog(logging.WARNING)
 
         from bot.runtime import model_path, train
 
@@ -105,12 +111,15 @@ def _lines(source: Iterable[str]) -> Iterable[str]:
 
 
 def _cmd_parse(args: argparse.Namespace) -> int:
+    # Standard output carries only the JSON results: whatever Rasa, jieba or TensorFlow print while
+    # loading and parsing goes to standard error.
+    results, sys.stdout = sys.stdout, sys.stderr
     parser = Parser()
 
     async def run() -> None:
         texts = _lines(sys.stdin) if args.text == "-" else [args.text]
         for text in texts:
-            print(json.dumps(await parser.parse(text), ensure_ascii=False), flush=True)
+            print(json.dumps(await parser.parse(text), ensure_ascii=False), file=results, flush=True)
 
     asyncio.run(run())
     return 0

@@ -11,6 +11,13 @@ from bot.settings import get_settings
 from bot.tickets import TicketView
 
 
+def _console() -> Console:
+    """Full width when piped, so ids and names are never cut in a file or another program."""
+    import sys
+
+    return Console() if sys.stdout.isatty() else Console(width=200)
+
+
 def _local(moment) -> str:
     return moment.astimezone(ZoneInfo(get_settings().timezone)).strftime("%m-%d %H:%M") if moment else "-"
 
@@ -25,12 +32,12 @@ def print_ticket_list(tickets: Iterable[TicketView], console: Console | None = N
     table = Table("工单号", "类别", "地点", "承办", "状态", "时限")
     for t in tickets:
         table.add_row(t.id, t.category, _place(t), t.handler_name or "-", t.status, _local(t.deadline))
-    (console or Console()).print(table)
+    (console or _console()).print(table)
 
 
 def print_ticket(ticket: TicketView, console: Console | None = None) -> None:
     """Staff view: full details, phone masked (staff read the raw number in the handler system)."""
-    console = console or Console()
+    console = console or _console()
     console.print(f"[bold]{ticket.id}[/bold]  {ticket.category}  {ticket.status}")
     console.print(f"地点：{_place(ticket)} {ticket.masked_room or ''}")
     console.print(f"描述：{ticket.description}")
