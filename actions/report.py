@@ -27,7 +27,7 @@ _CORRECTABLE = {"community", "building", "unit", "room", "phone", "category"}
 _MAX_FAILED_ATTEMPTS = 2
 #: Slots of one complaint, cleared once it is filed or dropped (the place and phone are kept).
 REPORT_SLOTS = ("category", "description", "photos", "location", "report_confirmed",
-                "report_stopped", "failed_attempts")
+                "report_summary", "report_stopped", "failed_attempts")
 
 
 def is_cancel(tracker: Tracker) -> bool:
@@ -55,7 +55,20 @@ class ValidateReportForm(LocationValidation):
             return [SlotSet("report_stopped", "too_long"), SlotSet("requested_slot", None)]
         answer_in_place(dispatcher, tracker)
         events = await super().run(dispatcher, tracker, domain) + self._attachments(tracker)
-        return events + self._count_attempt(dispatcher, tracker, events)
+        events += self._count_attempt(dispatcher, tracker, events)
+        return events + await self._summary(dispatcher, tracker, domain, events)
+
+    async def _summary(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict,
+                       events: List[Dict[Text, Any]]) -> List[Dict[Text, Any]]:
+        """Fills `report_summary` when the confirmation comes next, for `utter_ask_report_confirmed`
+        (a templated response: no second call to the action server on that turn)."""
+        slots = {**tracker.slots, **{e["name"]: e["value"] for e in events if e.get("event") == "slot"}}
+        if slots.get("report_stopped"):
+            return []
+        required = await self.required_slots(self.domain_slots(domain), dispatcher, tracker, domain)
+        if next((s for s in required if slots.get(s) is None), None) != "report_confirmed":
+            return []
+        return [SlotSet("report_summary", report_summary(slots, private=not in_group(tracker)))]
 
     @staticmethod
     def _attachments(tracker: Tracker) -> List[Dict[Text, Any]]:
@@ -128,38 +141,23 @@ class ValidateReportForm(LocationValidation):
         return {"report_confirmed": None}
 
 
-class ActionAskReportConfirmed(Action):
-    """Shows what will be filed, with the phone and room masked, before anything is written."""
-
-    def name(self) -> Text:
-        return "action_ask_report_confirmed"
-
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: DomainDict) -> List[Dict[Text, Any]]:
-        dispatcher.utter_message(response="utter_confirm_report",
-                                 summary=report_summary(tracker, private=not in_group(tracker)),
-                                 buttons=[{"title": "确认提交", "payload": "确认"},
-                                          {"title": "不报了", "payload": "算了"}])
-        return []
-
-
-def report_summary(tracker: Tracker, private: bool) -> str:
-    service = directory().service
-    category = service.categories[tracker.get_slot("category")]
-    place = [tracker.get_slot("community") or LocationValidation.single_community() or ""]
-    if tracker.get_slot("building"):
-        place.append(f"{tracker.get_slot('building')}号楼")
-    if tracker.get_slot("unit"):
-        place.append(f"{tracker.get_slot('unit')}单元")
-    if private and tracker.get_slot("room"):
-        place.append(f"{mask_room(tracker.get_slot('room'))}室")
+def report_summary(slots: Dict[Text, Any], private: bool) -> str:
+    """What will be filed, phone and room masked; in a group nothing personal at all."""
+    category = directory().service.categories[slots["category"]]
+    place = [slots.get("community") or LocationValidation.single_community() or ""]
+    if slots.get("building"):
+        place.append(f"{slots['building']}号楼")
+    if slots.get("unit"):
+        place.append(f"{slots['unit']}单元")
+    if private and slots.get("room"):
+        place.append(f"{mask_room(slots['room'])}室")
     lines = [f"问题：{category.label}", f"地点：{' '.join(p for p in place if p)}",
-             f"描述：{_short(mask_text(tracker.get_slot('description') or ''))}"]
-    phone = tracker.get_slot("phone")
+             f"描述：{_short(mask_text(slots.get('description') or ''))}"]
+    phone = slots.get("phone")
     if private:
         lines.append(f"电话：{mask_phone(phone) if phone and phone != 'declined' else '未留'}")
-    if tracker.get_slot("photos"):
-        lines.append(f"照片：{len(tracker.get_slot('photos'))}张")
+    if slots.get("photos"):
+        lines.append(f"照片：{len(slots['photos'])}张")
     return "\n".join(lines)
 
 

@@ -7,7 +7,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import common
 from actions.answers import ActionAnswerPropertyHotline, ActionAnswerResponsibleParty
-from actions.report import ActionAskReportConfirmed, ActionSubmitReport, ValidateReportForm
+from actions.report import ActionSubmitReport, ValidateReportForm, report_summary
 from actions.status import ActionCheckStatus, ActionFallbackOptions, ActionRequestHuman
 
 DOMAIN = {"forms": {"report_form": {"required_slots": []}}, "slots": {}, "responses": {}}
@@ -25,10 +25,11 @@ def fresh_store(tmp_path, monkeypatch):
 
 
 def tracker(text="", intent="report_issue", slots=None, entities=(), sender="r1", channel="rest",
-            metadata=None, extra=None, active_loop=None):
+            metadata=None, extra=None, active_loop=None, slot_events=()):
     latest = {"text": text, "intent": {"name": intent, "confidence": 0.99},
               "entities": list(entities), "metadata": metadata or {}, **(extra or {})}
-    events = [{"event": "user", "text": text, "parse_data": latest, "input_channel": channel}]
+    events = [{"event": "user", "text": text, "parse_data": latest, "input_channel": channel},
+              *({"event": "slot", "name": k, "value": v} for k, v in slot_events)]
     return Tracker.from_dict({"sender_id": sender, "slots": slots or {}, "latest_message": latest,
                               "events": events, "latest_input_channel": channel,
                               "active_loop": {"name": active_loop} if active_loop else {},
@@ -52,15 +53,21 @@ FILLED = {"category": "leak", "description": "屋顶漏水了，下雨就滴", "
 
 
 def test_confirmation_masks_phone_and_room():
-    _, messages = run(ActionAskReportConfirmed(), tracker("电话13812345678", slots=FILLED))
-    summary = messages[0]["summary"]
+    summary = report_summary({**FILLED, "description": "5号楼2单元502漏水 电话13812345678"}, private=True)
     assert "138****5678" in summary and "13812345678" not in summary
     assert "502" not in summary and "5号楼" in summary
 
 
 def test_confirmation_in_a_group_shows_nothing_personal():
-    _, messages = run(ActionAskReportConfirmed(), tracker("确认", slots=FILLED, metadata={"chat_type": "group"}))
-    assert "电话" not in messages[0]["summary"] and "室" not in messages[0]["summary"]
+    summary = report_summary(FILLED, private=False)
+    assert "电话" not in summary and "室" not in summary
+
+
+def test_summary_is_prepared_when_the_confirmation_comes_next():
+    slots = {k: v for k, v in FILLED.items() if k != "report_confirmed"}
+    events, _ = run(ValidateReportForm(), tracker("电话13812345678", slots={**slots, "requested_slot": "phone"},
+                                                  slot_events=[("phone", "13812345678")]))
+    assert "138****5678" in slots_of(events).get("report_summary", "")
 
 
 def test_submit_creates_a_ticket_routed_to_the_property_company():
