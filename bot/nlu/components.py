@@ -17,7 +17,7 @@ from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.classifiers.classifier import IntentClassifier
 from rasa.nlu.extractors.extractor import EntityExtractorMixin
 from rasa.nlu.featurizers.featurizer import Featurizer
-from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RESPONSE_KEY, TEXT
+from rasa.shared.nlu.constants import ENTITIES, FEATURE_TYPE_SENTENCE, INTENT, INTENT_RESPONSE_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from scipy.sparse import csr_matrix, hstack, vstack
@@ -30,15 +30,29 @@ REPORT_INTENT = "report_issue"
 FAQ_INTENT = "faq"
 
 
+_FEATURES_KEY = "linli_sentence_features"
+
+
+def sentence_features(message: Message) -> Optional[csr_matrix]:
+    """The message's sentence-level text features (sparse, then dense, in pipeline order), computed
+    once and kept on the message for the other classifiers.
+
+    Rasa's `get_sparse_features` also combines the per-token sequence features, which these linear
+    models never use and which cost more than the classification itself.
+    """
+    if message.get(_FEATURES_KEY) is None:
+        parts = [f.features for f in message.features
+                 if f.attribute == TEXT and f.type == FEATURE_TYPE_SENTENCE and f.is_sparse()]
+        parts += [f.features for f in message.features
+                  if f.attribute == TEXT and f.type == FEATURE_TYPE_SENTENCE and f.is_dense()]
+        if not parts:
+            return None
+        message.set(_FEATURES_KEY, hstack([csr_matrix(p) for p in parts]).tocsr())
+    return message.get(_FEATURES_KEY)
+
+
 def message_features(messages: List[Message]) -> csr_matrix:
-    """Sentence-level sparse and dense features, stacked the way LogisticRegressionClassifier does."""
-    rows = []
-    for message in messages:
-        sparse = message.get_sparse_features(TEXT)[1]
-        dense = message.get_dense_features(TEXT)[1]
-        rows.append(hstack([csr_matrix(sparse.features if sparse else []),
-                            csr_matrix(dense.features if dense else [])]))
-    return vstack(rows).tocsr()
+    return vstack([sentence_features(m) for m in messages]).tocsr()
 
 
 class _SubLabelClassifier(GraphComponent):
@@ -99,7 +113,7 @@ class _SubLabelClassifier(GraphComponent):
         """Ranked (label, confidence) lists, best first; empty for a message with no features
         (an empty or whitespace-only text), which then gets no label at all."""
         rankings: List[List[Tuple[str, float]]] = [[] for _ in messages]
-        featured = [i for i, m in enumerate(messages) if m.get_sparse_features(TEXT)[1] is not None]
+        featured = [i for i, m in enumerate(messages) if sentence_features(m) is not None]
         if self.clf is None or not featured:
             return rankings
         probabilities = self.clf.predict_proba(message_features([messages[i] for i in featured]))
