@@ -36,6 +36,7 @@ def production(tmp_path_factory):
     stack = start_stack(tmp_path_factory.mktemp("production"), database_url=url, redis_url=REDIS_URL)
     yield stack, TicketStore(engine=engine)
     stack.stop()
+    redis.Redis.from_url(REDIS_URL).flushdb()  # database 7 belongs to this test alone
     engine.dispose()
     with admin.begin() as conn:
         conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
