@@ -10,6 +10,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.common import directory, in_group, local_time, reporter, store
 from bot.nlu.address import normalize_ticket_id
+from bot.people import set_subscription
 from bot.tickets import TicketError, TicketView
 
 _MAIN_OPTIONS = [
@@ -117,3 +118,18 @@ class ActionFallbackOptions(Action):
         else:
             dispatcher.utter_message(response="utter_default", buttons=_MAIN_OPTIONS)
         return [SlotSet("failed_attempts", misses)]
+
+
+class ActionSetSubscription(Action):
+    """Subscribes or unsubscribes the sender to community notices, and says which it did."""
+
+    def name(self) -> Text:
+        return "action_set_subscription"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> List[Dict[Text, Any]]:
+        subscribe = (tracker.latest_message or {}).get("intent", {}).get("name") == "subscribe_notices"
+        changed = set_subscription(*reporter(tracker), subscribe)
+        state = "subscribe" if subscribe else "unsubscribe"
+        dispatcher.utter_message(response=f"utter_{state}_notices" if changed else f"utter_already_{state}d")
+        return []

@@ -150,3 +150,15 @@ def test_fallback_offers_a_person_on_the_second_miss():
     assert first[0]["response"] == "utter_default" and first[0]["buttons"]
     _, second = run(ActionFallbackOptions(), tracker("哦哦", intent="nlu_fallback", slots=slots_of(events)))
     assert second[0]["response"] == "utter_fallback_human"
+
+
+def test_subscription_is_recorded_and_the_reply_says_what_changed():
+    from actions.status import ActionSetSubscription
+    from bot.people import is_subscribed
+
+    _, first = run(ActionSetSubscription(), tracker("订阅通知", intent="subscribe_notices", sender="sub"))
+    _, again = run(ActionSetSubscription(), tracker("订阅", intent="subscribe_notices", sender="sub"))
+    assert first[0]["response"] == "utter_subscribe_notices" and again[0]["response"] == "utter_already_subscribed"
+    assert is_subscribed("rest", "sub")
+    _, off = run(ActionSetSubscription(), tracker("退订", intent="unsubscribe_notices", sender="sub"))
+    assert off[0]["response"] == "utter_unsubscribe_notices" and not is_subscribed("rest", "sub")
