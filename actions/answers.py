@@ -12,9 +12,7 @@ from actions.common import directory, latest_intent
 
 
 def _place(tracker: Tracker):
-    from actions.location import LocationValidation
-
-    community = tracker.get_slot("community") or LocationValidation.single_community()
+    community = directory().community_of(tracker.get_slot("community"))
     building = tracker.get_slot("building")
     return community, (directory().building(community, building) if community and building else None)
 

@@ -6,7 +6,7 @@ that is not in the directory is refused the same way everywhere.
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
@@ -34,14 +34,9 @@ class LocationValidation(FormValidationAction):
     def name(self) -> Text:
         """Each form's validation action has its own name."""
 
-    @staticmethod
-    def single_community() -> Optional[str]:
-        names = [c.name for c in directory().communities]
-        return names[0] if len(names) == 1 else None
-
     def location_slots(self, tracker: Tracker, needs: List[str]) -> List[str]:
         """The place slots to ask for: community only when the street has several."""
-        slots = [] if self.single_community() else ["community"]
+        slots = [] if directory().single_community() else ["community"]
         return slots + [s for s in ("building", "unit", "room") if s in needs]
 
     async def extract_community(self, dispatcher: CollectingDispatcher, tracker: Tracker,
@@ -87,7 +82,7 @@ class LocationValidation(FormValidationAction):
     def validate_building(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                           domain: DomainDict) -> Dict[Text, Any]:
         building = bare_number(str(value or ""))
-        community = tracker.get_slot("community") or self.single_community()
+        community = directory().community_of(tracker.get_slot("community"))
         if not building:
             return {"building": None}
         if community and not directory().building(community, building):

@@ -144,7 +144,7 @@ class ValidateReportForm(LocationValidation):
 def report_summary(slots: Dict[Text, Any], private: bool) -> str:
     """What will be filed, phone and room masked; in a group nothing personal at all."""
     category = directory().service.categories[slots["category"]]
-    place = [slots.get("community") or LocationValidation.single_community() or ""]
+    place = [directory().community_of(slots.get("community")) or ""]
     if slots.get("building"):
         place.append(f"{slots['building']}号楼")
     if slots.get("unit"):
@@ -192,7 +192,7 @@ class ActionSubmitReport(Action):
 
 
 def _office(tracker: Tracker) -> Dict[str, str]:
-    name = tracker.get_slot("community") or LocationValidation.single_community()
+    name = directory().community_of(tracker.get_slot("community"))
     community = directory().find_community(name or "") or directory().communities[0]
     return {"office": community.name, "office_phone": community.office_phone}
 
@@ -204,7 +204,7 @@ def _ticket_fields(tracker: Tracker) -> Dict[str, Any]:
     return {
         "category": tracker.get_slot("category"),
         "description": tracker.get_slot("description") or "",
-        "community": tracker.get_slot("community") or LocationValidation.single_community(),
+        "community": directory().community_of(tracker.get_slot("community")),
         "building": tracker.get_slot("building"),
         "unit": tracker.get_slot("unit"),
         "room": tracker.get_slot("room"),

@@ -174,6 +174,14 @@ class Directory:
         raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         return cls(raw, ServiceConfig.load(service_path))
 
+    def single_community(self) -> Optional[str]:
+        """The street's only community, when it has just one: then nobody needs to be asked."""
+        return self.communities[0].name if len(self.communities) == 1 else None
+
+    def community_of(self, named: Optional[str]) -> Optional[str]:
+        """The community a resident named, or the only one there is."""
+        return named or self.single_community()
+
     def community_aliases(self) -> list[tuple[str, str]]:
         """(written form, canonical name) pairs for the entity extractor."""
         return [(alias, c.name) for c in self.communities for alias in (c.name, *c.aliases)]
