@@ -31,7 +31,7 @@ def _serve(shell: bool, workers: int = 1, telegram_polling: bool = False) -> int
         runtime.wait_for_port(settings.action_port, 120, children[0])
         if shell:
             # Library deprecation warnings are noise in a chat window; the server logs keep them.
-            return runtime._rasa("shell", "--model", str(runtime.model_path(settings)),
+            return runtime.rasa_command("shell", "--model", str(runtime.model_path(settings)),
                                  "--endpoints", str(runtime.write_endpoints(settings)),
                                  "--port", str(settings.rasa_port),
                                  env={**os.environ, "PYTHONWARNINGS": "ignore"}).returncode

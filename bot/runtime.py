@@ -45,7 +45,7 @@ def train(settings: Settings | None = None, force: bool = False) -> Path:
     path = model_path(settings)
     if force or model_is_stale(settings):
         settings.model_dir.mkdir(parents=True, exist_ok=True)
-        _rasa("train", "--config", "config.yml", "--domain", "dialogs/domain",
+        rasa_command("train", "--config", "config.yml", "--domain", "dialogs/domain",
               "--data", "nlu", "dialogs", "--out", str(settings.model_dir),
               "--fixed-model-name", MODEL_NAME, check=True)
     return path
@@ -87,7 +87,7 @@ def credentials_path(settings: Settings) -> Path:
     return path
 
 
-def _rasa(*args: str, check: bool = False, **popen) -> subprocess.CompletedProcess | subprocess.Popen:
+def rasa_command(*args: str, check: bool = False, **popen) -> subprocess.CompletedProcess | subprocess.Popen:
     command = [sys.executable, "-m", "bot.rasa_server", *args]
     if popen.pop("background", False):
         return subprocess.Popen(command, cwd=PROJECT_ROOT, **popen)
@@ -113,7 +113,7 @@ def start_rasa_server(settings: Settings, workers: int = 1, **popen) -> subproce
             "--credentials", str(credentials_path(settings))]
     if settings.api_token:
         args += ["--auth-token", settings.api_token]
-    return _rasa(*args, background=True, env=env, **popen)
+    return rasa_command(*args, background=True, env=env, **popen)
 
 
 def wait_for_port(port: int, timeout: float, process: subprocess.Popen | None = None) -> None:
