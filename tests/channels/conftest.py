@@ -6,55 +6,20 @@ The channel under test is registered on a Sanic app exactly as ``rasa run`` regi
 """
 from __future__ import annotations
 
-import asyncio
 import itertools
 import uuid
-from typing import Any, Awaitable, Callable, Optional
+from typing import Any, Optional
 
 import pytest
 import redis
-from rasa.core.channels.channel import InputChannel, UserMessage, register
+from rasa.core.channels.channel import InputChannel, register
 from sanic import Sanic
 
+from tests.channels.harness import ChannelServer, FakeCore
 from tests.standins.server import Running, serve_sanic
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-Reply = Callable[[UserMessage], Awaitable[None]]
 _apps = itertools.count()
-
-
-async def echo(message: UserMessage) -> None:
-    await message.output_channel.send_text_message(message.sender_id, f"收到：{message.text}")
-
-
-class FakeCore:
-    """Stands in for Rasa's agent: records messages, replies with ``reply`` (echo by default)."""
-
-    def __init__(self, reply: Reply = echo) -> None:
-        self.reply = reply
-        self.messages: list[UserMessage] = []
-        self.finished = asyncio.Event()
-
-    async def handle_message(self, message: UserMessage) -> None:
-        self.messages.append(message)
-        try:
-            await self.reply(message)
-        finally:
-            self.finished.set()
-
-    @property
-    def texts(self) -> list[str]:
-        return [m.text for m in self.messages]
-
-
-class ChannelServer:
-    def __init__(self, running: Running, channel: InputChannel, core: FakeCore) -> None:
-        self.running = running
-        self.channel = channel
-        self.core = core
-
-    def url(self, path: str = "webhook") -> str:
-        return f"{self.running.url}/webhooks/{self.channel.name()}/{path}"
 
 
 @pytest.fixture

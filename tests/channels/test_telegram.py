@@ -13,7 +13,7 @@ from telegram.error import Forbidden
 from bot.channels import LOCATION_TEXT, PHOTO_TEXT
 from bot.channels.telegram import (COMMAND_HELP, MOVE_TO_PRIVATE, UNSUPPORTED, TelegramInput, TelegramSettings,
                                    poll_updates, split_text)
-from tests.channels.conftest import FakeCore
+from tests.channels.harness import FakeCore
 from tests.standins.telegram import TelegramLimits, TelegramStandIn, utf16_len
 
 SECRET = "s3cret-Token_1"

@@ -12,7 +12,7 @@ from wechatpy.crypto import PrpCrypto
 from bot.channels import LOCATION_TEXT, PHOTO_TEXT
 from bot.channels.wechat import WeChatInput, WeChatSettings
 from bot.channels.wxcommon import UNSUPPORTED, VOICE_UNCLEAR, WeChatAPIError
-from tests.channels.conftest import FakeCore
+from tests.channels.harness import FakeCore
 from tests.standins.wechat import Grant, WeChatStandIn, signature
 
 USER = "oyORnuP8q7ou2gfYjqLzSIWZf0rs"

@@ -9,7 +9,7 @@ from rasa.core.channels.channel import UserMessage
 
 from bot.channels.wecom import GroupRobot, RobotError, WeComInput, WeComSettings
 from bot.channels.wxcommon import WeChatAPIError
-from tests.channels.conftest import FakeCore
+from tests.channels.harness import FakeCore
 from tests.standins.wecom import WeComStandIn
 
 STAFF = "zhangsan"
