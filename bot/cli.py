@@ -21,7 +21,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _serve(shell: bool, workers: int = 1, telegram_polling: bool = False) -> int:
-    """Action server plus Rasa (server or shell), and Telegram polling when asked; all stop together."""
+    """Action server plus Rasa (server or shell), the scheduler with the server, and Telegram polling
+    when asked; all stop together."""
     from bot import runtime
 
     settings = get_settings()
@@ -37,6 +38,7 @@ def _serve(shell: bool, workers: int = 1, telegram_polling: bool = False) -> int
                                  env={**os.environ, "PYTHONWARNINGS": "ignore"}).returncode
         server = runtime.start_rasa_server(settings, workers=workers)
         children.append(server)
+        children.append(runtime.start_scheduler())
         if telegram_polling:
             children.append(subprocess.Popen([sys.executable, "-m", "bot.cli_channels", "telegram-polling"]))
         signal.signal(signal.SIGTERM, lambda *_: server.terminate())
@@ -125,10 +127,16 @@ def _cmd_parse(args: argparse.Namespace) -> int:
     return 0
 
 
+def _staff_actor() -> str:
+    import getpass
+
+    return f"staff:{os.environ.get('LINLI_STAFF') or getpass.getuser()}"
+
+
 def _cmd_tickets(args: argparse.Namespace) -> int:
     from bot.db import init_db
     from bot.reports import print_ticket, print_ticket_list
-    from bot.tickets import TicketStore, parse_ticket_id
+    from bot.tickets import TicketError, TicketStore, parse_ticket_id
 
     init_db()
     store = TicketStore()
@@ -141,7 +149,129 @@ def _cmd_tickets(args: argparse.Namespace) -> int:
     if ticket is None:
         print(f"没有这个工单：{args.ticket_id}", file=sys.stderr)
         return 1
+    if args.action != "show":
+        actor = args.actor or _staff_actor()
+        changes = {
+            "start": lambda: store.transition(ticket.id, "in_progress", actor, args.text),
+            "resolve": lambda: store.transition(ticket.id, "resolved", actor, args.text),
+            "reopen": lambda: store.transition(ticket.id, "reopened", actor, args.text),
+            "assign": lambda: store.assign(ticket.id, args.kind or "", args.text or "", actor),
+            "note": lambda: store.add_note(ticket.id, actor, args.text or ""),
+        }
+        try:
+            ticket = changes[args.action]()
+        except TicketError as error:
+            print(error.user_message, file=sys.stderr)
+            return 1
+        _plan(store, ticket)
     print_ticket(ticket)
+    return 0
+
+
+def _plan(store, ticket) -> None:
+    """Writes the jobs a change calls for at once (the scheduler's sweep would, within a minute)."""
+    from bot import followups
+    from bot.scheduler import Context, Scheduler
+
+    scheduler = Scheduler(engine=store.engine).open()
+    try:
+        followup = followups.plan(Context(scheduler, store, None, scheduler.policy, store.clock), ticket)
+    finally:
+        scheduler.stop(release=False)
+    if followup is not None:
+        print(f"第{followup.round}次回访安排在 {followups.local_time(followup.due_at, get_settings().timezone)}")
+
+
+def _cmd_schedule(args: argparse.Namespace) -> int:
+    if args.action == "run":
+        from bot.scheduler import main
+
+        main()
+        return 0
+    from bot.db import init_db
+    from bot.reports import print_schedule
+    from bot.scheduler import Scheduler
+
+    init_db()
+    scheduler = Scheduler().open()
+    try:
+        jobs = [j for j in scheduler.jobs() if not args.kind or j.id.startswith(args.kind)]
+    finally:
+        scheduler.stop(release=False)
+    print_schedule(jobs, args.limit, scheduler.engine)
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from datetime import date, datetime, time, timedelta
+    from zoneinfo import ZoneInfo
+
+    from bot import rates
+    from bot.db import get_engine, init_db
+    from bot.directory import get_directory
+    from bot.scheduler import get_policy, utcnow
+
+    init_db()
+    zone = ZoneInfo(get_settings().timezone)
+    try:
+        last = date.fromisoformat(args.to) if args.to else datetime.now(zone).date()
+        first = date.fromisoformat(args.since) if args.since else last - timedelta(days=6)
+    except ValueError:
+        print("日期格式不对，请写成 2026-11-23 这样。", file=sys.stderr)
+        return 1
+    community = None
+    if args.community:
+        found = get_directory().find_community(args.community)
+        if found is None:
+            print(f"没有这个社区：{args.community}", file=sys.stderr)
+            return 1
+        community = found.name
+    if first > last:
+        print("开始日期晚于结束日期。", file=sys.stderr)
+        return 1
+    start = datetime.combine(first, time(), zone)
+    end = datetime.combine(last + timedelta(days=1), time(), zone)
+    report = rates.compute(get_engine(), get_policy().response_hours, start, end, utcnow(), community)
+    if args.json:
+        print(rates.to_json(report))
+    else:
+        rates.print_report(report, zone)
+    return 0
+
+
+def _cmd_nudges(args: argparse.Namespace) -> int:
+    from bot import nudges
+    from bot.db import get_engine, init_db
+    from bot.scheduler import Scheduler, get_policy, utcnow
+
+    init_db()
+    engine, now = get_engine(), utcnow()
+    if args.action != "flood" and not (args.channel and args.sender_id):
+        print("请给出骑手的渠道和会话号，例如：linli nudges pause linli_telegram 12345", file=sys.stderr)
+        return 1
+    if args.action == "flood":
+        scheduler = Scheduler(engine=engine).open()
+        try:
+            count = nudges.flood_alert(scheduler, engine, now, args.community)
+        finally:
+            scheduler.stop(release=False)
+        print(f"汛期巡查提醒：{count} 位骑手")
+        return 0
+    try:
+        if args.action == "subscribe":
+            view = nudges.subscribe(engine, get_policy(), args.channel, args.sender_id, now, args.community,
+                                    args.times or ("17:30",), args.days or range(1, 8))
+        else:
+            view = {"pause": lambda: nudges.pause(engine, get_policy(), args.channel, args.sender_id, now, args.days_off),
+                    "resume": lambda: nudges.resume(engine, args.channel, args.sender_id, now),
+                    "unsubscribe": lambda: nudges.unsubscribe(engine, args.channel, args.sender_id, now)}[args.action]()
+    except nudges.NudgeError as error:
+        print(error.user_message, file=sys.stderr)
+        return 1
+    print(json.dumps({"channel": view.channel, "sender_id": view.sender_id, "area": view.area, "times": view.times,
+                      "weekdays": view.weekdays, "active": view.active,
+                      "paused_until": view.paused_until.isoformat() if view.paused_until else None},
+                     ensure_ascii=False))
     return 0
 
 
@@ -170,14 +300,40 @@ def build_parser() -> argparse.ArgumentParser:
     parse.add_argument("text")
     parse.set_defaults(func=_cmd_parse)
 
-    tickets = sub.add_parser("tickets", help="look at tickets")
-    tickets.add_argument("action", choices=["list", "show"])
+    tickets = sub.add_parser("tickets", help="look at tickets and act on them (staff)")
+    tickets.add_argument("action", choices=["list", "show", "start", "resolve", "reopen", "assign", "note"])
     tickets.add_argument("ticket_id", nargs="?")
+    tickets.add_argument("text", nargs="?", help="note, reason (start/resolve/reopen) or new handler name (assign)")
+    tickets.add_argument("--kind", help="assign: property_company | community | owner_unit | department")
+    tickets.add_argument("--actor", help="who acts, for the history (default staff:$LINLI_STAFF or your login)")
     tickets.add_argument("--status")
     tickets.add_argument("--community")
     tickets.add_argument("--overdue", action="store_true")
     tickets.add_argument("--limit", type=int, default=50)
     tickets.set_defaults(func=_cmd_tickets)
+
+    schedule = sub.add_parser("schedule", help="pending scheduled work, or run the scheduler")
+    schedule.add_argument("action", choices=["list", "run"])
+    schedule.add_argument("--kind", help="only job ids starting with this (followup, deadline, nudge, supervise, …)")
+    schedule.add_argument("--limit", type=int, default=50)
+    schedule.set_defaults(func=_cmd_schedule)
+
+    report = sub.add_parser("report", help="response, resolution and satisfaction rates (三率)")
+    report.add_argument("--from", dest="since", help="first day, YYYY-MM-DD (default: 6 days before --to)")
+    report.add_argument("--to", help="last day, YYYY-MM-DD (default: today)")
+    report.add_argument("--community")
+    report.add_argument("--json", action="store_true")
+    report.set_defaults(func=_cmd_report)
+
+    nudge = sub.add_parser("nudges", help="rider duty nudges")
+    nudge.add_argument("action", choices=["subscribe", "pause", "resume", "unsubscribe", "flood"])
+    nudge.add_argument("channel", nargs="?", help="the rider's channel (e.g. linli_telegram, wechat)")
+    nudge.add_argument("sender_id", nargs="?", help="the rider's conversation id")
+    nudge.add_argument("--community", help="patrol area (subscribe), or whom a flood nudge goes to")
+    nudge.add_argument("--times", nargs="+", help="subscribe: local times, e.g. 7:30 17:30")
+    nudge.add_argument("--days", nargs="+", help="subscribe: weekdays 1-7 or mon..sun (default every day)")
+    nudge.add_argument("--days-off", type=int, help="pause: days (default from service.yml)")
+    nudge.set_defaults(func=_cmd_nudges)
     return parser
 
 

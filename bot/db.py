@@ -17,7 +17,7 @@ from bot.settings import get_settings
 
 Base = declarative_base()
 #: Modules that define tables; each feature adds its own module here rather than growing one file.
-MODEL_MODULES = ("bot.models", "bot.people")
+MODEL_MODULES = ("bot.models", "bot.people", "bot.delivery", "bot.followups", "bot.nudges")
 _engines: dict[str, Engine] = {}
 
 

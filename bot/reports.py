@@ -47,3 +47,23 @@ def print_ticket(ticket: TicketView, console: Console | None = None) -> None:
     for e in ticket.history:
         history.add_row(_local(e.at), e.actor, e.action, f"{e.from_status or ''}→{e.to_status or ''}", e.note or "")
     console.print(history)
+
+
+def print_schedule(jobs, limit: int, engine, console: Console | None = None) -> None:
+    """Pending jobs, soonest first, and deliveries that failed or never confirmed."""
+    from sqlalchemy import func, select
+
+    from bot.db import session_scope
+    from bot.delivery import DeliveryRecord
+
+    console = console or _console()
+    jobs = sorted(jobs, key=lambda j: (j.next_run is None, j.next_run or 0))
+    table = Table("下次运行", "任务", "对象", "任务号")
+    for job in jobs[:limit]:
+        subject = job.kwargs.get("ticket_id") or job.kwargs.get("sender_id") or ""
+        table.add_row(_local(job.next_run), job.target.split(":")[-1], subject, job.id)
+    console.print(table)
+    with session_scope(engine) as session:
+        counts = dict(session.execute(select(DeliveryRecord.status, func.count()).group_by(DeliveryRecord.status)).all())
+    console.print(f"共 {len(jobs)} 个待运行任务（显示 {min(limit, len(jobs))} 个）；消息投递：已发 {counts.get('sent', 0)}，"
+                  f"失败 {counts.get('failed', 0)}，未确认 {counts.get('sending', 0)}")

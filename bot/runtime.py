@@ -116,6 +116,12 @@ def start_rasa_server(settings: Settings, workers: int = 1, **popen) -> subproce
     return rasa_command(*args, background=True, env=env, **popen)
 
 
+def start_scheduler(**popen) -> subprocess.Popen:
+    """The scheduler process (follow-ups, deadline watch, nudges, digest). Every ``linli run`` starts
+    one; with Redis they share a lease and one of them runs the jobs."""
+    return subprocess.Popen([sys.executable, "-m", "bot.scheduler"], cwd=PROJECT_ROOT, **popen)
+
+
 def wait_for_port(port: int, timeout: float, process: subprocess.Popen | None = None) -> None:
     """Blocks until something listens on 127.0.0.1:port; fails fast if the process died."""
     deadline = time.monotonic() + timeout

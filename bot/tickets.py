@@ -318,8 +318,14 @@ class TicketStore:
             raise UnknownTicket(ticket_id)
         return row
 
-    def transition(self, ticket_id: str, to_status: str, actor: str, note: str | None = None) -> TicketView:
-        """Moves a ticket along a legal transition and records it; anything else changes nothing."""
+    def transition(self, ticket_id: str, to_status: str, actor: str, note: str | None = None,
+                   action: str | None = None) -> TicketView:
+        """Moves a ticket along a legal transition and records it; anything else changes nothing.
+
+        ``action`` names the step in the history when it says more than the new status (a follow-up
+        nobody answered closes the ticket as ``no_answer``). A reopened ticket gets a fresh deadline
+        of its class: the handler must be given time to do the work again, and the watch restarts.
+        """
         try:
             wanted = TicketStatus(to_status)
         except ValueError:
@@ -331,7 +337,10 @@ class TicketStore:
                 raise IllegalTransition(ticket_id, current.value, wanted.value)
             now = self.clock()
             row.status, row.updated_at = wanted.value, now
-            session.add(TicketEvent(ticket_id=ticket_id, at=now, actor=actor, action=wanted.value,
+            if wanted is S.REOPENED and row.deadline_class:
+                row.deadline = now + timedelta(hours=float(self.directory.service.deadline_classes[row.deadline_class]))
+                note = "；".join(filter(None, (note, f"重新计时，{self._local(row.deadline)}前办结")))
+            session.add(TicketEvent(ticket_id=ticket_id, at=now, actor=actor, action=action or wanted.value,
                                     from_status=current.value, to_status=wanted.value, note=note))
         return self.get(ticket_id)
 
@@ -339,13 +348,35 @@ class TicketStore:
         note = (note or "").strip()
         if not note:
             raise TicketError("empty note", "备注不能为空。")
+        return self.record(ticket_id, actor, "note", note[:2000])
+
+    def record(self, ticket_id: str, actor: str, action: str, note: str) -> TicketView:
+        """A step that changes no status (a reminder sent, a supervisor notified) in the history."""
         with session_scope(self.engine) as session:
             row = self._locked(session, ticket_id)
             now = self.clock()
             row.updated_at = now
-            session.add(TicketEvent(ticket_id=ticket_id, at=now, actor=actor, action="note",
-                                    from_status=row.status, to_status=row.status, note=note[:2000]))
+            session.add(TicketEvent(ticket_id=ticket_id, at=now, actor=actor, action=action,
+                                    from_status=row.status, to_status=row.status, note=note))
         return self.get(ticket_id)
+
+    def escalate(self, ticket_id: str, actor: str, reason: str) -> TicketView:
+        """One tier up (小事群里办 → 大事社区办 → 难点街道办); at the street already, the whistle
+        is still recorded, since the street is then called in again."""
+        with session_scope(self.engine) as session:
+            row = self._locked(session, ticket_id)
+            now = self.clock()
+            tiers = list(self.directory.service.tiers)
+            position = tiers.index(row.tier) if row.tier in tiers else len(tiers) - 1
+            row.tier, row.updated_at = tiers[min(position + 1, len(tiers) - 1)], now
+            session.add(TicketEvent(ticket_id=ticket_id, at=now, actor=actor, action="escalated",
+                                    from_status=row.status, to_status=row.status,
+                                    note=f"{reason}，升级至{self.directory.service.tiers[row.tier]}（吹哨）"))
+        return self.get(ticket_id)
+
+    def _local(self, moment: datetime) -> str:
+        local = moment.astimezone(self.zone)
+        return f"{local.month}月{local.day}日{local:%H:%M}"
 
     def assign(self, ticket_id: str, handler_kind: str, handler_name: str, actor: str) -> TicketView:
         if handler_kind not in ("property_company", "community", "owner_unit", "department") or not handler_name:

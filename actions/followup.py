@@ -1,0 +1,168 @@
+"""Proactive messages and the buttons under them: follow-ups, staff notices, rider nudges.
+
+The scheduler (bot/scheduler.py) triggers EXTERNAL_… intents; these actions say the words, and
+record what residents and riders tap through bot/followups.py and bot/nudges.py.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.common import directory, local_time, message_metadata, reporter, store
+from bot import followups, nudges
+from bot.channels import PHOTO_TEXT
+from bot.scheduler import get_policy
+from bot.settings import get_settings
+from bot.tickets import TicketError
+
+_COMMENT_TITLE = "补充意见"
+
+
+def entity(tracker: Tracker, name: str) -> Optional[str]:
+    return next(tracker.get_latest_entity_values(name), None)
+
+
+def _comment_button(ticket_id: str) -> list[dict]:
+    return [{"title": _COMMENT_TITLE, "payload": f'/followup_comment{{"ticket_id":"{ticket_id}"}}'}]
+
+
+class ActionFollowupAsk(Action):
+    """The follow-up question (or its one reminder) with one-tap answers."""
+
+    def name(self) -> Text:
+        return "action_followup_ask"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> List[Dict[Text, Any]]:
+        ticket = store().get(entity(tracker, "ticket_id") or "")
+        if ticket is None:
+            return []
+        buttons = followups.answer_buttons(ticket.id, followups.SOLVED_ANSWERS)
+        category = directory().service.categories[ticket.category].label
+        if entity(tracker, "reminder"):
+            dispatcher.utter_message(response="utter_followup_reminder", buttons=buttons, ticket_id=ticket.id,
+                                     category=category)
+        else:
+            again = "重新办理后" if int(entity(tracker, "followup_round") or 1) > 1 else ""
+            dispatcher.utter_message(response="utter_followup_ask", buttons=buttons, ticket_id=ticket.id,
+                                     category=category, handler=ticket.handler_name, again=again,
+                                     reported=local_time(ticket.created_at)[:-5])
+        return [SlotSet("ticket_id", ticket.id)]
+
+
+class ActionFollowupAnswer(Action):
+    """Records a tapped answer; the next question, or what happens to the ticket now."""
+
+    def name(self) -> Text:
+        return "action_followup_answer"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> List[Dict[Text, Any]]:
+        channel, sender_id = reporter(tracker)
+        try:
+            answer = followups.record_answer(store(), entity(tracker, "ticket_id") or "", channel, sender_id,
+                                             entity(tracker, "followup_result") or "")
+        except TicketError as error:
+            dispatcher.utter_message(text=error.user_message)
+            return []
+        ticket = answer.ticket
+        if answer.next == "ask_satisfaction":
+            dispatcher.utter_message(response="utter_ask_followup_satisfaction",
+                                     buttons=followups.answer_buttons(ticket.id, followups.SATISFACTION_ANSWERS))
+        elif answer.next == "ask_solved":
+            dispatcher.utter_message(response="utter_followup_solved_first", ticket_id=ticket.id,
+                                     buttons=followups.answer_buttons(ticket.id, followups.SOLVED_ANSWERS))
+        elif answer.next == "closed":
+            dispatcher.utter_message(response="utter_followup_closed", ticket_id=ticket.id,
+                                     buttons=_comment_button(ticket.id))
+        else:
+            failed = followups.failed_rounds(store().engine, ticket.id)
+            supervisor = followups.supervisor_name(get_policy(), directory().street, ticket, failed)
+            dispatcher.utter_message(response="utter_followup_reopened", ticket_id=ticket.id,
+                                     handler=ticket.handler_name, supervisor=supervisor,
+                                     deadline=local_time(ticket.deadline), buttons=_comment_button(ticket.id))
+        return [SlotSet("ticket_id", ticket.id)]
+
+
+class ActionFollowupComment(Action):
+    """A comment or photo after a follow-up answer, onto the ticket."""
+
+    def name(self) -> Text:
+        return "action_followup_comment"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> List[Dict[Text, Any]]:
+        channel, sender_id = reporter(tracker)
+        text = tracker.get_slot("followup_comment") or ""
+        photo = message_metadata(tracker).get("photo")
+        try:
+            ticket = followups.add_comment(store(), tracker.get_slot("ticket_id") or "", channel, sender_id,
+                                           "" if text == PHOTO_TEXT else text, photo)
+        except TicketError as error:
+            dispatcher.utter_message(text=error.user_message)
+        else:
+            dispatcher.utter_message(response="utter_followup_comment_thanks", ticket_id=ticket.id)
+        return [SlotSet("followup_comment", None)]
+
+
+class ActionStaffNotice(Action):
+    """Due-soon reminders, whistles, supervision notices and the digest, worded from the ticket as it
+    is when the notice goes out."""
+
+    def name(self) -> Text:
+        return "action_staff_notice"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> List[Dict[Text, Any]]:
+        try:
+            response, params = followups.staff_notice(
+                store(), entity(tracker, "notice") or "", get_settings().timezone, entity(tracker, "ticket_id"),
+                entity(tracker, "as_of"), entity(tracker, "followup_round"))
+        except TicketError as error:
+            dispatcher.utter_message(text=f"（通知未能生成：{error.user_message}）")
+            return []
+        dispatcher.utter_message(response=response, **params)
+        return []
+
+
+class ActionPatrolNudge(Action):
+    def name(self) -> Text:
+        return "action_patrol_nudge"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> List[Dict[Text, Any]]:
+        area = entity(tracker, "community") or directory().street
+        response = "utter_flood_nudge" if entity(tracker, "nudge") == "flood" else "utter_patrol_nudge"
+        dispatcher.utter_message(response=response, area=area, buttons=[
+            {"title": "一切正常", "payload": "/patrol_all_clear"},
+            {"title": "报告隐患", "payload": "/report_issue"},
+            {"title": f"暂停{get_policy().nudge_pause_days}天", "payload": "/nudge_pause"},
+            {"title": "不再提醒", "payload": "/nudge_stop"}])
+        return []
+
+
+class ActionNudgeSettings(Action):
+    """Pause or stop a rider's nudges from the buttons under one."""
+
+    def name(self) -> Text:
+        return "action_nudge_settings"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> List[Dict[Text, Any]]:
+        channel, sender_id = reporter(tracker)
+        now, engine = store().clock(), store().engine
+        intent = (tracker.latest_message or {}).get("intent", {}).get("name")
+        try:
+            if intent == "nudge_stop":
+                nudges.unsubscribe(engine, channel, sender_id, now)
+                dispatcher.utter_message(response="utter_nudge_stopped")
+            else:
+                paused = nudges.pause(engine, get_policy(), channel, sender_id, now)
+                dispatcher.utter_message(response="utter_nudge_paused", until=local_time(paused.paused_until))
+        except nudges.NudgeError as error:
+            dispatcher.utter_message(text=error.user_message)
+        return []

@@ -1,0 +1,322 @@
+"""Follow-ups, deadline watch, supervision and the digest on a running scheduler (SQLite and
+PostgreSQL), with a manual clock and a stand-in for Rasa's trigger_intent API."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from bot import followups
+from bot.delivery import delivered
+from bot.followups import FollowUpOver
+from bot.scheduler import ManualClock
+from bot.tickets import NotAllowed, TicketError, TicketStore, UnknownTicket
+from tests.scheduling import FakeRasa, beijing, pg_schema_engine, start_scheduler
+
+MONDAY_10 = "2026-11-23 10:00"
+
+
+@pytest.fixture
+def pg_engine(pg_schema):
+    with pg_schema_engine(pg_schema) as engine:
+        yield engine
+
+
+@pytest.fixture
+def rasa():
+    fake = FakeRasa().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def clock():
+    return ManualClock(beijing(MONDAY_10))
+
+
+@pytest.fixture
+def work(engine, rasa, clock):
+    scheduler = start_scheduler(engine, rasa.url, clock)
+    scheduler.wait_idle()
+    yield scheduler.context
+    scheduler.stop()
+
+
+@pytest.fixture
+def store(work):
+    return work.tickets
+
+
+def advance(work, **delta):
+    work.clock.advance(**delta)
+    work.schedule.wait_idle()
+
+
+def report(store, **overrides):
+    fields = {"category": "leak", "description": "屋顶漏水，下雨就滴", "reporter_channel": "rest",
+              "reporter_id": "alice", "community": "万柳西园", "building": "5", **overrides}
+    return store.create(**fields)
+
+
+def resolve(work, ticket_id, note="已修好"):
+    """What `linli tickets resolve` does: the change, then its jobs at once."""
+    return followups.plan(work, work.tickets.transition(ticket_id, "resolved", "staff:wang", note))
+
+
+def actions(store, ticket_id):
+    return [e.action for e in store.get(ticket_id).history]
+
+
+def test_resolved_ticket_is_followed_up_a_day_later_and_closed_by_a_good_answer(work, store, rasa):
+    ticket = report(store)
+    followup = resolve(work, ticket.id)
+    assert followup.due_at == beijing("2026-11-24 10:00")
+    advance(work, hours=23, minutes=59)
+    assert not rasa.named("EXTERNAL_followup")
+    advance(work, minutes=1)
+    [asked] = rasa.named("EXTERNAL_followup")
+    assert (asked.conversation_id, asked.output_channel) == ("alice", "rest")
+    assert asked.entities == {"ticket_id": ticket.id, "followup_round": "1"}
+
+    assert followups.record_answer(store, ticket.id, "rest", "alice", "solved").next == "ask_satisfaction"
+    answer = followups.record_answer(store, ticket.id, "rest", "alice", "satisfied")
+    assert (answer.next, answer.ticket.status) == ("closed", "closed")
+    assert actions(store, ticket.id)[-2:] == ["followup_asked", "closed"]
+    assert store.get(ticket.id).history[-1].note == "第1次回访：已解决，满意"
+    [done] = followups.followups(work.engine, ticket.id)
+    assert (done.status, done.solved, done.satisfaction, done.outcome) == ("answered", "solved", "satisfied", "closed")
+    advance(work, days=3)
+    assert len(rasa.named("EXTERNAL_followup")) == 1, "no reminder after an answer"
+
+
+def test_followups_never_go_out_in_quiet_hours(work, store, rasa):
+    work.clock.set(beijing("2026-11-23 22:30"))
+    ticket = report(store)
+    followup = resolve(work, ticket.id)
+    assert followup.due_at == beijing("2026-11-25 08:00"), "22:30 + 24 h is quiet: the next morning"
+    advance(work, hours=33, minutes=29)  # 2026-11-25 07:59
+    assert not rasa.calls
+    advance(work, minutes=1)
+    assert [c.name for c in rasa.calls] == ["EXTERNAL_followup"]
+
+
+def test_a_failed_followup_reopens_supervises_and_asks_again_after_the_next_resolution(work, store, rasa):
+    ticket = report(store)
+    resolve(work, ticket.id)
+    advance(work, hours=24)
+    followups.record_answer(store, ticket.id, "rest", "alice", "unsolved")
+    answer = followups.record_answer(store, ticket.id, "rest", "alice", "dissatisfied")
+    assert (answer.next, answer.ticket.status) == ("reopened", "reopened")
+    assert answer.ticket.deadline == work.clock() + timedelta(days=7), "the handler gets a fresh deadline"
+
+    advance(work, minutes=1)  # the sweep notices the failed follow-up
+    [notice] = rasa.named("EXTERNAL_staff_notice")
+    assert (notice.conversation_id, notice.output_channel) == ("wanliuxiyuan-office", "wecom")
+    assert notice.entities == {"notice": "supervision", "ticket_id": ticket.id, "followup_round": "1"}
+    assert store.get(ticket.id).history[-1].note == "回访没解决，不满意，已请万柳西园社区督办"
+
+    resolve(work, ticket.id, "重新做了防水")
+    advance(work, hours=24)
+    second = rasa.named("EXTERNAL_followup")[-1]
+    assert second.entities == {"ticket_id": ticket.id, "followup_round": "2"}
+    followups.record_answer(store, ticket.id, "rest", "alice", "partly")
+    assert followups.record_answer(store, ticket.id, "rest", "alice", "basically").next == "reopened"
+    advance(work, minutes=1)
+    told = {c.conversation_id for c in rasa.named("EXTERNAL_staff_notice")[1:]}
+    assert told == {"wanliuxiyuan-office", "wangyuan-street-duty"}, "the second failure reaches the street"
+    again = store.get(ticket.id)
+    assert again.tier == "street" and "escalated" in actions(store, ticket.id)
+    assert [f.outcome for f in followups.followups(work.engine, ticket.id)] == ["reopened", "reopened"]
+
+
+def test_no_answer_gets_one_reminder_then_closes_as_no_answer(work, store, rasa):
+    ticket = report(store)
+    resolve(work, ticket.id)
+    advance(work, hours=24)
+    advance(work, hours=24)
+    reminder = rasa.named("EXTERNAL_followup")[-1]
+    assert reminder.entities == {"ticket_id": ticket.id, "followup_round": "1", "reminder": "yes"}
+    advance(work, hours=24)
+    assert len(rasa.named("EXTERNAL_followup")) == 2
+    closed = store.get(ticket.id)
+    assert closed.status == "closed" and closed.history[-1].action == "no_answer"
+    assert followups.followups(work.engine, ticket.id)[0].status == "no_answer"
+    with pytest.raises(FollowUpOver):
+        followups.record_answer(store, ticket.id, "rest", "alice", "solved")
+
+
+def test_answers_that_make_no_sense_change_nothing(work, store):
+    ticket = report(store)
+    resolve(work, ticket.id)
+    before = store.get(ticket.id), followups.followups(work.engine, ticket.id)
+    with pytest.raises(FollowUpOver):  # not asked yet
+        followups.record_answer(store, ticket.id, "rest", "alice", "solved")
+    advance(work, hours=24)
+    asked = store.get(ticket.id), followups.followups(work.engine, ticket.id)
+    with pytest.raises(NotAllowed):
+        followups.record_answer(store, ticket.id, "rest", "mallory", "dissatisfied")
+    with pytest.raises(UnknownTicket):
+        followups.record_answer(store, "GD209901010001", "rest", "alice", "solved")
+    with pytest.raises(TicketError) as error:
+        followups.record_answer(store, ticket.id, "rest", "alice", "meh")
+    assert "按钮" in error.value.user_message
+    assert (store.get(ticket.id), followups.followups(work.engine, ticket.id)) == asked != before
+
+    followups.record_answer(store, ticket.id, "rest", "alice", "solved")
+    followups.record_answer(store, ticket.id, "rest", "alice", "satisfied")
+    closed = store.get(ticket.id), followups.followups(work.engine, ticket.id)
+    with pytest.raises(FollowUpOver) as error:
+        followups.record_answer(store, ticket.id, "rest", "alice", "dissatisfied")
+    assert "回访已经结束" in error.value.user_message
+    assert (store.get(ticket.id), followups.followups(work.engine, ticket.id)) == closed
+
+
+def test_satisfaction_before_solved_asks_the_first_question(work, store):
+    ticket = report(store)
+    resolve(work, ticket.id)
+    advance(work, hours=24)
+    assert followups.record_answer(store, ticket.id, "rest", "alice", "satisfied").next == "ask_solved"
+    assert store.get(ticket.id).status == "resolved"
+
+
+def test_comments_go_onto_the_followup_and_the_history(work, store):
+    ticket = report(store)
+    with pytest.raises(FollowUpOver):
+        followups.add_comment(store, ticket.id, "rest", "alice", "还在漏")
+    resolve(work, ticket.id)
+    advance(work, hours=24)
+    followups.record_answer(store, ticket.id, "rest", "alice", "unsolved")
+    followups.record_answer(store, ticket.id, "rest", "alice", "dissatisfied")
+    with pytest.raises(NotAllowed):
+        followups.add_comment(store, ticket.id, "rest", "mallory", "瞎说")
+    changed = followups.add_comment(store, ticket.id, "rest", "alice", "2单元502还在漏，电话13812345678", photo="AgAD1")
+    assert changed.history[-1].note == "居民补充：2单元5**还在漏，电话138****5678；照片 AgAD1"
+    assert "照片 AgAD1" in followups.followups(work.engine, ticket.id)[0].comment
+
+
+def test_staff_reopening_before_the_followup_cancels_it(work, store, rasa):
+    ticket = report(store)
+    resolve(work, ticket.id)
+    work.tickets.transition(ticket.id, "reopened", "staff:wang", "居民电话说还漏")
+    advance(work, hours=25)
+    assert not rasa.named("EXTERNAL_followup")
+    assert followups.followups(work.engine, ticket.id)[0].status == "cancelled"
+
+
+def test_deadline_watch_reminds_the_handler_then_escalates_with_a_whistle(work, store, rasa):
+    ticket = report(store)  # ordinary: 7 days
+    advance(work, minutes=1)  # the sweep plans the watch
+    advance(work, hours=125)
+    assert not rasa.named("EXTERNAL_staff_notice")
+    advance(work, hours=1)  # 75 % of 168 h = 126 h
+    [due] = rasa.named("EXTERNAL_staff_notice")
+    assert due.conversation_id == "wanliuxiyuan-office" and due.entities["notice"] == "due_soon"
+    assert store.get(ticket.id).history[-1].note == "临近办理时限，已提醒首华物业"
+    advance(work, hours=42)
+    whistles = [c for c in rasa.named("EXTERNAL_staff_notice") if c.entities["notice"] == "whistle"]
+    assert {c.conversation_id for c in whistles} == {"wangyuan-street-duty", "wanliuxiyuan-office"}
+    escalated = store.get(ticket.id)
+    assert escalated.tier == "street"
+    assert escalated.history[-1].note == "超过办理时限未办结，升级至难点街道办（吹哨）"
+    advance(work, days=3)
+    assert len(rasa.named("EXTERNAL_staff_notice")) == 3, "each step once"
+
+
+def test_emergencies_are_watched_through_the_night_other_tickets_wait_for_morning(work, store, rasa):
+    work.clock.set(beijing("2026-11-23 22:30"))
+    emergency = report(store, category="elevator", description="电梯困人了", unit="1")
+    ordinary = report(store, category="corridor_clutter", description="楼道堆满纸箱", unit="1")
+    advance(work, minutes=1)
+    advance(work, hours=1, minutes=29)  # 00:00: 75 % of 2 h
+    assert [c.entities["ticket_id"] for c in rasa.calls] == [emergency.id]
+    work.clock.set(beijing("2026-11-29 04:30"))  # the ordinary ticket's 75 %: quiet
+    work.schedule.wait_idle()
+    assert all(c.entities["ticket_id"] != ordinary.id for c in rasa.calls)
+    work.clock.set(beijing("2026-11-29 08:00"))
+    work.schedule.wait_idle()
+    assert rasa.calls[-1].entities == {"notice": "due_soon", "ticket_id": ordinary.id}
+
+
+def test_a_ticket_resolved_in_time_is_not_chased(work, store, rasa):
+    ticket = report(store)
+    advance(work, minutes=1)
+    resolve(work, ticket.id)
+    advance(work, days=8)
+    assert not rasa.named("EXTERNAL_staff_notice")
+    assert work.schedule.get(f"deadline:{ticket.id}:overdue") is None
+
+
+def test_reopened_ticket_is_watched_against_its_new_deadline(work, store, rasa):
+    ticket = report(store)
+    advance(work, minutes=1)
+    advance(work, days=2)
+    work.tickets.transition(ticket.id, "resolved", "staff:wang")
+    reopened = work.tickets.transition(ticket.id, "reopened", "staff:wang", "没修好")
+    advance(work, minutes=1)
+    advance(work, days=6)  # the old deadline passes: nothing, the new one is 7 days from the reopening
+    assert not [c for c in rasa.named("EXTERNAL_staff_notice") if c.entities["notice"] == "whistle"]
+    work.clock.set(reopened.deadline)
+    work.schedule.wait_idle()
+    assert [c.entities["notice"] for c in rasa.named("EXTERNAL_staff_notice")] == ["due_soon", "whistle", "whistle"]
+
+
+def test_daily_digest_to_staff(work, store, rasa):
+    overdue = report(store, category="elevator", description="电梯困人了", unit="1")
+    report(store)
+    advance(work, minutes=1)
+    advance(work, hours=2)  # the emergency's deadline: escalated
+    advance(work, hours=20, minutes=29)  # 08:30 the next morning
+    [digest] = [c for c in rasa.named("EXTERNAL_staff_notice") if c.entities["notice"] == "digest"]
+    assert digest.conversation_id == "wangyuan-street-duty"
+    response, params = followups.staff_notice(store, "digest", "Asia/Shanghai", as_of=digest.entities["as_of"])
+    assert response == "utter_notice_digest"
+    assert (params["new"], params["overdue"], params["escalated"], params["overdue_list"]) == (2, 1, 1, overdue.id)
+
+
+def test_staff_notice_wording_comes_from_the_ticket(work, store):
+    ticket = report(store)
+    response, params = followups.staff_notice(store, "due_soon", "Asia/Shanghai", ticket.id,
+                                              as_of=(ticket.deadline - timedelta(hours=42)).isoformat())
+    assert response == "utter_notice_due_soon"
+    assert (params["place"], params["handler"], params["left"], params["deadline"]) == (
+        "万柳西园社区5号楼", "首华物业", "42小时", "11月30日10:00")
+    with pytest.raises(UnknownTicket):
+        followups.staff_notice(store, "whistle", "Asia/Shanghai", "GD209901010001")
+
+
+def test_failed_deliveries_are_retried_and_sent_once(work, store, rasa):
+    rasa.fail = 2
+    ticket = report(store)
+    resolve(work, ticket.id)
+    advance(work, hours=24)
+    assert not rasa.calls and followups.followups(work.engine, ticket.id)[0].status == "scheduled"
+    advance(work, seconds=30)
+    advance(work, seconds=120)
+    assert len(rasa.named("EXTERNAL_followup")) == 1
+    [record] = delivered(work.engine, f"followup:{ticket.id}")
+    assert (record.status, record.attempts, record.messages) == ("sent", 3, [{"text": "EXTERNAL_followup"}])
+    assert followups.followups(work.engine, ticket.id)[0].status == "asked"
+
+
+def test_a_job_run_twice_delivers_once(work, store, rasa):
+    ticket = report(store)
+    resolve(work, ticket.id)
+    work.clock.advance(hours=24)
+    followups.ask(work, ticket.id, 1)
+    followups.ask(work, ticket.id, 1)
+    work.schedule.wait_idle()
+    assert len(rasa.named("EXTERNAL_followup")) == 1
+    assert actions(store, ticket.id).count("followup_asked") == 1
+
+
+def test_sweep_plans_tickets_nobody_planned(work, store, clock):
+    """Tickets written by the action server (no jobs) are found by the sweep."""
+    other = TicketStore(engine=work.engine, clock=clock)
+    created = report(other)
+    resolved = report(other, building="6")
+    other.transition(resolved.id, "resolved", "staff:wang")
+    counts = followups.sweep(work)
+    assert (counts["watched"], counts["followups"]) == (1, 1)
+    assert work.schedule.get(f"deadline:{created.id}:overdue") is not None
+    assert work.schedule.get(f"followup:{resolved.id}:1:ask") is not None
+    assert followups.sweep(work)["watched"] == followups.sweep(work)["followups"] == 0
