@@ -1,47 +1,70 @@
 """SQL storage through SQLAlchemy: SQLite by default, PostgreSQL in production.
 
 Engines are cached per URL so every store in a process shares one connection pool. SQLite runs in
-WAL mode with a busy timeout, so the action server's threads and a CLI can write at the same time.
+WAL mode with a busy timeout, so the action server's threads and a CLI can write at the same time;
+PostgreSQL goes through psycopg2.
 """
 from __future__ import annotations
 
+import importlib
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.orm import Session, declarative_base
+from sqlalchemy.pool import StaticPool
 
 from bot.settings import get_settings
 
 Base = declarative_base()
 #: Modules that define tables; each feature adds its own module here rather than growing one file.
 MODEL_MODULES = ("bot.models", "bot.people", "bot.delivery", "bot.followups", "bot.nudges")
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+_SCHEMA_LOCK_KEY = 0x4C494E4C49  # "LINLI": the advisory lock init_db holds on PostgreSQL
 _engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
 
+def _normalized(url: str) -> URL:
+    """``postgres://`` (as hosting providers write it) means psycopg2 too; SQLAlchemy 1.4 refuses it."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgres", "postgresql"):
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+    return parsed
+
+
+def _create(url: URL) -> Engine:
+    if url.get_backend_name() != "sqlite":
+        return create_engine(url, future=True, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    in_memory = url.database in (None, "", ":memory:")
+    if not in_memory:
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    # One shared connection for an in-memory database: each new connection would be a new, empty one.
+    pooling = {"poolclass": StaticPool} if in_memory else {}
+    engine = create_engine(url, future=True, **pooling,
+                           connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
 def get_engine(url: str | None = None) -> Engine:
+    """The process's engine for a URL (default: ``LINLI_DATABASE_URL``), created on first use."""
     url = url or get_settings().database_url
-    if url not in _engines:
-        if url.startswith("sqlite"):
-            path = url.split(":///", 1)[-1]
-            if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-            engine = create_engine(url, future=True, connect_args={"check_same_thread": False, "timeout": 30})
-            event.listen(engine, "connect", _sqlite_pragmas)
-        else:
-            engine = create_engine(url, future=True, pool_pre_ping=True, pool_size=10, max_overflow=10)
-        _engines[url] = engine
-    return _engines[url]
+    with _engines_lock:
+        if url not in _engines:
+            _engines[url] = _create(_normalized(url))
+        return _engines[url]
 
 
 @contextmanager
@@ -59,9 +82,19 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
 
 
 def init_db(engine: Engine | None = None) -> None:
-    """Creates missing tables; safe to call from every process at start-up."""
-    import importlib  # deferred: model modules import this one
+    """Creates missing tables; safe to call from every process at start-up, even all at once.
 
-    for module in MODEL_MODULES:
+    Processes starting together would each find a table missing and the slower ones would fail
+    creating it, so creation runs under a database-wide lock: SQLite's write lock, or a PostgreSQL
+    advisory lock held until the transaction ends.
+    """
+    for module in MODEL_MODULES:  # imported here: model modules import this one
         importlib.import_module(module)
-    Base.metadata.create_all(engine or get_engine())
+    engine = engine or get_engine()
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        elif engine.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+        Base.metadata.create_all(connection)
+        connection.commit()

@@ -2,24 +2,28 @@
 
 Geography comes from the directory YAML (`LINLI_DIRECTORY`), policy from the service YAML
 (`LINLI_SERVICE_CONFIG`); this module only reads them and applies them, so a street changes its
-routing, tiers or deadlines by editing YAML.
+routing, tiers or deadlines by editing YAML. Both files are checked when they are loaded, so a
+mistake in them stops the process at start-up instead of misrouting a resident's complaint.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Optional
+from zoneinfo import ZoneInfo
 
 import yaml
 
 from bot.settings import get_settings
 
+HANDLER_KINDS = ("property_company", "community", "owner_unit", "department")
+
 
 @dataclass(frozen=True)
 class Hotline:
-    kind: str
+    kind: str  # customer_service | control_room | engineering
     label: str
     number: str
     hours: str
@@ -76,6 +80,45 @@ class Category:
     location: tuple[str, ...]
 
 
+def _route_ok(route: str) -> bool:
+    return route in ("building", "community") or (route.startswith("department:") and len(route) > 11)
+
+
+@dataclass(frozen=True)
+class CallbackPolicy:
+    """When staff call back after "转人工": once ``within_hours`` of working time have passed
+    (08:30–17:30 on working days), counted from the request or from the next opening."""
+
+    opens: time
+    closes: time
+    working_days: frozenset[int]  # ISO weekdays, Monday = 1
+    within_hours: float
+
+    @classmethod
+    def of(cls, raw: dict) -> "CallbackPolicy":
+        opens, closes = (time.fromisoformat(t) for t in raw["working_hours"])
+        policy = cls(opens, closes, frozenset(int(d) for d in raw["working_days"]), float(raw["within_hours"]))
+        if not (opens < closes and policy.working_days and policy.working_days <= set(range(1, 8))
+                and policy.within_hours > 0):
+            raise ValueError("callback: working_hours must open before closing, working_days be ISO "
+                             "weekdays 1-7 and within_hours be positive")
+        return policy
+
+    def expected_by(self, now: datetime, zone: ZoneInfo) -> datetime:
+        """A promise staff can keep: a request at 17:00 is due at 10:00 the next working day (half
+        an hour today, an hour and a half tomorrow), not at closing time."""
+        left = timedelta(hours=self.within_hours)
+        moment = now.astimezone(zone)
+        while True:
+            start = max(moment, datetime.combine(moment.date(), self.opens, zone))
+            end = datetime.combine(moment.date(), self.closes, zone)
+            if moment.isoweekday() in self.working_days and start < end:
+                if start + left <= end:
+                    return (start + left).astimezone(timezone.utc)
+                left -= end - start
+            moment = datetime.combine(moment.date() + timedelta(days=1), self.opens, zone)
+
+
 @dataclass(frozen=True)
 class ServiceConfig:
     """Policy read from service.yml (see the comments there)."""
@@ -84,38 +127,60 @@ class ServiceConfig:
     deadline_classes: dict
     urgent_keywords: tuple[str, ...]
     tiers: dict
+    unlocated_route: str
     status_labels: dict
     event_labels: dict
     description_max_chars: int
+    photos_max: int
     category_min_confidence: float
     cancel_words: tuple[str, ...]
     answered_in_place: tuple[str, ...]
-    callback: dict
+    callback: CallbackPolicy
     quiet_hours: tuple[str, str]
 
     @classmethod
     def load(cls, path: Path) -> "ServiceConfig":
         raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        categories = {code: Category(code=code, label=c["label"], deadline_class=c["deadline_class"],
-                                     tier=c["tier"], route=c["route"], location=tuple(c.get("location", ())))
-                      for code, c in raw["categories"].items()}
-        for category in categories.values():
-            if category.deadline_class not in raw["deadline_classes"]:
-                raise ValueError(f"{path}: {category.code} has unknown deadline class {category.deadline_class}")
-        return cls(categories=categories, deadline_classes=raw["deadline_classes"],
-                   urgent_keywords=tuple(raw.get("urgent_keywords", ())), tiers=raw["tiers"],
-                   status_labels=raw["status_labels"], event_labels=raw["event_labels"],
-                   description_max_chars=int(raw["description_max_chars"]),
-                   category_min_confidence=float(raw["category_min_confidence"]),
-                   cancel_words=tuple(raw["cancel_words"]), answered_in_place=tuple(raw["answered_in_place"]),
-                   callback=raw["callback"], quiet_hours=tuple(raw["quiet_hours"]))
+        try:
+            config = cls(
+                categories={code: Category(code=code, label=c["label"], deadline_class=c["deadline_class"],
+                                           tier=c["tier"], route=c["route"], location=tuple(c.get("location", ())))
+                            for code, c in raw["categories"].items()},
+                deadline_classes={name: float(hours) for name, hours in raw["deadline_classes"].items()},
+                urgent_keywords=tuple(raw.get("urgent_keywords", ())), tiers=raw["tiers"],
+                unlocated_route=raw["unlocated_route"],
+                status_labels=raw["status_labels"], event_labels=raw["event_labels"],
+                description_max_chars=int(raw["description_max_chars"]), photos_max=int(raw["photos_max"]),
+                category_min_confidence=float(raw["category_min_confidence"]),
+                cancel_words=tuple(raw["cancel_words"]), answered_in_place=tuple(raw["answered_in_place"]),
+                callback=CallbackPolicy.of(raw["callback"]), quiet_hours=tuple(raw["quiet_hours"]))
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"{path}: missing or malformed setting: {error}") from error
+        problems = config.problems()
+        if problems:
+            raise ValueError(f"{path}: " + "; ".join(problems))
+        return config
+
+    def problems(self) -> list[str]:
+        categories = self.categories.values()
+        found = [f"category {c.code}: unknown deadline class {c.deadline_class}"
+                 for c in categories if c.deadline_class not in self.deadline_classes]
+        found += [f"category {c.code}: unknown tier {c.tier}" for c in categories if c.tier not in self.tiers]
+        found += [f"{code}: unknown route {route}" for code, route in self.routes().items() if not _route_ok(route)]
+        if self.urgent_keywords and "emergency" not in self.deadline_classes:
+            found.append("urgent_keywords need an emergency deadline class")
+        return found
+
+    def routes(self) -> dict[str, str]:
+        """Every route the policy names: per category, and for tickets with no known community."""
+        return {**{code: c.route for code, c in self.categories.items()}, "unlocated_route": self.unlocated_route}
 
 
 @dataclass(frozen=True)
 class Dispatch:
     """Who must act on a ticket, at which tier, and by when."""
 
-    handler_kind: str  # property_company | community | owner_unit | department
+    handler_kind: str  # one of HANDLER_KINDS
     handler_name: str
     handler_phones: tuple[str, ...]
     tier: str
@@ -125,7 +190,7 @@ class Dispatch:
 
 
 def _expand_buildings(community: str, entries: list[dict]) -> dict[str, Building]:
-    buildings = {}
+    buildings: dict[str, Building] = {}
     for entry in entries:
         if "ids" in entry:
             first, last = (int(x) for x in str(entry["ids"]).split("-"))
@@ -133,6 +198,8 @@ def _expand_buildings(community: str, entries: list[dict]) -> dict[str, Building
         else:
             ids = [str(entry["id"])]
         for building_id in ids:
+            if building_id in buildings:
+                raise ValueError(f"{community}: building {building_id} is listed twice")
             buildings[building_id] = Building(building_id, community, entry.get("property_company"),
                                               entry.get("owner_unit"))
     return buildings
@@ -143,8 +210,9 @@ class Directory:
         self.service = service
         street = raw["street"]
         self.street = street["name"]
-        self.street_office_phone = street.get("office_phone", "")
-        self.departments = {d["id"]: Department(d["id"], d["name"], d.get("phone", ""), d.get("hours", ""),
+        self.street_office_phone = str(street.get("office_phone", ""))
+        self.street_office_hours = street.get("office_hours", "")
+        self.departments = {d["id"]: Department(d["id"], d["name"], str(d.get("phone", "")), d.get("hours", ""),
                                                 tuple(d.get("categories", ())))
                             for d in street.get("departments", ())}
         self.property_companies = {
@@ -160,19 +228,22 @@ class Directory:
 
     def _check(self) -> None:
         """Fails at load, not mid-conversation, when the YAML refers to something it does not define."""
+        if not self.communities:
+            raise ValueError("the directory lists no community")
         for community in self.communities:
             for building in community.buildings.values():
                 if building.property_company and building.property_company not in self.property_companies:
                     raise ValueError(f"{community.name} {building.id}: unknown property company "
                                      f"{building.property_company}")
-        for category in self.service.categories.values():
-            if category.route.startswith("department:") and category.route.split(":", 1)[1] not in self.departments:
-                raise ValueError(f"category {category.code} routes to unknown {category.route}")
+        for code, route in self.service.routes().items():
+            if route.startswith("department:") and route.split(":", 1)[1] not in self.departments:
+                raise ValueError(f"{code} routes to unknown {route}")
 
     @classmethod
-    def load(cls, path: Path, service_path: Path) -> "Directory":
+    def load(cls, path: Path | str, service_path: Path | str | None = None) -> "Directory":
+        """The directory at ``path`` with the service policy at ``service_path`` (default: settings)."""
         raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        return cls(raw, ServiceConfig.load(service_path))
+        return cls(raw, ServiceConfig.load(Path(service_path or get_settings().service_path)))
 
     def single_community(self) -> Optional[str]:
         """The street's only community, when it has just one: then nobody needs to be asked."""
@@ -186,11 +257,12 @@ class Directory:
         """(written form, canonical name) pairs for the entity extractor."""
         return [(alias, c.name) for c in self.communities for alias in (c.name, *c.aliases)]
 
-    def find_community(self, text: str) -> Optional[Community]:
-        """The community a name, alias or sentence refers to; the longest alias mentioned wins."""
-        text = (text or "").strip()
-        if not text:
-            return None
+    def find_community(self, text: Optional[str]) -> Optional[Community]:
+        """The community a name, alias or sentence refers to; the longest alias mentioned wins.
+
+        The street's own name is ignored: 望园街道 is the street, not 望园社区.
+        """
+        text = (text or "").strip().replace(self.street, "")
         matches = [(len(alias), name) for alias, name in self.community_aliases() if alias in text]
         if not matches:
             return None
@@ -198,8 +270,8 @@ class Directory:
         return next(c for c in self.communities if c.name == name)
 
     def building(self, community: Optional[str], building_id: Optional[str]) -> Optional[Building]:
-        found = self.find_community(community or "")
-        return found.buildings.get(str(building_id)) if found and building_id else None
+        found = self.find_community(community)
+        return found.buildings.get(str(building_id).strip()) if found and building_id is not None else None
 
     def buildings_of(self, community: str) -> list[Building]:
         found = self.find_community(community)
@@ -220,24 +292,28 @@ class Directory:
     def dispatch(self, category: str, community: Optional[str], building_id: Optional[str],
                  description: Optional[str] = None, now: Optional[datetime] = None) -> Dispatch:
         """Routes by category × building, with the tier and deadline from service policy."""
-        rule = self.service.categories[category]
-        handler_kind, handler_name, phones = self._handler(rule, community, building_id)
+        rule = self.service.categories.get(category)
+        if rule is None:
+            raise ValueError(f"unknown category {category}")
+        handler_kind, handler_name, phones = self._handler(rule.route, community, building_id)
         deadline_class = self.deadline_class(category, description)
         hours = float(self.service.deadline_classes[deadline_class])
         now = now or datetime.now(timezone.utc)
         return Dispatch(handler_kind, handler_name, phones, rule.tier, deadline_class, hours,
                         now + timedelta(hours=hours))
 
-    def _handler(self, rule: Category, community: Optional[str], building_id: Optional[str]):
-        if rule.route.startswith("department:"):
-            department = self.departments[rule.route.split(":", 1)[1]]
+    def _handler(self, route: str, community: Optional[str], building_id: Optional[str]):
+        found = self.find_community(community)
+        if not route.startswith("department:") and found is None:
+            route = self.service.unlocated_route
+        if route.startswith("department:"):
+            department = self.departments[route.split(":", 1)[1]]
             return "department", department.name, (department.phone,)
-        building = self.building(community, building_id)
-        if rule.route == "building" and building and building.property_company:
+        building = self.building(found.name, building_id) if route == "building" else None
+        if building and building.property_company:
             company = self.property_companies[building.property_company]
             return "property_company", company.name, tuple(h.number for h in company.hotlines)
-        found = self.find_community(community or "") or self.communities[0]
-        if rule.route == "building" and building and building.owner_unit:
+        if building and building.owner_unit:
             return "owner_unit", building.owner_unit, (found.office_phone,)
         return "community", found.name, (found.office_phone,)
 
@@ -247,7 +323,10 @@ def _load(directory_path: str, service_path: str) -> Directory:
     return Directory.load(Path(directory_path), Path(service_path))
 
 
-def get_directory() -> Directory:
-    """The directory named by the current settings, loaded once per process."""
+def get_directory(*, reload: bool = False) -> Directory:
+    """The directory named by the current settings, loaded once per process (``reload``: read the
+    files again, for tests and after an edit)."""
+    if reload:
+        _load.cache_clear()
     settings = get_settings()
     return _load(str(settings.directory_path), str(settings.service_path))

@@ -1,9 +1,13 @@
-"""The durable records: tickets with their history, call-back requests, followers of a ticket."""
+"""The durable records: tickets with their history, call-back requests, followers of a ticket.
+
+Times are stored as UTC. SQLite hands them back naive (``bot.tickets`` makes them aware again);
+PostgreSQL keeps the zone.
+"""
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, Column, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Column, DateTime, Float, ForeignKey, Index, Integer, String, Text, event
 from sqlalchemy.orm import relationship
 
 from bot.db import Base
@@ -43,7 +47,10 @@ class Ticket(Base):
     events = relationship("TicketEvent", order_by="TicketEvent.id", lazy="selectin")
 
     __table_args__ = (Index("ix_tickets_reporter", "reporter_channel", "reporter_id", "created_at"),
-                      Index("ix_tickets_place", "community", "building", "category"))
+                      Index("ix_tickets_place", "community", "building", "category"),
+                      # the deadline watch and "overdue" lists; reports by period
+                      Index("ix_tickets_status_deadline", "status", "deadline"),
+                      Index("ix_tickets_created_at", "created_at"))
 
 
 class TicketEvent(Base):
@@ -59,6 +66,13 @@ class TicketEvent(Base):
     from_status = Column(String(16))
     to_status = Column(String(16))
     note = Column(Text)
+
+
+@event.listens_for(TicketEvent, "before_update")
+@event.listens_for(TicketEvent, "before_delete")
+def _history_is_append_only(_mapper, _connection, target: TicketEvent) -> None:
+    """The history is what residents are shown as proof of what happened: it is never rewritten."""
+    raise ValueError(f"ticket history is append-only (event {target.id} of {target.ticket_id})")
 
 
 class TicketSequence(Base):
@@ -82,6 +96,8 @@ class TicketFollower(Base):
 
 
 class CallbackRequest(Base):
+    """A resident asked for a person ("转人工"); staff call back by ``expected_by``."""
+
     __tablename__ = "callback_requests"
 
     id = Column(Integer, primary_key=True, autoincrement=True)
@@ -91,4 +107,4 @@ class CallbackRequest(Base):
     note = Column(Text)
     created_at = Column(DateTime(timezone=True), nullable=False)
     expected_by = Column(DateTime(timezone=True), nullable=False)
-    status = Column(String(16), nullable=False, default="open")
+    status = Column(String(16), nullable=False, default="open", index=True)  # open | done

@@ -7,18 +7,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Callable, Iterable, Optional
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, text
+from sqlalchemy import and_, not_, select, text, update
 from sqlalchemy.engine import Engine
 
 from bot.db import get_engine, session_scope
-from bot.directory import Directory, get_directory
+from bot.directory import HANDLER_KINDS, Directory, get_directory
 from bot.models import CallbackRequest, Ticket, TicketEvent, TicketFollower
-from bot.nlu.address import extract, normalize_phone
+from bot.nlu.address import extract
 from bot.settings import get_settings
 
 
@@ -43,6 +43,11 @@ TRANSITIONS: dict[TicketStatus, frozenset[TicketStatus]] = {
 OPEN_STATUSES = frozenset({S.NEW, S.DISPATCHED, S.IN_PROGRESS, S.REOPENED})
 
 _TICKET_ID = re.compile(r"^GD(\d{8})(\d{4})$")
+_PHONE = re.compile(r"^1[3-9]\d{9}$")
+#: Longest platform ids seen (WeChat Work user ids are at most 64 characters); columns allow more.
+MAX_REPORTER_ID = 64
+MAX_CHANNEL = 32
+MAX_UNIT_DIGITS, MAX_ROOM_DIGITS = 3, 5
 
 
 class TicketError(Exception):
@@ -58,7 +63,8 @@ class TicketError(Exception):
 
 class UnknownTicket(TicketError):
     def __init__(self, ticket_id: str) -> None:
-        super().__init__(f"unknown ticket {ticket_id}", f"没有找到工单 {ticket_id}，请核对一下工单号。")
+        shown = str(ticket_id)[:20]
+        super().__init__(f"unknown ticket {shown}", f"没有找到工单 {shown}，请核对一下工单号。")
 
 
 class NotAllowed(TicketError):
@@ -66,21 +72,35 @@ class NotAllowed(TicketError):
 
 
 class IllegalTransition(TicketError):
-    def __init__(self, ticket_id: str, current: str, wanted: str) -> None:
-        labels = get_directory().service.status_labels
+    def __init__(self, ticket_id: str, current: str, wanted: str, labels: dict | None = None) -> None:
+        labels = labels or {}
         super().__init__(f"{ticket_id}: {current} -> {wanted} is not allowed",
                          f"工单 {ticket_id} 现在是“{labels.get(current, current)}”，"
                          f"不能改成“{labels.get(wanted, wanted)}”。")
+
+
+def _status(value: str) -> TicketStatus:
+    try:
+        return TicketStatus(value)
+    except ValueError:
+        raise TicketError(f"unknown status {value}", f"没有“{value}”这个状态。") from None
 
 
 def format_ticket_id(day: str, sequence: int) -> str:
     return f"GD{day}{sequence:04d}"
 
 
-def parse_ticket_id(value: str) -> Optional[str]:
+def parse_ticket_id(value: Optional[str]) -> Optional[str]:
     """The canonical id, or None when the text is not a well-formed ticket id."""
     candidate = re.sub(r"\s+", "", value or "").upper()
     return candidate if _TICKET_ID.match(candidate) else None
+
+
+def parse_phone(value: Optional[str]) -> Optional[str]:
+    """The 11 digits of a mainland mobile number written with spaces, dashes or +86; else None."""
+    digits = re.sub(r"[\s\-()]", "", value or "")
+    digits = re.sub(r"^(?:\+|00)?86(?=\d{11}$)", "", digits)
+    return digits if _PHONE.match(digits) else None
 
 
 def mask_phone(phone: Optional[str]) -> Optional[str]:
@@ -167,7 +187,10 @@ class CallbackView:
     channel: str
     sender_id: str
     phone: Optional[str]
+    note: Optional[str]
+    created_at: datetime
     expected_by: datetime
+    status: str
 
 
 def _aware(moment: Optional[datetime]) -> Optional[datetime]:
@@ -176,11 +199,33 @@ def _aware(moment: Optional[datetime]) -> Optional[datetime]:
 
 
 def _clean(value: Optional[str]) -> Optional[str]:
-    value = (value or "").strip()
+    value = str(value).strip() if value is not None else ""
     return value or None
 
 
+def _digits(name: str, value: Optional[str], longest: int) -> Optional[str]:
+    value = _clean(value)
+    if value is not None and not (value.isdigit() and len(value) <= longest):
+        raise TicketError(f"invalid {name} {value!r}", "单元号和门牌号只能是数字，请核对一下。")
+    return value
+
+
+def _coordinates(latitude: Optional[float], longitude: Optional[float]) -> tuple[Optional[float], Optional[float]]:
+    if latitude is None and longitude is None:
+        return None, None
+    try:
+        latitude, longitude = float(latitude), float(longitude)
+    except (TypeError, ValueError):
+        raise TicketError("latitude and longitude go together", "位置信息不完整，请重新发送位置。") from None
+    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        raise TicketError(f"no such place {latitude},{longitude}", "位置信息不对，请重新发送位置。")
+    return latitude, longitude
+
+
 class TicketStore:
+    """Every read and write of tickets. Each method is one transaction; ``clock`` (tz-aware UTC now)
+    is injectable so tests and the scheduler can move time."""
+
     def __init__(self, engine: Engine | None = None, directory: Directory | None = None,
                  clock: Callable[[], datetime] | None = None) -> None:
         self.engine = engine or get_engine()
@@ -195,16 +240,18 @@ class TicketStore:
                room: str | None = None, phone: str | None = None, photos: Iterable[str] = (),
                latitude: float | None = None, longitude: float | None = None, source: str = "resident",
                actor: str | None = None) -> TicketView:
+        """Records a complaint and dispatches it, all or nothing: a ticket exists only with its
+        handler, deadline and history."""
         fields = self._validated(category, description, community, building, unit, room, phone, source)
+        fields.update(self._reporter(reporter_channel, reporter_id), photos=self._photos(photos))
+        fields["latitude"], fields["longitude"] = _coordinates(latitude, longitude)
         now = self.clock()
         dispatch = self.directory.dispatch(category, fields["community"], fields["building"],
                                            fields["description"], now)
-        actor = actor or f"{reporter_channel}:{reporter_id}"
+        actor = actor or f"{fields['reporter_channel']}:{fields['reporter_id']}"
         with session_scope(self.engine) as session:
             ticket_id = self._next_id(session, now)
-            session.add(Ticket(id=ticket_id, **fields, photos=list(photos), latitude=latitude,
-                               longitude=longitude, reporter_channel=reporter_channel,
-                               reporter_id=reporter_id, handler_kind=dispatch.handler_kind,
+            session.add(Ticket(id=ticket_id, **fields, handler_kind=dispatch.handler_kind,
                                handler_name=dispatch.handler_name, tier=dispatch.tier,
                                deadline_class=dispatch.deadline_class, deadline=dispatch.deadline,
                                status=S.DISPATCHED.value, created_at=now, updated_at=now))
@@ -221,34 +268,51 @@ class TicketStore:
     def _validated(self, category, description, community, building, unit, room, phone, source) -> dict:
         service = self.directory.service
         if category not in service.categories:
-            raise TicketError(f"unknown category {category}", "没有这个问题类别。")
-        description = (description or "").strip()
+            raise TicketError(f"unknown category {category}", "没有这个问题类别，请换个说法说说是什么问题。")
+        description = description.strip() if isinstance(description, str) else ""
         if not description:
             raise TicketError("empty description", "请简单说说是什么问题。")
         if len(description) > service.description_max_chars:
             raise TicketError("description too long",
                               f"描述太长了，请控制在{service.description_max_chars}字以内。")
-        found = self.directory.find_community(community) if community else None
-        if community and not found:
-            raise TicketError(f"unknown community {community}", f"我们街道没有“{community}”这个社区。")
-        building = _clean(building)
-        if building and not (found and self.directory.building(found.name, building)):
-            raise TicketError(f"unknown building {community} {building}",
-                              f"{found.name if found else '这个社区'}没有{building}号楼，请核对楼号。")
-        normalized_phone = normalize_phone(phone) if phone else None
-        if phone and (normalized_phone is None or normalized_phone != re.sub(r"[\s-]", "", phone)):
-            raise TicketError("invalid phone", "手机号格式不对，请发11位手机号。")
-        for name, value in (("unit", unit), ("room", room)):
-            if value is not None and not str(value).isdigit():
-                raise TicketError(f"invalid {name}", "单元号和门牌号只能是数字。")
         if source not in ("resident", "volunteer"):
             raise TicketError(f"unknown source {source}")
+        community = _clean(community) or self.directory.single_community()
+        found = self.directory.find_community(community) if community else None
+        if community and not found:
+            raise TicketError(f"unknown community {community}", f"我们街道没有“{community}”这个社区，请核对一下。")
+        building = _clean(building)
+        if building and not found:
+            raise TicketError(f"building {building} without a community", "请先告诉我是哪个社区。")
+        if building and not self.directory.building(found.name, building):
+            raise TicketError(f"unknown building {found.name} {building}",
+                              f"{found.name}没有{building}号楼，请核对楼号。")
+        if phone and not parse_phone(phone):
+            raise TicketError(f"invalid phone {phone!r}", "手机号格式不对，请发11位手机号。")
         return {"category": category, "description": description,
                 "community": found.name if found else None, "building": building,
-                "unit": _clean(unit), "room": _clean(room), "phone": normalized_phone, "source": source}
+                "unit": _digits("unit", unit, MAX_UNIT_DIGITS), "room": _digits("room", room, MAX_ROOM_DIGITS),
+                "phone": parse_phone(phone) if phone else None, "source": source}
+
+    @staticmethod
+    def _reporter(channel: str, sender_id: str) -> dict:
+        channel, sender_id = _clean(channel), _clean(sender_id)
+        if not channel or not sender_id or len(channel) > MAX_CHANNEL or len(sender_id) > MAX_REPORTER_ID:
+            raise TicketError(f"bad reporter {channel}:{sender_id}")
+        return {"reporter_channel": channel, "reporter_id": sender_id}
+
+    def _photos(self, photos: Iterable[str]) -> list[str]:
+        photos = [str(p).strip() for p in photos or ()]
+        limit = self.directory.service.photos_max
+        if any(not p for p in photos):
+            raise TicketError("empty photo reference", "照片没有收到，请再发一次。")
+        if len(photos) > limit:
+            raise TicketError(f"{len(photos)} photos", f"照片最多{limit}张，请挑最能说明问题的几张。")
+        return photos
 
     def _next_id(self, session, now: datetime) -> str:
-        """Atomic on SQLite (3.35+) and PostgreSQL alike: the upsert locks the day's row."""
+        """Atomic on SQLite (3.35+) and PostgreSQL alike: the upsert locks the day's row until the
+        ticket is committed, so ids are unique and, since a failed create rolls it back, gapless."""
         day = now.astimezone(self.zone).strftime("%Y%m%d")
         last = session.execute(text(
             "INSERT INTO ticket_sequences (day, last) VALUES (:day, 1) "
@@ -260,7 +324,11 @@ class TicketStore:
 
     # -- reading --------------------------------------------------------------------------------
 
-    def get(self, ticket_id: str) -> Optional[TicketView]:
+    def get(self, ticket_id: Optional[str]) -> Optional[TicketView]:
+        """The ticket, however its id was typed ("gd2026…"); None for unknown or malformed ids."""
+        ticket_id = parse_ticket_id(ticket_id)
+        if ticket_id is None:
+            return None
         with session_scope(self.engine) as session:
             row = session.get(Ticket, ticket_id)
             return TicketView.of(row) if row else None
@@ -271,8 +339,8 @@ class TicketStore:
         if ticket is None:
             raise UnknownTicket(ticket_id)
         if (ticket.reporter_channel, ticket.reporter_id) != (channel, sender_id) and \
-                not self.is_follower(ticket_id, channel, sender_id):
-            raise NotAllowed(f"{channel}:{sender_id} may not read {ticket_id}")
+                not self.is_follower(ticket.id, channel, sender_id):
+            raise NotAllowed(f"{channel}:{sender_id} may not read {ticket.id}")
         return ticket
 
     def is_follower(self, ticket_id: str, channel: str, sender_id: str) -> bool:
@@ -288,23 +356,27 @@ class TicketStore:
 
     def list(self, status: str | None = None, community: str | None = None, overdue: bool | None = None,
              limit: int = 50) -> list[TicketView]:
-        query = select(Ticket).order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(limit)
+        """Newest first. ``overdue``: True only open tickets past their deadline, False the others."""
+        query = select(Ticket).order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(max(int(limit), 0))
         if status:
-            query = query.where(Ticket.status == TicketStatus(status).value)
+            query = query.where(Ticket.status == _status(status).value)
         if community:
             found = self.directory.find_community(community)
             query = query.where(Ticket.community == (found.name if found else community))
-        if overdue:
-            query = query.where(Ticket.deadline < self.clock(),
-                                Ticket.status.in_([s.value for s in OPEN_STATUSES]))
+        if overdue is not None:
+            late = and_(Ticket.deadline.isnot(None), Ticket.deadline < self.clock(),
+                        Ticket.status.in_([s.value for s in OPEN_STATUSES]))
+            query = query.where(late if overdue else not_(late))
         with session_scope(self.engine) as session:
             return [TicketView.of(row) for row in session.execute(query).scalars()]
 
     def open_for_building(self, category: str, community: str, building: str, since_days: int) -> list[TicketView]:
         """Open tickets of the same kind at the same building: candidates for a duplicate report."""
+        found = self.directory.find_community(community)
         since = self.clock() - timedelta(days=since_days)
-        query = select(Ticket).where(Ticket.category == category, Ticket.community == community,
-                                     Ticket.building == building, Ticket.created_at >= since,
+        query = select(Ticket).where(Ticket.category == category,
+                                     Ticket.community == (found.name if found else community),
+                                     Ticket.building == str(building), Ticket.created_at >= since,
                                      Ticket.status.in_([s.value for s in OPEN_STATUSES]),
                                      Ticket.merged_into.is_(None)).order_by(Ticket.created_at)
         with session_scope(self.engine) as session:
@@ -312,11 +384,35 @@ class TicketStore:
 
     # -- changing -------------------------------------------------------------------------------
 
-    def _locked(self, session, ticket_id: str) -> Ticket:
-        row = session.execute(select(Ticket).where(Ticket.id == ticket_id).with_for_update()).scalar()
-        if row is None:
+    def _locked(self, session, ticket_id: str, now: datetime) -> Ticket:
+        """The ticket's row, stamped ``now`` and locked until the transaction ends, so a check and
+        the change it allows cannot interleave with another writer's (two staff resolving at once).
+
+        The stamp is the transaction's first statement on purpose: a write first makes SQLite take
+        its write lock before anything is read, and PostgreSQL lock the row.
+        """
+        stamped = session.execute(update(Ticket).where(Ticket.id == ticket_id).values(updated_at=now)
+                                  .execution_options(synchronize_session=False))
+        if stamped.rowcount == 0:
             raise UnknownTicket(ticket_id)
-        return row
+        return session.get(Ticket, ticket_id)
+
+    def _change(self, ticket_id: str, actor: str, change: Callable[[Ticket, datetime], TicketEvent]) -> TicketView:
+        """Applies ``change`` to the locked row and appends the event it returns, in one transaction."""
+        canonical = parse_ticket_id(ticket_id)
+        if canonical is None:
+            raise UnknownTicket(ticket_id)
+        if not _clean(actor):
+            raise TicketError("no actor", "需要写明是谁操作的。")
+        with session_scope(self.engine) as session:
+            now = self.clock()
+            row = self._locked(session, canonical, now)
+            event = change(row, now)
+            event.ticket_id, event.at, event.actor = canonical, now, actor
+            event.from_status = event.from_status or row.status
+            event.to_status = event.to_status or row.status
+            session.add(event)
+        return self.get(canonical)
 
     def transition(self, ticket_id: str, to_status: str, actor: str, note: str | None = None,
                    action: str | None = None) -> TicketView:
@@ -326,93 +422,79 @@ class TicketStore:
         nobody answered closes the ticket as ``no_answer``). A reopened ticket gets a fresh deadline
         of its class: the handler must be given time to do the work again, and the watch restarts.
         """
-        try:
-            wanted = TicketStatus(to_status)
-        except ValueError:
-            raise TicketError(f"unknown status {to_status}", f"没有“{to_status}”这个状态。") from None
-        with session_scope(self.engine) as session:
-            row = self._locked(session, ticket_id)
+        wanted = _status(to_status)
+
+        def move(row: Ticket, now: datetime) -> TicketEvent:
             current = TicketStatus(row.status)
             if wanted not in TRANSITIONS[current]:
-                raise IllegalTransition(ticket_id, current.value, wanted.value)
-            now = self.clock()
-            row.status, row.updated_at = wanted.value, now
+                raise IllegalTransition(row.id, current.value, wanted.value, self.directory.service.status_labels)
+            written = note
             if wanted is S.REOPENED and row.deadline_class:
-                row.deadline = now + timedelta(hours=float(self.directory.service.deadline_classes[row.deadline_class]))
-                note = "；".join(filter(None, (note, f"重新计时，{self._local(row.deadline)}前办结")))
-            session.add(TicketEvent(ticket_id=ticket_id, at=now, actor=actor, action=action or wanted.value,
-                                    from_status=current.value, to_status=wanted.value, note=note))
-        return self.get(ticket_id)
+                row.deadline = now + timedelta(hours=self.directory.service.deadline_classes[row.deadline_class])
+                written = "；".join(filter(None, (note, f"重新计时，{self._local(row.deadline)}前办结")))
+            row.status = wanted.value
+            return TicketEvent(action=action or wanted.value, from_status=current.value, to_status=wanted.value,
+                               note=written)
+
+        return self._change(ticket_id, actor, move)
 
     def add_note(self, ticket_id: str, actor: str, note: str) -> TicketView:
         note = (note or "").strip()
         if not note:
             raise TicketError("empty note", "备注不能为空。")
-        return self.record(ticket_id, actor, "note", note[:2000])
+        return self.record(ticket_id, actor, "note", note[:self.directory.service.description_max_chars])
 
     def record(self, ticket_id: str, actor: str, action: str, note: str) -> TicketView:
         """A step that changes no status (a reminder sent, a supervisor notified) in the history."""
-        with session_scope(self.engine) as session:
-            row = self._locked(session, ticket_id)
-            now = self.clock()
-            row.updated_at = now
-            session.add(TicketEvent(ticket_id=ticket_id, at=now, actor=actor, action=action,
-                                    from_status=row.status, to_status=row.status, note=note))
-        return self.get(ticket_id)
+        return self._change(ticket_id, actor, lambda row, now: TicketEvent(action=action, note=note))
 
     def escalate(self, ticket_id: str, actor: str, reason: str) -> TicketView:
         """One tier up (小事群里办 → 大事社区办 → 难点街道办); at the street already, the whistle
         is still recorded, since the street is then called in again."""
-        with session_scope(self.engine) as session:
-            row = self._locked(session, ticket_id)
-            now = self.clock()
-            tiers = list(self.directory.service.tiers)
-            position = tiers.index(row.tier) if row.tier in tiers else len(tiers) - 1
-            row.tier, row.updated_at = tiers[min(position + 1, len(tiers) - 1)], now
-            session.add(TicketEvent(ticket_id=ticket_id, at=now, actor=actor, action="escalated",
-                                    from_status=row.status, to_status=row.status,
-                                    note=f"{reason}，升级至{self.directory.service.tiers[row.tier]}（吹哨）"))
-        return self.get(ticket_id)
+        tiers = self.directory.service.tiers
+
+        def climb(row: Ticket, now: datetime) -> TicketEvent:
+            order = list(tiers)
+            position = order.index(row.tier) if row.tier in order else len(order) - 1
+            row.tier = order[min(position + 1, len(order) - 1)]
+            return TicketEvent(action="escalated", note=f"{reason}，升级至{tiers[row.tier]}（吹哨）")
+
+        return self._change(ticket_id, actor, climb)
+
+    def assign(self, ticket_id: str, handler_kind: str, handler_name: str, actor: str) -> TicketView:
+        handler_name = _clean(handler_name)
+        if handler_kind not in HANDLER_KINDS or not handler_name:
+            raise TicketError(f"bad handler {handler_kind}:{handler_name}",
+                              "承办单位不对：类型是物业、社区、产权单位或街道科室，还要写明名称。")
+
+        def reassign(row: Ticket, now: datetime) -> TicketEvent:
+            previous = row.handler_name
+            row.handler_kind, row.handler_name = handler_kind, handler_name
+            return TicketEvent(action="assigned", note=f"{previous} → {handler_name}")
+
+        return self._change(ticket_id, actor, reassign)
 
     def _local(self, moment: datetime) -> str:
         local = moment.astimezone(self.zone)
         return f"{local.month}月{local.day}日{local:%H:%M}"
 
-    def assign(self, ticket_id: str, handler_kind: str, handler_name: str, actor: str) -> TicketView:
-        if handler_kind not in ("property_company", "community", "owner_unit", "department") or not handler_name:
-            raise TicketError(f"bad handler {handler_kind}:{handler_name}", "承办单位不对。")
-        with session_scope(self.engine) as session:
-            row = self._locked(session, ticket_id)
-            now = self.clock()
-            previous = row.handler_name
-            row.handler_kind, row.handler_name, row.updated_at = handler_kind, handler_name, now
-            session.add(TicketEvent(ticket_id=ticket_id, at=now, actor=actor, action="assigned",
-                                    from_status=row.status, to_status=row.status,
-                                    note=f"{previous} → {handler_name}"))
-        return self.get(ticket_id)
-
     # -- call-backs -----------------------------------------------------------------------------
 
     def request_callback(self, channel: str, sender_id: str, phone: str | None = None,
                          note: str | None = None) -> CallbackView:
+        """Records that a resident wants a person to call back, and by when staff will."""
+        reporter = self._reporter(channel, sender_id)
+        if phone and not parse_phone(phone):
+            raise TicketError(f"invalid phone {phone!r}", "手机号格式不对，请发11位手机号。")
         now = self.clock()
-        expected_by = self.callback_due(now)
         with session_scope(self.engine) as session:
-            row = CallbackRequest(channel=channel, sender_id=sender_id, phone=normalize_phone(phone or ""),
-                                  note=(note or "")[:500], created_at=now, expected_by=expected_by)
+            row = CallbackRequest(channel=reporter["reporter_channel"], sender_id=reporter["reporter_id"],
+                                  phone=parse_phone(phone), note=_clean((note or "")[:500]), created_at=now,
+                                  expected_by=self.callback_due(now), status="open")
             session.add(row)
             session.flush()
-            return CallbackView(row.id, channel, sender_id, row.phone, expected_by)
+            return CallbackView(row.id, row.channel, row.sender_id, row.phone, row.note, now, row.expected_by,
+                                row.status)
 
     def callback_due(self, now: datetime) -> datetime:
-        """Within N hours in working hours (capped at closing time), else the next morning."""
-        config = self.directory.service.callback
-        local = now.astimezone(self.zone)
-        opens, closes = (time.fromisoformat(t) for t in config["working_hours"])
-        morning = time.fromisoformat(config["next_day_by"])
-        if opens <= local.time() < closes:
-            due = min(local + timedelta(hours=config["within_hours"]), datetime.combine(local.date(), closes, self.zone))
-        else:
-            day = local.date() if local.time() < opens else local.date() + timedelta(days=1)
-            due = datetime.combine(day, morning, self.zone)
-        return due.astimezone(timezone.utc)
+        return self.directory.service.callback.expected_by(now, self.zone)
