@@ -15,7 +15,6 @@ from typing import Iterator
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.orm import Session, declarative_base
-from sqlalchemy.pool import StaticPool
 
 from bot.settings import get_settings
 
@@ -47,12 +46,12 @@ def _normalized(url: str) -> URL:
 def _create(url: URL) -> Engine:
     if url.get_backend_name() != "sqlite":
         return create_engine(url, future=True, pool_pre_ping=True, pool_size=10, max_overflow=10)
-    in_memory = url.database in (None, "", ":memory:")
-    if not in_memory:
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    # One shared connection for an in-memory database: each new connection would be a new, empty one.
-    pooling = {"poolclass": StaticPool} if in_memory else {}
-    engine = create_engine(url, future=True, **pooling,
+    if url.database in (None, "", ":memory:") or "mode=memory" in str(url):
+        # The action server, the Rasa processes and the scheduler would each see their own empty one.
+        raise ValueError(f"{url}: Linli's processes share one database; give SQLite a file, "
+                         "e.g. sqlite:///var/linli.db")
+    Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, future=True,
                            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
     event.listen(engine, "connect", _sqlite_pragmas)
     return engine
