@@ -171,11 +171,11 @@ def _cmd_tickets(args: argparse.Namespace) -> int:
 def _plan(store, ticket) -> None:
     """Writes the jobs a change calls for at once (the scheduler's sweep would, within a minute)."""
     from bot import followups
-    from bot.scheduler import Context, Scheduler
+    from bot.scheduler import Scheduler
 
     scheduler = Scheduler(engine=store.engine).open()
     try:
-        followup = followups.plan(Context(scheduler, store, None, scheduler.policy, store.clock), ticket)
+        followup = followups.plan(scheduler.planning_context(store), ticket)
     finally:
         scheduler.stop(release=False)
     if followup is not None:

@@ -329,7 +329,8 @@ class JobView:
 
 
 class RetryLater(Exception):
-    """A job could not finish (a delivery failed); :func:`run` tries it again later."""
+    """A job could not finish for a reason expected to pass (a delivery failed); :func:`run` tries
+    it again later, as it does after any error, but logs it without a traceback."""
 
 
 _active: Optional[Context] = None
@@ -415,6 +416,10 @@ class Scheduler:
         delivery = Delivery(self.settings.rasa_url, self.settings.api_token, self.engine, self.clock,
                             workers=self.settings.workers)
         return Context(self, TicketStore(engine=self.engine, clock=self.clock), delivery, self.policy, self.clock)
+
+    def planning_context(self, tickets) -> Context:
+        """For a process that plans jobs but runs none (the CLI): it never delivers."""
+        return Context(self, tickets, None, self.policy, tickets.clock)
 
     def stop(self, release: bool = True) -> None:
         """Stops running jobs; with ``release`` the lease is handed over at once instead of expiring."""
@@ -542,12 +547,13 @@ def run(target: str, job_id: str, quiet: bool = True, attempt: int = 1, **kwargs
         return
     try:
         ref_to_obj(target)(context, **kwargs)
-    except RetryLater as error:
+    except Exception as error:  # noqa: BLE001 - a one-off job that raised would be gone for good
         if attempt >= context.schedule.settings.max_attempts:
             log.error("job %s gave up after %d attempts: %s", job_id, attempt, error)
             return
         pause = timedelta(seconds=min(30 * 4 ** (attempt - 1), 3600))
-        log.warning("job %s failed (%s); attempt %d in %s", job_id, error, attempt + 1, pause)
+        log.warning("job %s failed (%s); attempt %d in %s", job_id, error, attempt + 1, pause,
+                    exc_info=not isinstance(error, RetryLater))
         context.schedule.at(_suffixed(job_id, "retry"), target, now + pause, quiet=quiet, attempt=attempt + 1, **kwargs)
 
 
@@ -575,4 +581,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Run as ``bot.scheduler``, not ``__main__``: jobs call ``bot.scheduler:run``, which must see
+    # the scheduler this process started.
+    from bot.scheduler import main as _main
+
+    _main()

@@ -7,7 +7,6 @@ import re
 import threading
 import time
 import uuid
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -104,25 +103,3 @@ def wait_for(condition, timeout: float = 20.0, message: str = "condition") -> No
         time.sleep(0.05)
     raise AssertionError(f"{message} not met within {timeout} s")
 
-
-@contextmanager
-def pg_schema_engine(pg_schema: str):
-    """A fresh schema on an engine that sets ``search_path`` per connection in the URL: a
-    connect-time ``SET`` is undone when the connection's first transaction rolls back, which
-    APScheduler's job store (and any failed claim) does."""
-    from sqlalchemy import create_engine, text
-
-    from bot.db import init_db
-    from tests.fixtures_db import PG_URL
-
-    schema = f"{pg_schema}_{uuid.uuid4().hex[:6]}"
-    with create_engine(PG_URL, future=True).begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = create_engine(f"{PG_URL}?options=-csearch_path%3D{schema}", future=True, pool_size=10, max_overflow=10)
-    init_db(engine)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with create_engine(PG_URL, future=True).begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))

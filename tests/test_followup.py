@@ -11,15 +11,9 @@ from bot.delivery import delivered
 from bot.followups import FollowUpOver
 from bot.scheduler import ManualClock
 from bot.tickets import NotAllowed, TicketError, TicketStore, UnknownTicket
-from tests.scheduling import FakeRasa, beijing, pg_schema_engine, start_scheduler
+from tests.scheduling import FakeRasa, beijing, start_scheduler
 
 MONDAY_10 = "2026-11-23 10:00"
-
-
-@pytest.fixture
-def pg_engine(pg_schema):
-    with pg_schema_engine(pg_schema) as engine:
-        yield engine
 
 
 @pytest.fixture

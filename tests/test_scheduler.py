@@ -1,0 +1,250 @@
+"""The scheduler's reliability: persistent jobs across restarts (SQL and Redis stores), missed runs
+coalesced within the grace, quiet hours, a lease so one of several processes runs jobs, takeover
+when the active one is killed, and deliveries once."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import redis
+import yaml
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bot import followups
+from bot.db import get_engine, init_db
+from bot.scheduler import LocalLease, ManualClock, Policy, RedisLease, Scheduler, get_policy, utcnow
+from bot.settings import PACKAGE_DATA, PROJECT_ROOT
+from bot.tickets import TicketStore
+from tests.scheduling import REDIS_URL, FakeRasa, beijing, settings_for, start_scheduler, wait_for
+
+CALLS: list = []
+
+
+def record(context, **kwargs):
+    """A job target standing in for any scheduled work (a broadcast, say)."""
+    CALLS.append((context.clock(), kwargs))
+
+
+@pytest.fixture
+def calls():
+    CALLS.clear()
+    yield CALLS
+    CALLS.clear()
+
+
+@pytest.fixture
+def rasa():
+    fake = FakeRasa().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="module")
+def redis_client():
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        pytest.fail(f"Redis at {REDIS_URL} is needed for these tests and is not reachable: {error}")
+    return client
+
+
+@pytest.fixture
+def prefix(redis_client):
+    """Keys of one test in Redis database 12, removed afterwards."""
+    name = f"linli-test-{uuid.uuid4().hex[:8]}"
+    yield name
+    for key in redis_client.scan_iter(f"{name}:*"):
+        redis_client.delete(key)
+
+
+@pytest.fixture(params=["sql", "redis"])
+def store_url(request, redis_client):
+    return REDIS_URL if request.param == "redis" else None
+
+
+def resolved_tickets(engine, clock, count):
+    store = TicketStore(engine=engine, clock=clock)
+    ids = []
+    for i in range(count):
+        ticket = store.create(category="leak", description="屋顶漏水", reporter_channel="rest",
+                              reporter_id=f"resident-{i}", community="望园", building="2")
+        ids.append(store.transition(ticket.id, "resolved", "staff:wang").id)
+    return store, ids
+
+
+# -- the lease ------------------------------------------------------------------------------------
+
+def test_a_lease_is_held_by_one_owner_until_it_expires_or_is_released(redis_client, prefix):
+    first = RedisLease(redis_client, f"{prefix}:lease", 0.3)
+    second = RedisLease(redis_client, f"{prefix}:lease", 0.3)
+    assert first.hold() and not second.hold()
+    assert first.hold(), "the holder renews"
+    time.sleep(0.4)
+    assert second.hold() and not first.hold(), "expired: the other takes it; the old holder cannot extend it"
+    first.release()
+    assert second.holder() == second.owner
+    second.release()
+    assert second.holder() is None and LocalLease().hold()
+
+
+def test_two_schedulers_one_active_and_the_standby_takes_over(sqlite_engine, rasa, prefix):
+    clock = ManualClock(utcnow())
+    first = start_scheduler(sqlite_engine, rasa.url, clock, REDIS_URL, key_prefix=prefix, lease_seconds=1.0)
+    wait_for(lambda: first.active, message="the first scheduler active")
+    second = start_scheduler(sqlite_engine, rasa.url, clock, REDIS_URL, key_prefix=prefix, lease_seconds=1.0)
+    try:
+        time.sleep(1.5)
+        assert first.active and not second.active
+        first.stop(release=False)  # as if it died: the lease runs out
+        started = time.monotonic()
+        wait_for(lambda: second.active, timeout=5, message="takeover")
+        assert time.monotonic() - started < 1.0 + second.settings.renew_seconds + 0.5
+    finally:
+        second.stop()
+
+
+# -- persistence ------------------------------------------------------------------------------------
+
+def test_restart_with_jobs_pending_delivers_each_once(engine, rasa, store_url, prefix):
+    clock = ManualClock(beijing("2026-11-23 10:00"))
+    first = start_scheduler(engine, rasa.url, clock, store_url, key_prefix=prefix)
+    store, ids = resolved_tickets(engine, clock, 20)
+    for ticket_id in ids:
+        followups.plan(first.context, store.get(ticket_id))
+    first.stop()
+    clock.advance(days=2)  # every follow-up came due while no scheduler ran
+    second = start_scheduler(engine, rasa.url, clock, store_url, key_prefix=prefix)
+    try:
+        second.wait_idle()
+        asked = rasa.named("EXTERNAL_followup")
+        assert sorted(c.entities["ticket_id"] for c in asked) == sorted(ids)
+        assert all(f.status == "asked" for t in ids for f in followups.followups(engine, t))
+    finally:
+        second.stop()
+    third = start_scheduler(engine, rasa.url, clock, store_url, key_prefix=prefix)
+    try:
+        third.wait_idle()
+        assert len(rasa.named("EXTERNAL_followup")) == 20, "a second restart sends nothing again"
+    finally:
+        third.stop()
+
+
+def test_missed_recurring_runs_coalesce_into_one_and_stale_ones_are_skipped(sqlite_engine, rasa, calls, prefix):
+    clock = ManualClock(beijing("2026-11-23 08:00"))
+    first = start_scheduler(sqlite_engine, rasa.url, clock, key_prefix=prefix, misfire_grace_seconds=3600)
+    first.every("test:every-10-min", "tests.test_scheduler:record", IntervalTrigger(minutes=10), quiet=False,
+                job="interval")
+    first.every("test:daily", "tests.test_scheduler:record", CronTrigger(hour=8, minute=30, timezone=first.policy.zone),
+                quiet=False, job="daily")
+    first.stop()
+    for moment, expected in (("2026-11-23 08:55", ["daily", "interval"]),  # five interval runs missed: one
+                             ("2026-11-24 11:00", ["interval"])):  # the daily run 2.5 h late: skipped
+        calls.clear()
+        clock.set(beijing(moment))
+        again = start_scheduler(sqlite_engine, rasa.url, clock, key_prefix=prefix, misfire_grace_seconds=3600)
+        again.wait_idle()
+        again.stop()
+        assert sorted(kw["job"] for _, kw in calls) == expected
+
+
+# -- running jobs ------------------------------------------------------------------------------------
+
+def test_quiet_jobs_wait_for_the_morning_others_run_at_night(sqlite_engine, rasa, calls):
+    clock = ManualClock(beijing("2026-11-23 21:00"))
+    scheduler = start_scheduler(sqlite_engine, rasa.url, clock)
+    try:
+        scheduler.at("broadcast:quiet", "tests.test_scheduler:record", beijing("2026-11-23 23:00"), text="汛期通知")
+        scheduler.at("broadcast:urgent", "tests.test_scheduler:record", beijing("2026-11-23 23:00"), quiet=False,
+                     text="紧急停水")
+        clock.set(beijing("2026-11-23 23:00"))
+        scheduler.wait_idle()
+        assert [(at, kw["text"]) for at, kw in calls] == [(beijing("2026-11-23 23:00"), "紧急停水")]
+        clock.set(beijing("2026-11-24 08:00"))
+        scheduler.wait_idle()
+        assert [(at, kw["text"]) for at, kw in calls][1:] == [(beijing("2026-11-24 08:00"), "汛期通知")]
+    finally:
+        scheduler.stop()
+
+
+def test_jobs_written_by_another_process_are_picked_up(sqlite_engine, rasa, calls, prefix):
+    clock = ManualClock(utcnow())
+    runner = start_scheduler(sqlite_engine, rasa.url, clock, REDIS_URL, key_prefix=prefix)
+    writer = Scheduler(settings_for(str(sqlite_engine.url), rasa.url, REDIS_URL, key_prefix=prefix),
+                       clock=clock, policy=get_policy(), engine=sqlite_engine).open()
+    try:
+        writer.at("broadcast:from-cli", "tests.test_scheduler:record", clock(), quiet=False, text="停电通知")
+        wait_for(lambda: calls, timeout=5, message="the runner noticing the new job")
+        assert calls[0][1] == {"text": "停电通知"}
+        assert writer.get("broadcast:from-cli") is None
+    finally:
+        writer.stop(release=False)
+        runner.stop()
+
+
+# -- processes -------------------------------------------------------------------------------------
+
+def _service_without_quiet_hours_now(tmp_path) -> str:
+    """A service.yml whose quiet hours are a minute half a day away, so real-time jobs run now."""
+    raw = yaml.safe_load((PACKAGE_DATA / "service.yml").read_text(encoding="utf-8"))
+    far = (datetime.now(timezone.utc) + timedelta(hours=12)).astimezone(get_policy().zone)
+    raw["quiet_hours"] = [far.strftime("%H:%M"), (far + timedelta(minutes=1)).strftime("%H:%M")]
+    path = tmp_path / "service.yml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return str(path)
+
+
+def test_killing_the_active_process_hands_its_jobs_to_the_standby_once(tmp_path, rasa, redis_client, prefix):
+    database = f"sqlite:///{tmp_path / 'linli.db'}"
+    env = {**os.environ, "LINLI_DATABASE_URL": database, "LINLI_REDIS_URL": REDIS_URL, "LINLI_RASA_URL": rasa.url,
+           "LINLI_SCHEDULER_KEY_PREFIX": prefix, "LINLI_SCHEDULER_LEASE_SECONDS": "2",
+           "LINLI_SERVICE_CONFIG": _service_without_quiet_hours_now(tmp_path), "LINLI_VAR_DIR": str(tmp_path)}
+    engine = get_engine(database)
+    init_db(engine)
+    lease = f"{prefix}:lease"
+
+    def start(name):
+        log = open(tmp_path / f"{name}.log", "wb")
+        return subprocess.Popen([sys.executable, "-m", "bot.scheduler"], cwd=PROJECT_ROOT, env=env,
+                                stdout=log, stderr=subprocess.STDOUT)
+
+    active = start("first")
+    standby = None
+    try:
+        wait_for(lambda: redis_client.get(lease), timeout=60, message="the first process taking the lease")
+        holder = redis_client.get(lease)
+        standby = start("second")
+        time.sleep(4)
+        assert redis_client.get(lease) == holder, "the standby must not take a held lease"
+
+        # Thirty follow-ups due a few seconds from now, written as `linli tickets resolve` would.
+        policy = Policy.load(Path(env["LINLI_SERVICE_CONFIG"]), "Asia/Shanghai")
+        store, ids = resolved_tickets(engine, ManualClock(utcnow() - policy.followup_delay + timedelta(seconds=6)), 30)
+        writer = Scheduler(settings_for(database, rasa.url, REDIS_URL, key_prefix=prefix), engine=engine,
+                           policy=policy).open()
+        for ticket_id in ids:
+            followups.plan(writer.planning_context(store), store.get(ticket_id))
+        writer.stop(release=False)
+        active.send_signal(signal.SIGKILL)
+        killed = time.monotonic()
+        active.wait(10)
+        wait_for(lambda: redis_client.get(lease) not in (None, holder), timeout=30, message="takeover")
+        takeover = time.monotonic() - killed
+        wait_for(lambda: len(rasa.named("EXTERNAL_followup")) >= 30, timeout=30, message="all follow-ups delivered")
+        time.sleep(2)
+        assert sorted(c.entities["ticket_id"] for c in rasa.named("EXTERNAL_followup")) == sorted(ids)
+        assert takeover < 30
+    finally:
+        for process in (active, standby):
+            if process and process.poll() is None:
+                process.terminate()
+                process.wait(10)
+
