@@ -12,9 +12,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import create_engine, event, text
+from datetime import datetime, timezone
+
+from sqlalchemy import DateTime, create_engine, event, text
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.orm import Session, declarative_base
+from sqlalchemy.types import TypeDecorator
 
 from bot.settings import get_settings
 
@@ -25,6 +28,29 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 _SCHEMA_LOCK_KEY = 0x4C494E4C49  # "LINLI": the advisory lock init_db holds on PostgreSQL
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
+
+
+class UtcDateTime(TypeDecorator):
+    """A moment stored as UTC and always read back tz-aware, on every backend.
+
+    SQLite keeps no zone: it would store a Beijing-aware 10:00 as "10:00" and hand back a naive
+    value, which the rest of the code would then take for 10:00 UTC. Naive values are taken as UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, _dialect) -> datetime | None:
+        return _utc(value)
+
+    def process_result_value(self, value: datetime | None, _dialect) -> datetime | None:
+        return _utc(value)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -1,16 +1,15 @@
 """The durable records: tickets with their history, call-back requests, followers of a ticket.
 
-Times are stored as UTC. SQLite hands them back naive (``bot.tickets`` makes them aware again);
-PostgreSQL keeps the zone.
+Every moment is a ``UtcDateTime``: stored as UTC, read back tz-aware, on SQLite as on PostgreSQL.
 """
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, Column, DateTime, Float, ForeignKey, Index, Integer, String, Text, event
+from sqlalchemy import JSON, Column, Float, ForeignKey, Index, Integer, String, Text, event
 from sqlalchemy.orm import relationship
 
-from bot.db import Base
+from bot.db import Base, UtcDateTime
 
 
 def utcnow() -> datetime:
@@ -38,10 +37,10 @@ class Ticket(Base):
     handler_name = Column(String(64))
     tier = Column(String(16))
     deadline_class = Column(String(16))
-    deadline = Column(DateTime(timezone=True))
+    deadline = Column(UtcDateTime)
     status = Column(String(16), nullable=False, index=True)
-    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
-    updated_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    created_at = Column(UtcDateTime, nullable=False, default=utcnow)
+    updated_at = Column(UtcDateTime, nullable=False, default=utcnow)
     merged_into = Column(String(16), ForeignKey("tickets.id"))
 
     events = relationship("TicketEvent", order_by="TicketEvent.id", lazy="selectin")
@@ -60,7 +59,7 @@ class TicketEvent(Base):
 
     id = Column(Integer, primary_key=True, autoincrement=True)
     ticket_id = Column(String(16), ForeignKey("tickets.id"), nullable=False, index=True)
-    at = Column(DateTime(timezone=True), nullable=False)
+    at = Column(UtcDateTime, nullable=False)
     actor = Column(String(128), nullable=False)
     action = Column(String(32), nullable=False)
     from_status = Column(String(16))
@@ -92,7 +91,7 @@ class TicketFollower(Base):
     ticket_id = Column(String(16), ForeignKey("tickets.id"), primary_key=True)
     channel = Column(String(32), primary_key=True)
     sender_id = Column(String(128), primary_key=True)
-    added_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    added_at = Column(UtcDateTime, nullable=False, default=utcnow)
 
 
 class CallbackRequest(Base):
@@ -105,6 +104,6 @@ class CallbackRequest(Base):
     sender_id = Column(String(128), nullable=False)
     phone = Column(String(16))
     note = Column(Text)
-    created_at = Column(DateTime(timezone=True), nullable=False)
-    expected_by = Column(DateTime(timezone=True), nullable=False)
+    created_at = Column(UtcDateTime, nullable=False)
+    expected_by = Column(UtcDateTime, nullable=False)
     status = Column(String(16), nullable=False, default="open", index=True)  # open | done

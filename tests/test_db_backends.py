@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select, text
@@ -123,3 +125,19 @@ def test_concurrent_notes_are_all_kept(engine, clock):
     together(THREADS, lambda i: store.add_note(ticket.id, f"staff:{i}", f"第{i}条"))
     notes = sorted(e.note for e in store.get(ticket.id).history if e.action == "note")
     assert notes == sorted(f"第{i}条" for i in range(THREADS))
+
+
+def test_moments_are_stored_as_utc_and_read_back_aware(engine):
+    beijing_ten = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    store = TicketStore(engine=engine, clock=lambda: beijing_ten)
+    ticket = leak(store)
+    assert ticket.created_at == beijing_ten and ticket.created_at.tzinfo == timezone.utc
+    assert ticket.history[0].at.utcoffset() == timedelta(0)
+    later = TicketStore(engine=engine, clock=lambda: beijing_ten + timedelta(days=7, minutes=1))
+    assert [t.id for t in later.list(overdue=True)] == [ticket.id]
+    with db.session_scope(engine) as session:
+        stored = session.execute(text("SELECT created_at FROM tickets")).scalar()
+    if engine.dialect.name == "sqlite":  # a zone-less string there: it must be the UTC wall time
+        assert stored.startswith("2026-11-23 02:00:00")
+    else:
+        assert stored == beijing_ten
