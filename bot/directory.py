@@ -86,8 +86,8 @@ def _route_ok(route: str) -> bool:
 
 @dataclass(frozen=True)
 class CallbackPolicy:
-    """When staff call back after "转人工": once ``within_hours`` of working time have passed
-    (08:30–17:30 on working days), counted from the request or from the next opening."""
+    """When staff call back after "转人工": once ``within_hours`` of working time (between opening
+    and closing on working days) have passed, counted from the request or from the next opening."""
 
     opens: time
     closes: time
