@@ -314,3 +314,45 @@ def test_sweep_plans_tickets_nobody_planned(work, store, clock):
     assert work.schedule.get(f"deadline:{created.id}:overdue") is not None
     assert work.schedule.get(f"followup:{resolved.id}:1:ask") is not None
     assert followups.sweep(work)["watched"] == followups.sweep(work)["followups"] == 0
+
+
+def test_three_rates_with_the_counts_behind_them(work, store):
+    from bot.rates import compute
+
+    start = work.clock()
+    on_time = report(store, reporter_id="a")
+    late = report(store, reporter_id="b", building="6")
+    silent = report(store, reporter_id="c", community="望园", building="2")
+    unanswered = report(store, reporter_id="e", building="7")
+    store.transition(on_time.id, "in_progress", "staff:wang")
+    store.add_note(late.id, "rest:b", "居民反馈：还没人来")  # the resident's own words are no response
+    advance(work, hours=1)
+    resolve(work, on_time.id)
+    advance(work, hours=1)
+    store.add_note(unanswered.id, "staff:wang", "已电话联系居民")
+    resolve(work, unanswered.id)
+    advance(work, hours=23)  # on_time's follow-up: solved, satisfied
+    followups.record_answer(store, on_time.id, "rest", "a", "solved")
+    followups.record_answer(store, on_time.id, "rest", "a", "satisfied")
+    advance(work, hours=5)  # 30 h: late's first response
+    resolve(work, late.id)
+    advance(work, hours=24)
+    followups.record_answer(store, late.id, "rest", "b", "partly")
+    followups.record_answer(store, late.id, "rest", "b", "basically")
+    advance(work, hours=16)  # 70 h
+    pending = report(store, reporter_id="d", building="3")
+    advance(work, hours=10)  # 80 h: unanswered has had its reminder and is "no answer"
+
+    end = work.clock() + timedelta(minutes=1)
+    rates = compute(work.engine, work.policy.response_hours, start, end, work.clock())
+    assert rates.response.counts == {"in_time": 2, "late": 1, "none": 1, "pending": 1}
+    assert (rates.response.numerator, rates.response.denominator) == (2, 4)
+    assert (rates.resolution.numerator, rates.resolution.denominator, rates.resolution.value) == (1, 2, 0.5)
+    assert rates.resolution.counts == {"solved": 1, "partly": 1, "unsolved": 0}
+    assert (rates.satisfaction.numerator, rates.satisfaction.denominator) == (2, 2)
+    assert rates.followups == {"answered": 2, "no_answer": 1, "awaiting_answer": 0}
+    assert rates.as_dict()["response_rate"]["rate"] == 0.5
+
+    wangyuan = compute(work.engine, work.policy.response_hours, start, end, work.clock(), "望园社区")
+    assert (wangyuan.response.counts["none"], wangyuan.response.denominator, wangyuan.resolution.value) == (1, 1, None)
+    assert silent.id and pending.id
