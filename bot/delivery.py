@@ -13,15 +13,16 @@ claimed again by a retry.
 from __future__ import annotations
 
 import logging
+import socket
 from datetime import datetime
 from typing import Callable, Optional
 from urllib.parse import quote
 
 import httpx
-from sqlalchemy import JSON, Column, DateTime, Integer, String, Text, and_, select, update
+from sqlalchemy import JSON, Column, Integer, String, Text, and_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.db import Base, session_scope
+from bot.db import Base, UtcDateTime, session_scope
 from bot.scheduler import Recipient, RetryLater
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,8 @@ class DeliveryRecord(Base):
     entities = Column(JSON, nullable=False, default=dict)
     status = Column(String(16), nullable=False, index=True)  # sending | sent | failed
     attempts = Column(Integer, nullable=False, default=1)
-    claimed_at = Column(DateTime(timezone=True), nullable=False)
-    sent_at = Column(DateTime(timezone=True))
+    claimed_at = Column(UtcDateTime, nullable=False)
+    sent_at = Column(UtcDateTime)
     messages = Column(JSON)
     error = Column(Text)
 
@@ -56,7 +57,10 @@ class Delivery:
         self.token = token
         self.engine = engine
         self.clock = clock
-        self.client = httpx.Client(timeout=timeout, limits=httpx.Limits(max_connections=max(workers, 1) * 2))
+        # TCP_NODELAY: without it a POST waits for Linux's 40 ms delayed ACK between headers and body.
+        transport = httpx.HTTPTransport(limits=httpx.Limits(max_connections=max(workers, 1) * 2),
+                                        socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
+        self.client = httpx.Client(timeout=timeout, transport=transport)
 
     def send(self, key: str, to: Recipient, intent: str, entities: dict | None = None) -> Optional[list]:
         """Triggers ``intent`` in the recipient's conversation; returns the collected messages (empty

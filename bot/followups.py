@@ -21,16 +21,16 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import (Column, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, exists,
+from sqlalchemy import (Column, ForeignKey, Index, Integer, String, Text, UniqueConstraint, delete, exists,
                         func, or_, select, update)
 from sqlalchemy.exc import IntegrityError
 
-from bot.db import Base, session_scope
+from bot.db import Base, UtcDateTime, session_scope
 from bot.delivery import DeliveryFailed
 from bot.models import Ticket, TicketEvent
 from bot.scheduler import Context, Policy, Recipient, RetryLater
 from bot.tickets import (OPEN_STATUSES, IllegalTransition, NotAllowed, TicketError, TicketStore, TicketView,
-                         UnknownTicket, _aware, mask_text)
+                         UnknownTicket, mask_text)
 
 log = logging.getLogger(__name__)
 
@@ -52,16 +52,16 @@ class FollowUp(Base):
     status = Column(String(16), nullable=False)
     channel = Column(String(32), nullable=False)
     sender_id = Column(String(128), nullable=False)
-    due_at = Column(DateTime(timezone=True), nullable=False)
-    asked_at = Column(DateTime(timezone=True))
-    reminded_at = Column(DateTime(timezone=True))
-    answered_at = Column(DateTime(timezone=True))
-    closed_at = Column(DateTime(timezone=True))  # answered, given up on or cancelled
+    due_at = Column(UtcDateTime, nullable=False)
+    asked_at = Column(UtcDateTime)
+    reminded_at = Column(UtcDateTime)
+    answered_at = Column(UtcDateTime)
+    closed_at = Column(UtcDateTime)  # answered, given up on or cancelled
     solved = Column(String(16))
     satisfaction = Column(String(16))
     outcome = Column(String(16))  # closed | reopened, after an answer
     comment = Column(Text)
-    supervised_at = Column(DateTime(timezone=True))
+    supervised_at = Column(UtcDateTime)
 
     __table_args__ = (UniqueConstraint("ticket_id", "round", name="uq_followups_ticket_round"),
                       Index("ix_followups_status", "status"), Index("ix_followups_ticket", "ticket_id"),
@@ -74,9 +74,9 @@ class DeadlineWatch(Base):
     __tablename__ = "deadline_watches"
 
     ticket_id = Column(String(16), ForeignKey("tickets.id"), primary_key=True)
-    deadline = Column(DateTime(timezone=True), nullable=False)
-    reminded_at = Column(DateTime(timezone=True))
-    escalated_at = Column(DateTime(timezone=True))
+    deadline = Column(UtcDateTime, nullable=False)
+    reminded_at = Column(UtcDateTime)
+    escalated_at = Column(UtcDateTime)
 
 
 @dataclass(frozen=True)
@@ -96,9 +96,8 @@ class FollowUpView:
 
     @classmethod
     def of(cls, row: FollowUp) -> "FollowUpView":
-        return cls(row.ticket_id, row.round, row.status, row.channel, row.sender_id, _aware(row.due_at),
-                   _aware(row.asked_at), _aware(row.answered_at), row.solved, row.satisfaction, row.outcome,
-                   row.comment)
+        return cls(row.ticket_id, row.round, row.status, row.channel, row.sender_id, row.due_at, row.asked_at,
+                   row.answered_at, row.solved, row.satisfaction, row.outcome, row.comment)
 
 
 class FollowUpOver(TicketError):
@@ -152,7 +151,7 @@ def plan(context: Context, ticket: TicketView) -> Optional[FollowUpView]:
     if ticket.status in _OPEN and ticket.deadline:
         _watch_deadline(context, ticket)
         return None
-    _drop_deadline_jobs(context, ticket.id)
+    _end_watch(context, ticket.id)
     if ticket.status == "resolved":
         return _plan_followup(context, ticket)
     return None
@@ -161,7 +160,7 @@ def plan(context: Context, ticket: TicketView) -> Optional[FollowUpView]:
 def _watch_deadline(context: Context, ticket: TicketView) -> None:
     with session_scope(context.engine) as session:
         watch = session.get(DeadlineWatch, ticket.id)
-        if watch and _aware(watch.deadline) == ticket.deadline:
+        if watch and watch.deadline == ticket.deadline:
             return
     hours = context.tickets.directory.service.deadline_classes.get(ticket.deadline_class, 0)
     start = ticket.deadline - timedelta(hours=float(hours))
@@ -177,9 +176,13 @@ def _watch_deadline(context: Context, ticket: TicketView) -> None:
         session.merge(watch)
 
 
-def _drop_deadline_jobs(context: Context, ticket_id: str) -> None:
-    for step in ("remind", "overdue"):
-        context.schedule.remove(f"deadline:{ticket_id}:{step}")
+def _end_watch(context: Context, ticket_id: str) -> None:
+    """A ticket no longer open needs no deadline jobs; if it reopens, the sweep watches it anew."""
+    with session_scope(context.engine) as session:
+        watched = session.execute(delete(DeadlineWatch).where(DeadlineWatch.ticket_id == ticket_id)).rowcount
+    if watched:
+        for step in ("remind", "overdue"):
+            context.schedule.remove(f"deadline:{ticket_id}:{step}")
 
 
 def _resolved_at(ticket: TicketView) -> datetime:
@@ -187,23 +190,30 @@ def _resolved_at(ticket: TicketView) -> datetime:
 
 
 def _plan_followup(context: Context, ticket: TicketView) -> FollowUpView:
-    followup = _latest(context.engine, ticket.id, ACTIVE)
-    if followup is None:
-        due = context.policy.outside_quiet(_resolved_at(ticket) + context.policy.followup_delay)
-        with session_scope(context.engine) as session:
-            rounds = session.execute(select(func.count()).select_from(FollowUp)
-                                     .where(FollowUp.ticket_id == ticket.id)).scalar()
-        try:
-            with session_scope(context.engine) as session:
-                session.add(FollowUp(ticket_id=ticket.id, round=rounds + 1, status="scheduled",
-                                     channel=ticket.reporter_channel, sender_id=ticket.reporter_id, due_at=due))
-        except IntegrityError:
-            pass  # another process planned it a moment ago
-        followup = _latest(context.engine, ticket.id, ACTIVE)
+    followup = _current_or_next(context, ticket)
     if followup.status == "scheduled":
         context.schedule.at(f"followup:{ticket.id}:{followup.round}:ask", "bot.followups:ask", followup.due_at,
                             ticket_id=ticket.id, round=followup.round)
     return followup
+
+
+def _current_or_next(context: Context, ticket: TicketView) -> FollowUpView:
+    """The follow-up under way, or the next round: due a delay after the resolution, outside the
+    quiet hours. One read and at most one insert, in one transaction."""
+    try:
+        with session_scope(context.engine) as session:
+            latest = session.execute(select(FollowUp).where(FollowUp.ticket_id == ticket.id)
+                                     .order_by(FollowUp.round.desc()).limit(1)).scalar()
+            if latest is not None and latest.status in ACTIVE:
+                return FollowUpView.of(latest)
+            row = FollowUp(ticket_id=ticket.id, round=(latest.round if latest else 0) + 1, status="scheduled",
+                           channel=ticket.reporter_channel, sender_id=ticket.reporter_id,
+                           due_at=context.policy.outside_quiet(_resolved_at(ticket) + context.policy.followup_delay))
+            session.add(row)
+            session.flush()
+            return FollowUpView.of(row)
+    except IntegrityError:  # another process planned it a moment ago
+        return _latest(context.engine, ticket.id, ACTIVE)
 
 
 def sweep(context: Context, batch: int = 500) -> dict:

@@ -15,11 +15,10 @@ from datetime import datetime, time, timedelta
 from typing import Iterable, Optional
 
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import JSON, Boolean, Column, DateTime, Integer, String, select
+from sqlalchemy import JSON, Boolean, Column, Integer, String, select
 
-from bot.db import Base, session_scope
+from bot.db import Base, UtcDateTime, session_scope
 from bot.scheduler import Context, Policy, Recipient
-from bot.tickets import _aware
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _TIME = re.compile(r"^\s*(\d{1,2})[:：点](\d{2})?\s*$")
@@ -34,11 +33,11 @@ class NudgeSubscription(Base):
     times = Column(JSON, nullable=False)  # ["07:30", "17:30"], local
     weekdays = Column(JSON, nullable=False)  # [1..7], Monday = 1
     active = Column(Boolean, nullable=False, default=True)
-    paused_until = Column(DateTime(timezone=True))
+    paused_until = Column(UtcDateTime)
     version = Column(Integer, nullable=False, default=1)  # bumped on every change
     planned_version = Column(Integer, nullable=False, default=0)  # the version whose jobs exist
     planned_times = Column(JSON, nullable=False, default=list)
-    updated_at = Column(DateTime(timezone=True), nullable=False)
+    updated_at = Column(UtcDateTime, nullable=False)
 
 
 class NudgeError(ValueError):
@@ -62,7 +61,7 @@ class NudgeView:
     @classmethod
     def of(cls, row: NudgeSubscription) -> "NudgeView":
         return cls(row.channel, row.sender_id, row.area, tuple(row.times), tuple(row.weekdays), row.active,
-                   _aware(row.paused_until))
+                   row.paused_until)
 
     def paused(self, now: datetime) -> bool:
         return bool(self.paused_until and self.paused_until > now)

@@ -23,7 +23,6 @@ from sqlalchemy import and_, func, or_, select
 from bot.db import session_scope
 from bot.followups import FollowUp
 from bot.models import Ticket, TicketEvent
-from bot.tickets import _aware
 
 
 @dataclass(frozen=True)
@@ -101,8 +100,7 @@ def _response(session, where, response_hours: dict, start: datetime, end: dateti
                                   Ticket.merged_into.is_(None))).all()
     counts = {"in_time": 0, "late": 0, "none": 0, "pending": 0}
     for created_at, deadline_class, first in rows:
-        due = _aware(created_at) + timedelta(hours=response_hours.get(deadline_class, 24))
-        first = _aware(first)
+        due = created_at + timedelta(hours=response_hours.get(deadline_class, 24))
         key = ("in_time" if first <= due else "late") if first else ("none" if due < now else "pending")
         counts[key] += 1
     return Rate(counts["in_time"], counts["in_time"] + counts["late"] + counts["none"], counts)

@@ -233,8 +233,9 @@ _clock: Clock = utcnow
 
 
 class _ClockedDatetime(datetime):
-    """APScheduler 3 reads the wall clock through ``datetime.now`` in exactly three places (its loop,
-    adding a job, the misfire check); this class answers with Linli's clock there."""
+    """APScheduler 3 reads the wall clock through ``datetime.now`` in its loop, when adding a job, in
+    the misfire check and for an interval trigger's default start; this class answers with Linli's
+    clock there (an interval started on the wall clock would never fire on a clock set in the past)."""
 
     @classmethod
     def now(cls, tz=None):
@@ -248,9 +249,11 @@ def use_clock(clock: Clock) -> None:
     import apscheduler.executors.base
     import apscheduler.executors.base_py3
     import apscheduler.schedulers.base
+    import apscheduler.triggers.interval
 
     _clock = clock
-    for module in (apscheduler.schedulers.base, apscheduler.executors.base, apscheduler.executors.base_py3):
+    for module in (apscheduler.schedulers.base, apscheduler.executors.base, apscheduler.executors.base_py3,
+                   apscheduler.triggers.interval):
         module.datetime = _ClockedDatetime
 
 
