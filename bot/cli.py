@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import os
 import signal
@@ -275,6 +276,10 @@ def _cmd_nudges(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Modules that add their own subcommands (``register(subparsers)``), one per area of work.
+CLI_MODULES: tuple[str, ...] = ()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="linli", description="Linli (邻里) community assistant")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -334,6 +339,9 @@ def build_parser() -> argparse.ArgumentParser:
     nudge.add_argument("--days", nargs="+", help="subscribe: weekdays 1-7 or mon..sun (default every day)")
     nudge.add_argument("--days-off", type=int, help="pause: days (default from service.yml)")
     nudge.set_defaults(func=_cmd_nudges)
+
+    for module in CLI_MODULES:
+        importlib.import_module(module).register(sub)
     return parser
 
 
