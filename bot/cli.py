@@ -158,6 +158,7 @@ def _cmd_tickets(args: argparse.Namespace) -> int:
             "reopen": lambda: store.transition(ticket.id, "reopened", actor, args.text),
             "assign": lambda: store.assign(ticket.id, args.kind or "", args.text or "", actor),
             "note": lambda: store.add_note(ticket.id, actor, args.text or ""),
+            "merge": lambda: store.merge(ticket.id, args.text or "", actor),
         }
         try:
             ticket = changes[args.action]()
@@ -306,9 +307,10 @@ def build_parser() -> argparse.ArgumentParser:
     parse.set_defaults(func=_cmd_parse)
 
     tickets = sub.add_parser("tickets", help="look at tickets and act on them (staff)")
-    tickets.add_argument("action", choices=["list", "show", "start", "resolve", "reopen", "assign", "note"])
-    tickets.add_argument("ticket_id", nargs="?")
-    tickets.add_argument("text", nargs="?", help="note, reason (start/resolve/reopen) or new handler name (assign)")
+    tickets.add_argument("action", choices=["list", "show", "start", "resolve", "reopen", "assign", "note", "merge"])
+    tickets.add_argument("ticket_id", nargs="?", help="the ticket (merge: the one that closes, SOURCE)")
+    tickets.add_argument("text", nargs="?", help="note, reason (start/resolve/reopen), new handler name (assign) "
+                                                 "or the ticket merged into (merge: TARGET)")
     tickets.add_argument("--kind", help="assign: property_company | community | owner_unit | department")
     tickets.add_argument("--actor", help="who acts, for the history (default staff:$LINLI_STAFF or your login)")
     tickets.add_argument("--status")

@@ -5,15 +5,20 @@ sees ("全流程透明") is exactly what happened, with actor and time.
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from enum import Enum
+from functools import lru_cache
+from pathlib import Path
 from typing import Callable, Iterable, Optional
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, not_, select, text, update
+import yaml
+from sqlalchemy import and_, delete, func, not_, select, text, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import object_session
 
 from bot.db import get_engine, session_scope
 from bot.directory import HANDLER_KINDS, Directory, get_directory
@@ -69,6 +74,15 @@ class UnknownTicket(TicketError):
 
 class NotAllowed(TicketError):
     user_message = "这个工单不是您提交的，为保护隐私没法查看。如有疑问可以说“转人工”。"
+
+
+class CannotMerge(TicketError):
+    """A merge staff asked for that would lose or tangle history; nothing is changed."""
+
+
+class NoLongerOpen(TicketError):
+    def __init__(self, ticket_id: str) -> None:
+        super().__init__(f"{ticket_id} is no longer open", f"工单 {ticket_id} 已经办结了，这次给您单独登记。")
 
 
 class IllegalTransition(TicketError):
@@ -157,6 +171,7 @@ class TicketView:
     updated_at: datetime
     merged_into: Optional[str]
     history: tuple[EventView, ...]
+    followers: int  # residents who reported the same problem and joined this ticket
 
     @property
     def masked_phone(self) -> Optional[str]:
@@ -178,7 +193,8 @@ class TicketView:
             photos=tuple(row.photos or ()), deadline=_aware(row.deadline), created_at=_aware(row.created_at),
             updated_at=_aware(row.updated_at),
             history=tuple(EventView(_aware(e.at), e.actor, e.action, e.from_status, e.to_status, e.note)
-                          for e in row.events))
+                          for e in row.events),
+            followers=_follower_count(object_session(row), row.id))
 
 
 @dataclass(frozen=True)
@@ -191,6 +207,47 @@ class CallbackView:
     created_at: datetime
     expected_by: datetime
     status: str
+
+
+@dataclass(frozen=True)
+class DuplicatePolicy:
+    """When a new report is offered an open ticket as "the same problem", and when the residents
+    following a ticket raise it a tier (service.yml `duplicates`, documented there)."""
+
+    within_days: float
+    within_metres: float
+    followers_to_escalate: int
+
+    @classmethod
+    def load(cls, path: Path | str) -> "DuplicatePolicy":
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        try:
+            section = raw["duplicates"]
+            policy = cls(float(section["within_days"]), float(section["within_metres"]),
+                         int(section["followers_to_escalate"]))
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"{path}: missing or malformed duplicates setting: {error}") from error
+        if policy.within_days <= 0 or policy.within_metres <= 0 or policy.followers_to_escalate < 0:
+            raise ValueError(f"{path}: duplicates: within_days and within_metres must be positive, "
+                             "followers_to_escalate 0 (never) or more")
+        return policy
+
+
+@lru_cache(maxsize=4)
+def _duplicate_policy(path: str) -> DuplicatePolicy:
+    return DuplicatePolicy.load(path)
+
+
+def metres_between(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Great-circle distance between two (latitude, longitude) points."""
+    (lat1, lon1), (lat2, lon2) = (map(math.radians, p) for p in (a, b))
+    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    return 2 * 6_371_000 * math.asin(math.sqrt(h))
+
+
+def _follower_count(session, ticket_id: str) -> int:
+    return session.execute(select(func.count()).select_from(TicketFollower)
+                           .where(TicketFollower.ticket_id == ticket_id)).scalar()
 
 
 def _aware(moment: Optional[datetime]) -> Optional[datetime]:
@@ -227,11 +284,13 @@ class TicketStore:
     is injectable so tests and the scheduler can move time."""
 
     def __init__(self, engine: Engine | None = None, directory: Directory | None = None,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None, duplicates: DuplicatePolicy | None = None) -> None:
         self.engine = engine or get_engine()
         self.directory = directory or get_directory()
         self.clock = clock or (lambda: datetime.now(timezone.utc))
-        self.zone = ZoneInfo(get_settings().timezone)
+        settings = get_settings()
+        self.zone = ZoneInfo(settings.timezone)
+        self.duplicates = duplicates or _duplicate_policy(str(settings.service_path))
 
     # -- creating -------------------------------------------------------------------------------
 
@@ -348,11 +407,16 @@ class TicketStore:
             return session.get(TicketFollower, (ticket_id, channel, sender_id)) is not None
 
     def latest_for_reporter(self, channel: str, sender_id: str) -> Optional[TicketView]:
+        """The ticket the sender last reported, or last joined as a follower if that came later."""
         with session_scope(self.engine) as session:
-            row = session.execute(select(Ticket).where(Ticket.reporter_channel == channel,
-                                                       Ticket.reporter_id == sender_id)
-                                  .order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(1)).scalar()
-            return TicketView.of(row) if row else None
+            own = session.execute(select(Ticket.created_at, Ticket.id).where(
+                Ticket.reporter_channel == channel, Ticket.reporter_id == sender_id)
+                .order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(1)).first()
+            followed = session.execute(select(TicketFollower.added_at, TicketFollower.ticket_id).where(
+                TicketFollower.channel == channel, TicketFollower.sender_id == sender_id)
+                .order_by(TicketFollower.added_at.desc()).limit(1)).first()
+            latest = max(filter(None, (own, followed)), default=None)
+            return TicketView.of(session.get(Ticket, latest[1])) if latest else None
 
     def list(self, status: str | None = None, community: str | None = None, overdue: bool | None = None,
              limit: int = 50) -> list[TicketView]:
@@ -370,17 +434,150 @@ class TicketStore:
         with session_scope(self.engine) as session:
             return [TicketView.of(row) for row in session.execute(query).scalars()]
 
-    def open_for_building(self, category: str, community: str, building: str, since_days: int) -> list[TicketView]:
-        """Open tickets of the same kind at the same building: candidates for a duplicate report."""
+    # -- duplicates, followers and merging ------------------------------------------------------
+
+    def _open_of_kind(self, category: str, since_days: float):
+        """Open, unmerged tickets of one category created in the last ``since_days``."""
+        return select(Ticket).where(Ticket.category == category, Ticket.created_at >= self.clock() - timedelta(days=since_days),
+                                    Ticket.status.in_([s.value for s in OPEN_STATUSES]), Ticket.merged_into.is_(None))
+
+    def open_for_building(self, category: str, community: str, building: str, since_days: float) -> list[TicketView]:
+        """Open tickets of the same kind at the same building, oldest first."""
         found = self.directory.find_community(community)
-        since = self.clock() - timedelta(days=since_days)
-        query = select(Ticket).where(Ticket.category == category,
-                                     Ticket.community == (found.name if found else community),
-                                     Ticket.building == str(building), Ticket.created_at >= since,
-                                     Ticket.status.in_([s.value for s in OPEN_STATUSES]),
-                                     Ticket.merged_into.is_(None)).order_by(Ticket.created_at)
+        query = self._open_of_kind(category, since_days).where(
+            Ticket.community == (found.name if found else community), Ticket.building == str(building))
         with session_scope(self.engine) as session:
-            return [TicketView.of(row) for row in session.execute(query).scalars()]
+            return [TicketView.of(row) for row in session.execute(query.order_by(Ticket.created_at)).scalars()]
+
+    def open_near(self, category: str, latitude: float, longitude: float, within_metres: float,
+                  since_days: float) -> list[TicketView]:
+        """Open tickets of the same kind reported with a map location this close, nearest first.
+        A bounding box narrows the rows in SQL; the exact distance is checked here."""
+        point = _coordinates(latitude, longitude)
+        degrees = within_metres / 111_320
+        wide = degrees / max(math.cos(math.radians(point[0])), 0.01)
+        query = self._open_of_kind(category, since_days).where(
+            Ticket.latitude.between(point[0] - degrees, point[0] + degrees),
+            Ticket.longitude.between(point[1] - wide, point[1] + wide))
+        with session_scope(self.engine) as session:
+            near = [(metres_between(point, (row.latitude, row.longitude)), TicketView.of(row))
+                    for row in session.execute(query).scalars()]
+        return [view for distance, view in sorted(near, key=lambda pair: pair[0]) if distance <= within_metres]
+
+    def find_duplicates(self, category: str, channel: str, sender_id: str, community: str | None = None,
+                        building: str | None = None, latitude: float | None = None,
+                        longitude: float | None = None) -> list[TicketView]:
+        """Open tickets a new report may be the same problem as: same category, same building or
+        (for a map location) close by, recent enough (service.yml ``duplicates``). Tickets the
+        sender reported or already follows are left out: they know about those."""
+        policy = self.duplicates
+        found = self.open_for_building(category, community, building, policy.within_days) \
+            if community and building else []
+        if latitude is not None and longitude is not None:
+            found += self.open_near(category, latitude, longitude, policy.within_metres, policy.within_days)
+        unique = list({ticket.id: ticket for ticket in found}.values())
+        return [ticket for ticket in unique if (ticket.reporter_channel, ticket.reporter_id) != (channel, sender_id)
+                and not self.is_follower(ticket.id, channel, sender_id)]
+
+    def followers(self, ticket_id: str) -> list[tuple[str, str]]:
+        """(channel, sender id) of everyone following a ticket, earliest first: who else its updates reach."""
+        with session_scope(self.engine) as session:
+            rows = session.execute(select(TicketFollower.channel, TicketFollower.sender_id)
+                                   .where(TicketFollower.ticket_id == parse_ticket_id(ticket_id))
+                                   .order_by(TicketFollower.added_at, TicketFollower.channel,
+                                             TicketFollower.sender_id))
+            return [tuple(row) for row in rows]
+
+    def follow(self, ticket_id: str, channel: str, sender_id: str) -> TicketView:
+        """A resident with the same problem joins an open ticket instead of filing another: they
+        get its updates, and the count of residents affected raises its priority. A ticket merged
+        since it was shown is followed where it went; one no longer open raises ``NoLongerOpen``."""
+        person = tuple(self._reporter(channel, sender_id).values())
+        canonical = parse_ticket_id(ticket_id)
+        if canonical is None:
+            raise UnknownTicket(ticket_id)
+        with session_scope(self.engine) as session:
+            now = self.clock()
+            row = self._locked(session, canonical, now)
+            if row.merged_into:
+                row = self._locked(session, row.merged_into, now)
+            if TicketStatus(row.status) not in OPEN_STATUSES:
+                raise NoLongerOpen(row.id)
+            before = _follower_count(session, row.id)
+            if self._add_followers(session, row, [person], now):
+                session.add(self._event(row, now, f"{person[0]}:{person[1]}", "followed",
+                                        f"又有居民反映同一问题，共{before + 2}人反映"))
+                self._weigh(session, row, before, before + 1, now)
+            followed = row.id
+        return self.get(followed)
+
+    def merge(self, source_id: str, target_id: str, actor: str) -> TicketView:
+        """Staff found two tickets to be one problem: the source closes as ``merged`` pointing at
+        the target, its reporter and followers follow the target, and the target's history says so.
+        One transaction with both rows locked; anything refused changes nothing."""
+        source, target = (parse_ticket_id(i) for i in (source_id, target_id))
+        for given, canonical in ((source_id, source), (target_id, target)):
+            if canonical is None:
+                raise UnknownTicket(given)
+        if not _clean(actor):
+            raise TicketError("no actor", "需要写明是谁操作的。")
+        if source == target:
+            raise CannotMerge(f"{source} into itself", f"工单 {source} 不能合并到它自己。")
+        with session_scope(self.engine) as session:
+            now = self.clock()
+            rows = {ticket_id: self._locked(session, ticket_id, now) for ticket_id in sorted((source, target))}
+            src, dst = rows[source], rows[target]
+            self._check_mergeable(src, dst)
+            people = [(src.reporter_channel, src.reporter_id)] + [
+                (f.channel, f.sender_id) for f in session.execute(
+                    select(TicketFollower).where(TicketFollower.ticket_id == src.id)
+                    .order_by(TicketFollower.added_at)).scalars()]
+            session.execute(delete(TicketFollower).where(TicketFollower.ticket_id == src.id))
+            before = _follower_count(session, dst.id)
+            added = self._add_followers(session, dst, people, now)
+            session.add(self._event(src, now, actor, "merged", f"与工单 {dst.id} 是同一问题，已并入该工单",
+                                    to_status=S.CLOSED.value))
+            src.status, src.merged_into = S.CLOSED.value, dst.id
+            session.add(self._event(dst, now, actor, "merge_received",
+                                    f"工单 {src.id} 并入本工单，共{before + added + 1}人反映"))
+            self._weigh(session, dst, before, before + added, now)
+        return self.get(target)
+
+    @staticmethod
+    def _check_mergeable(src: Ticket, dst: Ticket) -> None:
+        for row in (dst, src):
+            if row.merged_into:
+                raise CannotMerge(f"{row.id} already merged into {row.merged_into}",
+                                  f"工单 {row.id} 已经并入工单 {row.merged_into}，请直接用 {row.merged_into}。")
+        if dst.status == S.CLOSED.value:
+            raise CannotMerge(f"target {dst.id} is closed", f"工单 {dst.id} 已关闭，不能再把别的工单并进来。")
+        if src.status == S.CLOSED.value:
+            raise CannotMerge(f"source {src.id} is closed", f"工单 {src.id} 已关闭，不需要合并。")
+
+    @staticmethod
+    def _add_followers(session, row: Ticket, people: Iterable[tuple[str, str]], now: datetime) -> int:
+        """Adds whoever is neither the ticket's reporter nor already following it; returns how many."""
+        added = 0
+        for channel, sender_id in dict.fromkeys(people):
+            if (channel, sender_id) == (row.reporter_channel, row.reporter_id) or \
+                    session.get(TicketFollower, (row.id, channel, sender_id)) is not None:
+                continue
+            session.add(TicketFollower(ticket_id=row.id, channel=channel, sender_id=sender_id, added_at=now))
+            added += 1
+        session.flush()
+        return added
+
+    def _weigh(self, session, row: Ticket, before: int, after: int, now: datetime) -> None:
+        """Many residents with one problem make it a bigger one: when the followers reach the
+        configured number, the ticket climbs a tier (once, on crossing it)."""
+        threshold = self.duplicates.followers_to_escalate
+        if threshold and before < threshold <= after and row.tier != list(self.directory.service.tiers)[-1]:
+            session.add(self._event(row, now, "linli", "escalated", self._climbed(row, f"{after + 1}位居民反映同一问题")))
+
+    @staticmethod
+    def _event(row: Ticket, now: datetime, actor: str, action: str, note: str, **fields) -> TicketEvent:
+        values = {"from_status": row.status, "to_status": row.status, "note": note, **fields}
+        return TicketEvent(ticket_id=row.id, at=now, actor=actor, action=action, **values)
 
     # -- changing -------------------------------------------------------------------------------
 
@@ -451,15 +648,16 @@ class TicketStore:
     def escalate(self, ticket_id: str, actor: str, reason: str) -> TicketView:
         """One tier up (小事群里办 → 大事社区办 → 难点街道办); at the street already, the whistle
         is still recorded, since the street is then called in again."""
+        return self._change(ticket_id, actor,
+                            lambda row, now: TicketEvent(action="escalated", note=self._climbed(row, reason)))
+
+    def _climbed(self, row: Ticket, reason: str) -> str:
+        """Moves the row one tier up (or keeps it at the top) and returns the history note."""
         tiers = self.directory.service.tiers
-
-        def climb(row: Ticket, now: datetime) -> TicketEvent:
-            order = list(tiers)
-            position = order.index(row.tier) if row.tier in order else len(order) - 1
-            row.tier = order[min(position + 1, len(order) - 1)]
-            return TicketEvent(action="escalated", note=f"{reason}，升级至{tiers[row.tier]}（吹哨）")
-
-        return self._change(ticket_id, actor, climb)
+        order = list(tiers)
+        position = order.index(row.tier) if row.tier in order else len(order) - 1
+        row.tier = order[min(position + 1, len(order) - 1)]
+        return f"{reason}，升级至{tiers[row.tier]}（吹哨）"
 
     def assign(self, ticket_id: str, handler_kind: str, handler_name: str, actor: str) -> TicketView:
         handler_name = _clean(handler_name)
