@@ -60,13 +60,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return _serve(shell=False, workers=args.workers, telegram_polling=args.telegram_polling)
 
 
-def _cmd_wechat(args: argparse.Namespace) -> int:
-    from bot.cli_channels import create_wechat_menu
-
-    print(json.dumps(create_wechat_menu(args.menu), ensure_ascii=False))
-    return 0
-
-
 def parse_result(parsed: dict) -> dict:
     """The stable, documented shape of `linli parse` output."""
     intent = parsed.get("intent") or {}
@@ -278,7 +271,7 @@ def _cmd_nudges(args: argparse.Namespace) -> int:
 
 
 #: Modules that add their own subcommands (``register(subparsers)``), one per area of work.
-CLI_MODULES: tuple[str, ...] = ()
+CLI_MODULES: tuple[str, ...] = ("bot.cli_channels",)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -296,11 +289,6 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--telegram-polling", action="store_true",
                      help="fetch Telegram updates by polling (a pilot without a public URL)")
     run.set_defaults(func=_cmd_run)
-
-    wechat = sub.add_parser("wechat", help="WeChat Official Account chores")
-    wechat.add_argument("action", choices=["menu"])
-    wechat.add_argument("--menu", help="menu YAML (default bot/data/wechat_menu.yml)")
-    wechat.set_defaults(func=_cmd_wechat)
 
     parse = sub.add_parser("parse", help="print NLU results as JSON; '-' reads one message per line")
     parse.add_argument("text")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import signal
 import sys
 from pathlib import Path
@@ -63,6 +64,9 @@ def set_telegram_webhook(public_url: str, credentials_path: Optional[str | Path]
     publish the command menu; returns getWebhookInfo."""
     from bot.channels.telegram import ALLOWED_UPDATES, BOT_COMMANDS, TelegramSettings, build_bot
 
+    if not public_url.startswith("https://"):
+        raise SystemExit(f"Telegram only calls HTTPS webhooks; give the public https:// URL, not {public_url!r}")
+
     settings = TelegramSettings.from_credentials(channel_credentials(TELEGRAM_CLASS, credentials_path))
 
     async def main() -> Dict[str, Any]:
@@ -85,6 +89,24 @@ def create_wechat_menu(menu_yaml_path: Optional[str | Path] = None,
     channel = WeChatInput.from_credentials(channel_credentials(WECHAT_CLASS, credentials_path))
     menu = load_menu(menu_yaml_path or channel.settings.menu)
     return asyncio.run(channel.create_menu(menu))
+
+
+def _print_json(result: Dict[str, Any]) -> int:
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+def register(sub) -> None:
+    """``linli wechat menu`` and ``linli telegram webhook URL``."""
+    wechat = sub.add_parser("wechat", help="WeChat Official Account chores")
+    wechat.add_argument("action", choices=["menu"])
+    wechat.add_argument("--menu", help="menu YAML (default bot/data/wechat_menu.yml)")
+    wechat.set_defaults(func=lambda args: _print_json(create_wechat_menu(args.menu)))
+
+    telegram = sub.add_parser("telegram", help="Telegram chores")
+    telegram.add_argument("action", choices=["webhook"])
+    telegram.add_argument("url", help="the public HTTPS base URL of this server, e.g. https://linli.example.org")
+    telegram.set_defaults(func=lambda args: _print_json(set_telegram_webhook(args.url)))
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -2,12 +2,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 
 import pytest
 import yaml
 
 from bot.channels.wechat import api_menu, load_menu
 from bot.cli_channels import TELEGRAM_CLASS, WECHAT_CLASS, create_wechat_menu, set_telegram_webhook
+from bot.settings import PROJECT_ROOT
 from tests.standins.telegram import TelegramStandIn
 from tests.standins.wechat import WeChatStandIn
 
@@ -62,3 +67,26 @@ def test_a_missing_section_is_named(tmp_path):
     path = write_credentials(tmp_path, {"rest": None})
     with pytest.raises(SystemExit, match="bot.channels.wechat.WeChatInput"):
         create_wechat_menu(None, path)
+
+
+async def test_linli_telegram_webhook_from_the_command_line(tmp_path):
+    api = await TelegramStandIn().start()
+    try:
+        path = write_credentials(tmp_path, {TELEGRAM_CLASS: {
+            "token": api.token, "secret_token": "s3cret", "base_url": api.base_url}})
+        env = {**os.environ, "LINLI_CREDENTIALS": str(path)}
+        plain = await linli(env, "telegram", "webhook", "http://linli.example.org")
+        done = await linli(env, "telegram", "webhook", "https://linli.example.org")
+    finally:
+        await api.stop()
+    assert plain.returncode != 0 and "HTTPS" in plain.stderr
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["url"] == "https://linli.example.org/webhooks/linli_telegram/webhook"
+    assert api.webhook["secret_token"] == "s3cret"
+
+
+async def linli(env, *args):
+    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot.cli", *args, env=env, cwd=PROJECT_ROOT,
+                                                   stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(process.communicate(), 120)
+    return subprocess.CompletedProcess(args, process.returncode, out.decode(), err.decode())

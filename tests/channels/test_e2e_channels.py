@@ -1,0 +1,154 @@
+"""Complaints end to end through each platform: the stand-ins deliver what the platforms would
+deliver to a real Linli stack (Rasa server with the channels of credentials.yml, action server),
+and the ticket lands in the database; a follow-up goes back out through Telegram and its buttons
+close the ticket."""
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import time
+import uuid
+
+import pytest
+import yaml
+from sqlalchemy import create_engine
+
+from bot import followups
+from bot.cli_channels import TELEGRAM_CLASS, WECHAT_CLASS
+from bot.scheduler import ManualClock, utcnow
+from bot.tickets import TicketStore
+from tests.scheduling import start_scheduler, wait_for
+from tests.stack import start_stack
+from tests.standins.telegram import TelegramStandIn
+from tests.standins.wechat import WeChatStandIn
+from tests.standins.wecom import WeComStandIn
+
+pytestmark = pytest.mark.slow
+WECOM_CLASS = "bot.channels.wecom.WeComInput"
+TICKET = re.compile(r"GD\d{12}")
+
+
+class Loop:
+    """An event loop in a thread: the stand-ins must keep serving while a test waits on Rasa."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coroutine, timeout: float = 60):
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def platforms(tmp_path_factory):
+    loop = Loop()
+    telegram = loop.run(TelegramStandIn().start())
+    wechat = loop.run(WeChatStandIn().start())
+    wecom = loop.run(WeComStandIn().start())
+    tmp = tmp_path_factory.mktemp("channels_e2e")
+    credentials = tmp / "credentials.yml"
+    credentials.write_text(yaml.safe_dump({
+        "rest": None,
+        TELEGRAM_CLASS: {"token": telegram.token, "secret_token": "e2e-secret", "base_url": telegram.base_url},
+        WECHAT_CLASS: wechat.credentials(encoding_aes_key=wechat.encoding_aes_key),
+        WECOM_CLASS: wecom.credentials(),
+    }, allow_unicode=True))
+    stack = start_stack(tmp, credentials=str(credentials))
+    telegram.webhook = {"url": f"{stack.url}/webhooks/linli_telegram/webhook", "secret_token": "e2e-secret"}
+    wechat.callback_url = f"{stack.url}/webhooks/wechat/webhook"
+    wecom.callback_url = f"{stack.url}/webhooks/wecom/webhook"
+    engine = create_engine(stack.env["LINLI_DATABASE_URL"], future=True)
+    yield loop, stack, TicketStore(engine=engine), telegram, wechat, wecom
+    stack.stop()
+    engine.dispose()
+    for standin in (telegram, wechat, wecom):
+        loop.run(standin.stop())
+    loop.close()
+
+
+def telegram_turn(loop, telegram, update) -> list[dict]:
+    """Delivers an update to the webhook; returns the messages the bot sent in answer."""
+    before = len(telegram.sent())
+    status, _ = loop.run(telegram.deliver(update))
+    assert status == 200
+    return telegram.sent()[before:]
+
+
+def button(message: dict, title: str) -> str:
+    keys = [k for row in message["reply_markup"]["inline_keyboard"] for k in row]
+    return next(k["callback_data"] for k in keys if k["text"] == title)
+
+
+def test_a_complaint_through_telegram_becomes_a_ticket_and_its_followup_closes_it(platforms):
+    loop, stack, tickets, telegram, _, _ = platforms
+    user = 700000 + uuid.uuid4().int % 99999
+    asked = telegram_turn(loop, telegram, telegram.message_update(user, "望园2号楼3单元电梯坏了 电话13812349876"))
+    confirmation = asked[-1]
+    assert "138****9876" in confirmation["text"] and "13812349876" not in confirmation["text"]
+    done = telegram_turn(loop, telegram, telegram.callback_update(user, button(confirmation, "确认提交")))
+    ticket = tickets.get(TICKET.search(" ".join(m["text"] for m in done)).group(0))
+    assert (ticket.category, ticket.reporter_channel, ticket.reporter_id) == ("elevator", "linli_telegram", str(user))
+    assert ticket.handler_name == "金管家物业"
+
+    seen = len(telegram.sent(chat_id=user))
+    clock = ManualClock(utcnow())
+    scheduler = start_scheduler(tickets.engine, stack.url, clock)
+    try:
+        followups.plan(scheduler.context, tickets.transition(ticket.id, "resolved", "staff:wang", "换了主板"))
+        clock.set(followups.followups(tickets.engine, ticket.id)[0].due_at)
+        scheduler.wait_idle(60)
+        wait_for(lambda: any(ticket.id in m["text"] for m in telegram.sent(chat_id=user)[seen:]),
+                 message="the follow-up reaching Telegram")
+    finally:
+        scheduler.stop()
+    question = telegram.sent(chat_id=user)[-1]
+    satisfaction = telegram_turn(loop, telegram, telegram.callback_update(user, button(question, "已解决")))[-1]
+    closing = telegram_turn(loop, telegram, telegram.callback_update(user, button(satisfaction, "满意")))
+    assert closing and tickets.get(ticket.id).status == "closed"
+    assert telegram.too_many_requests == 0
+
+
+def test_a_telegram_group_gets_the_private_link_and_nothing_personal(platforms):
+    loop, _, _, telegram, _, _ = platforms
+    user, group = 710000 + uuid.uuid4().int % 9999, -100000 - uuid.uuid4().int % 9999
+    sent = telegram_turn(loop, telegram, telegram.message_update(
+        user, f"@{telegram.username} 5号楼502漏水了 电话13812349876", chat_id=group))
+    assert sent, "a mention in a group is answered"
+    for message in sent:
+        assert message["chat_id"] in (group, str(group))
+        assert "13812349876" not in message["text"] and "502" not in message["text"]
+
+
+def test_a_complaint_through_wechat_becomes_one_ticket_even_when_wechat_retries(platforms):
+    loop, _, tickets, _, wechat, _ = platforms
+    user = f"oWX{uuid.uuid4().hex[:12]}"
+    offer = loop.run(wechat.push(wechat.text(user, "万柳西园9号楼2单元楼道里堆满了杂物 电话13912345678"), encrypt=True))
+    assert offer.reply and "139****5678" in offer.reply["Content"]
+    confirmed = loop.run(wechat.push(wechat.text(user, "确认"), encrypt=True, lose_first_response=True))
+    assert confirmed.attempts == 2, "WeChat sent the confirmation twice"
+    replies = (confirmed.reply or {}).get("Content", "") + " ".join(wechat.texts(user))
+    ticket = tickets.get(TICKET.search(replies).group(0))
+    assert (ticket.category, ticket.reporter_channel, ticket.reporter_id) == ("corridor_clutter", "wechat", user)
+    assert [t.id for t in tickets.list(limit=500) if t.reporter_id == user] == [ticket.id]
+
+
+def test_staff_talk_to_linli_through_the_wechat_work_app(platforms):
+    loop, _, _, _, _, wecom = platforms
+    answer = loop.run(wecom.push(wecom.text("zhangsan", "9号楼归谁管")))
+    text = (answer.reply or {}).get("Content") or " ".join(wecom.app_texts("zhangsan"))
+    assert "9号楼" in text or "社区" in text
+
+
+def test_forged_platform_requests_reach_nobody(platforms):
+    loop, stack, _, telegram, wechat, wecom = platforms
+    status, _ = loop.run(telegram.deliver(telegram.message_update(1, "你好"), secret="forged"))
+    assert status in (401, 403)
+    started = time.monotonic()
+    forged = loop.run(wecom.push(wecom.text("zhangsan", "你好"), forge=True, retries=0))
+    assert forged.status in (400, 401, 403) and time.monotonic() - started < 5
