@@ -40,7 +40,7 @@ from telegram.request import HTTPXRequest
 from bot.channels import LOCATION_TEXT, PHOTO_TEXT, Direct, Inbound, known_keys
 from bot.channels.dedup import ShortTermStore
 from bot.channels.privacy import group_notice, is_personal
-from bot.channels.ratelimit import SlidingWindow, WindowPool
+from bot.channels.ratelimit import SendWindows
 
 logger = logging.getLogger(__name__)
 
@@ -132,14 +132,16 @@ class LinliRateLimiter(AIORateLimiter):
     windows for Telegram's limits: about 30 messages/s overall, 20/min per group, 1/s per chat.
 
     AIORateLimiter's own limiters are leaky buckets that allow a full burst on top of the steady
-    rate, so they are switched off in favour of ``SlidingWindow``s.
+    rate, so they are switched off in favour of sliding windows, kept in Redis when it is configured
+    so that every process sending as this bot shares them (``bot.channels.ratelimit``).
     """
 
     def __init__(self, settings: TelegramSettings) -> None:
         super().__init__(overall_max_rate=0, group_max_rate=0, max_retries=settings.max_retries)
-        self._overall = SlidingWindow(*settings.overall_limit)
-        self._groups = WindowPool(*settings.group_limit)
-        self._chats = WindowPool(*settings.chat_limit)
+        windows = SendWindows.from_settings(f"telegram:{settings.bot_id}", settings.redis_url)
+        self._overall = windows.window("overall", *settings.overall_limit)
+        self._groups = windows.pool("group", *settings.group_limit)
+        self._chats = windows.pool("chat", *settings.chat_limit)
 
     async def process_request(self, callback, args, kwargs, endpoint, data, rate_limit_args):
         chat_id = data.get("chat_id")
@@ -147,10 +149,10 @@ class LinliRateLimiter(AIORateLimiter):
             return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
         async with contextlib.AsyncExitStack() as stack:
             # Narrowest window first, so a message waiting for its chat holds no overall slot.
-            await stack.enter_async_context(self._chats[str(chat_id)])
+            await stack.enter_async_context(self._chats[str(chat_id)].slot())
             if _is_group(chat_id):
-                await stack.enter_async_context(self._groups[str(chat_id)])
-            await stack.enter_async_context(self._overall)
+                await stack.enter_async_context(self._groups[str(chat_id)].slot())
+            await stack.enter_async_context(self._overall.slot())
             return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
 
 

@@ -15,6 +15,7 @@ and never with personal details in it.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Text
@@ -32,7 +33,7 @@ from wechatpy.enterprise.replies import TextReply
 from bot.channels import known_keys
 from bot.channels.dedup import ShortTermStore
 from bot.channels.privacy import is_personal
-from bot.channels.ratelimit import SlidingWindow
+from bot.channels.ratelimit import SendWindows, SlidingWindow, Window
 from bot.channels.wechat import load_menu, menu_payloads
 from bot.channels.wxcommon import (ApiOutput, CallbackInput, Said, SharedTokenMixin, WeChatAPIError, call_api,
                                    render, split_utf8, token_session)
@@ -100,14 +101,16 @@ class RobotError(Exception):
 class GroupRobot:
     """A group robot's webhook: text and markdown, within 20 messages a minute.
 
-    The window is this process's; if another process shares the robot and the platform still
-    answers 45009 (too frequent), the message waits ``busy_wait`` seconds and is tried again.
+    The window is shared through Redis by every process posting as this robot when Redis is
+    configured (``window``), this process's own otherwise; if the platform still answers 45009 (too
+    frequent), the message waits ``busy_wait`` seconds and is tried again.
     """
 
     def __init__(self, url: str, limit: tuple[int, float] = (20, 60.0), busy_wait: Optional[float] = None,
-                 retries: int = 3, http: Optional[httpx.AsyncClient] = None) -> None:
+                 retries: int = 3, http: Optional[httpx.AsyncClient] = None,
+                 window: Optional[Window] = None) -> None:
         self.url = url
-        self.window = SlidingWindow(*limit)
+        self.window = window or SlidingWindow(*limit)
         self.busy_wait = limit[1] if busy_wait is None else busy_wait
         self.retries = retries
         self._http = http
@@ -130,7 +133,7 @@ class GroupRobot:
 
     async def _post(self, payload: Dict[str, Any]) -> None:
         for attempt in range(self.retries + 1):
-            async with self.window:
+            async with self.window.slot():
                 reply = await self._client().post(self.url, json=payload)
             reply.raise_for_status()
             result = reply.json()
@@ -161,9 +164,15 @@ class WeComInput(CallbackInput):
         self.menu_payloads = menu_payloads(load_menu(settings.menu))
         self.client = WorkClient(settings)
         self.crypto = WeChatCrypto(settings.token, settings.encoding_aes_key, settings.corp_id)
-        self.robots = {name: GroupRobot(self._robot_url(target), settings.robot_limit)
-                       for name, target in settings.robots.items()}
+        windows = SendWindows.from_settings("wecom", settings.redis_url)
+        self.robots = {name: self._robot(windows, self._robot_url(target)) for name, target in settings.robots.items()}
         self._init_callback()
+
+    def _robot(self, windows: SendWindows, url: str) -> GroupRobot:
+        """The platform counts per robot: its window is named after its webhook (hashed, as the
+        webhook key is what lets anyone post into the group)."""
+        window = windows.window(f"robot:{hashlib.sha1(url.encode()).hexdigest()[:16]}", *self.settings.robot_limit)
+        return GroupRobot(url, self.settings.robot_limit, window=window)
 
     def _robot_url(self, target: str) -> str:
         if target.startswith(("http://", "https://")):
