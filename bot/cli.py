@@ -197,43 +197,6 @@ def _cmd_schedule(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_report(args: argparse.Namespace) -> int:
-    from datetime import date, datetime, time, timedelta
-    from zoneinfo import ZoneInfo
-
-    from bot import rates
-    from bot.db import get_engine, init_db
-    from bot.directory import get_directory
-    from bot.scheduler import get_policy, utcnow
-
-    init_db()
-    zone = ZoneInfo(get_settings().timezone)
-    try:
-        last = date.fromisoformat(args.to) if args.to else datetime.now(zone).date()
-        first = date.fromisoformat(args.since) if args.since else last - timedelta(days=6)
-    except ValueError:
-        print("日期格式不对，请写成 2026-11-23 这样。", file=sys.stderr)
-        return 1
-    community = None
-    if args.community:
-        found = get_directory().find_community(args.community)
-        if found is None:
-            print(f"没有这个社区：{args.community}", file=sys.stderr)
-            return 1
-        community = found.name
-    if first > last:
-        print("开始日期晚于结束日期。", file=sys.stderr)
-        return 1
-    start = datetime.combine(first, time(), zone)
-    end = datetime.combine(last + timedelta(days=1), time(), zone)
-    report = rates.compute(get_engine(), get_policy().response_hours, start, end, utcnow(), community)
-    if args.json:
-        print(rates.to_json(report))
-    else:
-        rates.print_report(report, zone)
-    return 0
-
-
 def _cmd_nudges(args: argparse.Namespace) -> int:
     from bot import nudges
     from bot.db import get_engine, init_db
@@ -271,7 +234,7 @@ def _cmd_nudges(args: argparse.Namespace) -> int:
 
 
 #: Modules that add their own subcommands (``register(subparsers)``), one per area of work.
-CLI_MODULES: tuple[str, ...] = ("bot.cli_channels",)
+CLI_MODULES: tuple[str, ...] = ("bot.cli_channels", "bot.cli_report")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -312,13 +275,6 @@ def build_parser() -> argparse.ArgumentParser:
     schedule.add_argument("--kind", help="only job ids starting with this (followup, deadline, nudge, supervise, …)")
     schedule.add_argument("--limit", type=int, default=50)
     schedule.set_defaults(func=_cmd_schedule)
-
-    report = sub.add_parser("report", help="response, resolution and satisfaction rates (三率)")
-    report.add_argument("--from", dest="since", help="first day, YYYY-MM-DD (default: 6 days before --to)")
-    report.add_argument("--to", help="last day, YYYY-MM-DD (default: today)")
-    report.add_argument("--community")
-    report.add_argument("--json", action="store_true")
-    report.set_defaults(func=_cmd_report)
 
     nudge = sub.add_parser("nudges", help="rider duty nudges")
     nudge.add_argument("action", choices=["subscribe", "pause", "resume", "unsubscribe", "flood"])
