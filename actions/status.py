@@ -8,7 +8,9 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.broadcast import topic_buttons
 from actions.common import directory, in_group, local_time, reporter, store
+from bot.broadcasts import topics_of
 from bot.nlu.address import normalize_ticket_id
 from bot.people import set_subscription
 from bot.tickets import TicketError, TicketView
@@ -132,4 +134,7 @@ class ActionSetSubscription(Action):
         changed = set_subscription(*reporter(tracker), subscribe)
         state = "subscribe" if subscribe else "unsubscribe"
         dispatcher.utter_message(response=f"utter_{state}_notices" if changed else f"utter_already_{state}d")
+        if subscribe:  # then the topics, with what was chosen before still chosen
+            chosen = topics_of(store().engine, *reporter(tracker))
+            dispatcher.utter_message(response="utter_notice_topics_ask", buttons=topic_buttons(chosen))
         return []

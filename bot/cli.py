@@ -234,7 +234,7 @@ def _cmd_nudges(args: argparse.Namespace) -> int:
 
 
 #: Modules that add their own subcommands (``register(subparsers)``), one per area of work.
-CLI_MODULES: tuple[str, ...] = ("bot.cli_channels", "bot.cli_report")
+CLI_MODULES: tuple[str, ...] = ("bot.cli_channels", "bot.cli_broadcast", "bot.cli_report")
 
 
 def build_parser() -> argparse.ArgumentParser:
