@@ -2,6 +2,7 @@
 to its author; residents choosing notice topics. Everything is done by bot/broadcasts.py."""
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import replace
 from functools import lru_cache
 from typing import Any, Dict, List, Optional, Text
@@ -32,8 +33,9 @@ def topic_buttons(chosen: list[str]) -> list[dict]:
     return buttons + [{"title": "全都要", "payload": f'/choose_notice_topics{{"notice_topic":"{ALL_TOPICS}"}}'}]
 
 
-class _StaffAction(Action):
-    """Asks ``role_of`` on every call: a resident or volunteer is refused and nothing happens."""
+class _StaffAction(Action, ABC):
+    """Asks ``role_of`` on every call: a resident or volunteer is refused and nothing happens.
+    Abstract, so the action server does not register it as an action of its own."""
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> List[Dict[Text, Any]]:
@@ -47,8 +49,9 @@ class _StaffAction(Action):
             dispatcher.utter_message(text=error.user_message)
         return []
 
+    @abstractmethod
     def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, channel: str, sender_id: str) -> None:
-        raise NotImplementedError
+        """Does the command for a sender known to be staff; a BroadcastError is said to them."""
 
 
 class ActionBroadcastPreview(_StaffAction):

@@ -49,10 +49,13 @@ class BroadcastCommands(GraphComponent, EntityExtractorMixin):
             intent, broadcast_id = found
             message.set(INTENT, {"name": intent, "confidence": 1.0}, add_to_output=True)
             message.set("intent_ranking", [{"name": intent, "confidence": 1.0}], add_to_output=True)
+            # Only the command's own entities: "望园社区" in a notice must not fill the staff
+            # member's community slot as if they had reported something there.
+            found = []
             if broadcast_id:
                 text = message.get(TEXT)
-                entity = {"entity": "broadcast_id", "value": broadcast_id, "start": text.index(broadcast_id),
-                          "end": text.index(broadcast_id) + len(broadcast_id), "confidence_entity": 1.0}
-                message.set(ENTITIES, message.get(ENTITIES, []) + self.add_extractor_name([entity]),
-                            add_to_output=True)
+                start = text.rindex(broadcast_id)
+                found.append({"entity": "broadcast_id", "value": broadcast_id, "start": start,
+                              "end": start + len(broadcast_id), "confidence_entity": 1.0})
+            message.set(ENTITIES, self.add_extractor_name(found), add_to_output=True)
         return messages
