@@ -67,7 +67,9 @@ class LocationValidation(FormValidationAction):
 
     def validate_community(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                            domain: DomainDict) -> Dict[Text, Any]:
-        found = directory().find_community(str(value or ""))
+        if value is None:  # cleared, not answered: nothing to refuse
+            return {"community": None}
+        found = directory().find_community(str(value))
         if not found:
             dispatcher.utter_message(response="utter_unknown_community",
                                      communities="、".join(c.name for c in directory().communities))

@@ -17,17 +17,22 @@ from rasa_sdk.types import DomainDict
 from actions.answers import answer_in_place
 from actions.common import directory, in_group, latest_intent, local_time, message_metadata, reporter, store
 from actions.location import LocationValidation
+from bot import profiles
 from bot.nlu.address import normalize_phone
-from bot.tickets import TicketError, mask_phone, mask_room, mask_text
+from bot.people import role_of
+from bot.tickets import NoLongerOpen, TicketError, TicketView, mask_phone, mask_room, mask_text
 
 #: Why a report ended without a ticket -> what the resident is told.
 _STOPPED_RESPONSES = {"cancelled": "utter_report_cancelled", "stuck": "utter_report_stuck",
                       "too_long": "utter_message_too_long"}
 _CORRECTABLE = {"community", "building", "unit", "room", "phone", "category"}
 _MAX_FAILED_ATTEMPTS = 2
-#: Slots of one complaint, cleared once it is filed or dropped (the place and phone are kept).
+#: Slots of one complaint, cleared once it is filed or dropped (the place and phone are kept, and
+#: offered again rather than assumed when the next report starts).
 REPORT_SLOTS = ("category", "description", "photos", "location", "report_confirmed",
-                "report_summary", "report_stopped", "failed_attempts")
+                "report_summary", "report_stopped", "failed_attempts", "use_profile", "offered_place",
+                "place_offer", "same_problem", "duplicate_of", "duplicate_summary")
+_PLACE_SLOTS = ("community", "building", "unit", "room")
 
 
 def is_cancel(tracker: Tracker) -> bool:
@@ -38,9 +43,22 @@ def is_cancel(tracker: Tracker) -> bool:
     return any(word in text for word in directory().service.cancel_words)
 
 
+def _mentioned(tracker: Tracker) -> set:
+    return {e.get("entity") for e in (tracker.latest_message or {}).get("entities") or []}
+
+
 def _corrected(tracker: Tracker) -> bool:
-    entities = (tracker.latest_message or {}).get("entities") or []
-    return any(e.get("entity") in _CORRECTABLE - {"category"} for e in entities)
+    return bool(_mentioned(tracker) & (_CORRECTABLE - {"category"}))
+
+
+def is_rider(tracker: Tracker) -> bool:
+    """Rider volunteers (流动吹哨人) report what they see on their rounds: the quick report."""
+    return role_of(*reporter(tracker)) == "volunteer"
+
+
+def _starting(tracker: Tracker) -> bool:
+    """The form's first turn: nothing has been asked yet (every later turn answers a question)."""
+    return tracker.get_slot("requested_slot") is None
 
 
 class ValidateReportForm(LocationValidation):
@@ -54,21 +72,78 @@ class ValidateReportForm(LocationValidation):
         if len((tracker.latest_message or {}).get("text") or "") > directory().service.description_max_chars:
             return [SlotSet("report_stopped", "too_long"), SlotSet("requested_slot", None)]
         answer_in_place(dispatcher, tracker)
-        events = await super().run(dispatcher, tracker, domain) + self._attachments(tracker)
+        # The opening turn's changes go in as candidates (they replace the carried-over values Rasa
+        # hands in for validation); a photo or place just sent is set before the next question is
+        # chosen, so it counts, and returned as it is.
+        start = [SlotSet(name, value) for name, value in (self._fresh_start(tracker) if _starting(tracker) else {}).items()]
+        tracker.add_slots(start)
+        attachments = self._attachments(tracker)
+        tracker.slots.update({e["name"]: e["value"] for e in attachments})
+        events = start + await super().run(dispatcher, tracker, domain) + attachments
         events += self._count_attempt(dispatcher, tracker, events)
-        return events + await self._summary(dispatcher, tracker, domain, events)
+        return events + await self._prepare_question(dispatcher, tracker, domain, events)
 
-    async def _summary(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict,
-                       events: List[Dict[Text, Any]]) -> List[Dict[Text, Any]]:
-        """Fills `report_summary` when the confirmation comes next, for `utter_ask_report_confirmed`
-        (a templated response: no second call to the action server on that turn)."""
+    def _fresh_start(self, tracker: Tracker) -> Dict[Text, Any]:
+        """A new report's place is the one its message names. A place remembered from before (an
+        earlier report or question in this conversation, else the resident's profile) is offered
+        ("还是…吗？"), never assumed; a building named without a community takes the remembered
+        community when it has that building. Riders report where they are: nothing is offered, and
+        the phone on their volunteer record is used."""
+        said = _mentioned(tracker)
+        changes = {s: None for s in _PLACE_SLOTS if s not in said and tracker.get_slot(s) is not None}
+        if is_rider(tracker):
+            phone = tracker.get_slot("phone") or profiles.volunteer_phone(*reporter(tracker))
+            return {**changes, "phone": phone} if phone else changes
+        known = self._remembered_place(tracker, said)
+        if known is None:
+            return changes
+        if "building" in said:
+            if "community" not in said and directory().building(known.community, tracker.get_slot("building")):
+                changes["community"] = known.community
+            return changes
+        if "community" in said and directory().community_of(tracker.get_slot("community")) != known.community:
+            return changes
+        return {**changes, "offered_place": {"community": known.community, "building": known.building},
+                "place_offer": known.label}
+
+    @staticmethod
+    def _remembered_place(tracker: Tracker, said: set) -> profiles.Place | None:
+        community = directory().community_of(tracker.get_slot("community"))
+        building = tracker.get_slot("building")
+        if community and building and not said & {"community", "building"}:
+            return profiles.Place(community, building)
+        return profiles.place_of(*reporter(tracker))
+
+    async def _prepare_question(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict,
+                                events: List[Dict[Text, Any]]) -> List[Dict[Text, Any]]:
+        """Fills the text of the question that comes next when it shows something found here: the
+        confirmation (`report_summary`) or the open ticket that may be the same problem
+        (`duplicate_summary`). They are templated responses: no second call to the action server."""
         slots = {**tracker.slots, **{e["name"]: e["value"] for e in events if e.get("event") == "slot"}}
         if slots.get("report_stopped"):
             return []
         required = await self.required_slots(self.domain_slots(domain), dispatcher, tracker, domain)
-        if next((s for s in required if slots.get(s) is None), None) != "report_confirmed":
-            return []
-        return [SlotSet("report_summary", report_summary(slots, private=not in_group(tracker)))]
+        upcoming = next((s for s in required if slots.get(s) is None), None)
+        private = not in_group(tracker)
+        if upcoming == "report_confirmed":
+            return [SlotSet("report_summary", report_summary(slots, private=private))]
+        if upcoming == "same_problem" and not slots.get("duplicate_of"):
+            ticket = self._duplicate(tracker)
+            return [SlotSet("duplicate_of", ticket.id),
+                    SlotSet("duplicate_summary", duplicate_summary(ticket, private=private))] if ticket else []
+        return []
+
+    @staticmethod
+    def _duplicate(tracker: Tracker) -> TicketView | None:
+        """The open ticket this report may repeat (same category, same building or close by)."""
+        category, building = tracker.get_slot("category"), tracker.get_slot("building")
+        community = directory().community_of(tracker.get_slot("community"))
+        location = tracker.get_slot("location") or {}
+        if not category or not ((community and building) or location):
+            return None
+        found = store().find_duplicates(category, *reporter(tracker), community=community, building=building,
+                                        latitude=location.get("latitude"), longitude=location.get("longitude"))
+        return found[0] if found else None
 
     @staticmethod
     def _attachments(tracker: Tracker) -> List[Dict[Text, Any]]:
@@ -99,28 +174,72 @@ class ValidateReportForm(LocationValidation):
 
     async def required_slots(self, domain_slots: List[Text], dispatcher: CollectingDispatcher,
                              tracker: Tracker, domain: DomainDict) -> List[Text]:
+        """Residents: the problem, where (their usual place offered first), whether an open ticket
+        is the same problem, the rest of the address, phone, confirmation. Riders: photo and place
+        first, then the problem, no unit or room. "Same problem" ends the form at once."""
         if tracker.get_slot("report_stopped"):
             return []
-        category = tracker.get_slot("category")
-        needs = directory().location_needs(category) if category else ["building"]
-        return ["category"] + self.location_slots(tracker, needs) + ["phone", "report_confirmed"]
+        if is_rider(tracker):
+            place = self.location_slots(tracker, ["building"]) if tracker.get_slot("building") else ["location"]
+            before, after = ["photos", *place, "category"], []
+        else:
+            category = tracker.get_slot("category")
+            place = self.location_slots(tracker, directory().location_needs(category) if category else ["building"])
+            where = [s for s in place if s in ("community", "building")]
+            before, after = ["category", *self._offer(tracker), *where], [s for s in place if s not in where]
+        if tracker.get_slot("same_problem"):
+            return [*before, "same_problem"]
+        return [*before, *self._same_problem(tracker), *after, "phone", "report_confirmed"]
+
+    @staticmethod
+    def _offer(tracker: Tracker) -> List[Text]:
+        """The remembered place is asked about unless the resident has already named a building."""
+        offered = tracker.get_slot("offered_place") and (
+            tracker.get_slot("use_profile") is not None or tracker.get_slot("building") is None)
+        return ["use_profile"] if offered else []
+
+    def _same_problem(self, tracker: Tracker) -> List[Text]:
+        asked = tracker.get_slot("same_problem") is not None or tracker.get_slot("duplicate_of")
+        return ["same_problem"] if asked or self._duplicate(tracker) else []
+
+    def validate_use_profile(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                             domain: DomainDict) -> Dict[Text, Any]:
+        """"Yes" fills community and building, if the directory still lists that building."""
+        offered = tracker.get_slot("offered_place") or {}
+        if value is True and directory().building(offered.get("community"), offered.get("building")):
+            return {"use_profile": True, "community": offered["community"], "building": offered["building"]}
+        return {"use_profile": False}
+
+    def validate_same_problem(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                              domain: DomainDict) -> Dict[Text, Any]:
+        return {"same_problem": value if isinstance(value, bool) else None}
+
+    def validate_photos(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                        domain: DomainDict) -> Dict[Text, Any]:
+        """At most as many photos as a ticket takes: the latest ones."""
+        limit = directory().service.photos_max
+        return {"photos": list(value or [])[-limit:]}
 
     async def extract_category(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                                domain: DomainDict) -> Dict[Text, Any]:
-        """The answer to "what is the problem?" describes it, whatever intent it was read as."""
+        """The answer to "what is the problem?" names it, whatever intent it was read as."""
         if tracker.get_slot("requested_slot") != "category":
             return {}
         guess = (tracker.latest_message or {}).get("category") or {}
         text = (tracker.latest_message or {}).get("text") or ""
-        return {"category": guess.get("name"), "description": text} if guess and text.strip() else {}
+        return {"category": guess.get("name")} if guess and text.strip() else {}
 
     def validate_category(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                           domain: DomainDict) -> Dict[Text, Any]:
-        """A bare "我要报修" names no problem yet: ask what it is rather than guess."""
+        """A bare "我要报修" (or a photo alone) names no problem yet: ask what it is rather than
+        guess. The answer to that question is the description (set here: validation keeps only
+        what validators return)."""
         guess = (tracker.latest_message or {}).get("category") or {}
         vague = guess.get("confidence", 1.0) < directory().service.category_min_confidence
         if value not in directory().service.categories or vague:
             return {"category": None, "description": None}
+        if tracker.get_slot("requested_slot") == "category":
+            return {"category": value, "description": (tracker.latest_message or {}).get("text")}
         return {"category": value}
 
     def validate_phone(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
@@ -151,6 +270,8 @@ def report_summary(slots: Dict[Text, Any], private: bool) -> str:
         place.append(f"{slots['unit']}单元")
     if private and slots.get("room"):
         place.append(f"{mask_room(slots['room'])}室")
+    if not any(place) and slots.get("location"):
+        place = [slots["location"].get("label") or "已收到您发的位置"]
     lines = [f"问题：{category.label}", f"地点：{' '.join(p for p in place if p)}",
              f"描述：{_short(mask_text(slots.get('description') or ''))}"]
     phone = slots.get("phone")
@@ -159,6 +280,19 @@ def report_summary(slots: Dict[Text, Any], private: bool) -> str:
     if slots.get("photos"):
         lines.append(f"照片：{len(slots['photos'])}张")
     return "\n".join(lines)
+
+
+def duplicate_summary(ticket: TicketView, private: bool) -> str:
+    """An open ticket shown as maybe the same problem: in private its id, status and what was
+    reported (phone and room masked); in a group only the kind of problem and its status. Never who
+    reported it."""
+    service = directory().service
+    where = f"{ticket.building}号楼" if ticket.building else "附近"
+    label, status = service.categories[ticket.category].label, service.status_labels.get(ticket.status, ticket.status)
+    if not private:
+        return f"{where}已经有邻居反映过“{label}”（{status}）。"
+    return "\n".join([f"{where}已经有人报过类似的问题：", f"工单 {ticket.id}（{label}，{status}）",
+                      f"内容：{_short(mask_text(ticket.description))}"])
 
 
 def _short(text: str, limit: int = 60) -> str:
@@ -176,7 +310,11 @@ class ActionSubmitReport(Action):
                   domain: DomainDict) -> List[Dict[Text, Any]]:
         reset = [SlotSet(slot, None) for slot in REPORT_SLOTS] + [SlotSet("failed_attempts", 0)]
         stopped = tracker.get_slot("report_stopped")
-        if stopped or not tracker.get_slot("report_confirmed"):
+        if tracker.get_slot("same_problem") and tracker.get_slot("duplicate_of") and not stopped:
+            followed = _follow(dispatcher, tracker)
+            if followed:
+                return reset + [SlotSet("ticket_id", followed.id)]
+        elif stopped or not tracker.get_slot("report_confirmed"):
             dispatcher.utter_message(response=_STOPPED_RESPONSES.get(stopped, "utter_report_cancelled"),
                                      max_chars=directory().service.description_max_chars, **_office(tracker))
             return reset
@@ -185,10 +323,35 @@ class ActionSubmitReport(Action):
         except TicketError as error:
             dispatcher.utter_message(text=error.user_message)
             return reset
+        _remember_place(tracker)
         response = "utter_ticket_created_group" if in_group(tracker) else "utter_ticket_created"
         dispatcher.utter_message(response=response, ticket_id=ticket.id,
                                  handler=ticket.handler_name, deadline=local_time(ticket.deadline))
         return reset + [SlotSet("ticket_id", ticket.id)]
+
+
+def _follow(dispatcher: CollectingDispatcher, tracker: Tracker) -> TicketView | None:
+    """"Same problem": the sender follows the open ticket. None (after saying so) when it has
+    closed since it was shown; the report is then filed on its own."""
+    try:
+        ticket = store().follow(tracker.get_slot("duplicate_of"), *reporter(tracker))
+    except NoLongerOpen as error:
+        dispatcher.utter_message(text=error.user_message)
+        return None
+    _remember_place(tracker)
+    if in_group(tracker):
+        dispatcher.utter_message(response="utter_following_group")
+    else:
+        dispatcher.utter_message(response="utter_following", ticket_id=ticket.id, count=ticket.followers + 1)
+    return ticket
+
+
+def _remember_place(tracker: Tracker) -> None:
+    """A resident's community and building, offered again next time (a rider's are not theirs)."""
+    community = directory().community_of(tracker.get_slot("community"))
+    building = tracker.get_slot("building")
+    if community and building and not is_rider(tracker):
+        profiles.remember_place(*reporter(tracker), profiles.Place(community, building))
 
 
 def _office(tracker: Tracker) -> Dict[str, str]:
@@ -214,5 +377,5 @@ def _ticket_fields(tracker: Tracker) -> Dict[str, Any]:
         "longitude": location.get("longitude"),
         "reporter_channel": channel,
         "reporter_id": sender_id,
-        "source": "volunteer" if message_metadata(tracker).get("role") == "volunteer" else "resident",
+        "source": "volunteer" if is_rider(tracker) else "resident",
     }

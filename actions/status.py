@@ -76,9 +76,13 @@ class ActionRequestHuman(Action):
                   domain: DomainDict) -> List[Dict[Text, Any]]:
         channel, sender_id = reporter(tracker)
         phone = tracker.get_slot("phone")
-        request = store().request_callback(channel, sender_id,
-                                           phone=phone if phone and phone != "declined" else None,
-                                           note=(tracker.latest_message or {}).get("text"))
+        try:
+            request = store().request_callback(channel, sender_id,
+                                               phone=phone if phone and phone != "declined" else None,
+                                               note=(tracker.latest_message or {}).get("text"))
+        except TicketError as error:
+            dispatcher.utter_message(text=error.user_message)
+            return []
         dispatcher.utter_message(response="utter_human_requested",
                                  expected_by=local_time(request.expected_by))
         return []

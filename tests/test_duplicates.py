@@ -194,3 +194,274 @@ def test_merge_raises_the_tier_when_the_followers_reach_the_threshold(engine, cl
     target, source = report(store), report(store, reporter_id="carol")
     store.follow(source.id, "rest", "bob")
     assert store.merge(source.id, target.id, "staff:wang").tier == "street"
+
+
+# -- the complaint form and its submission (rasa-sdk trackers, no Rasa server) -------------------------
+
+FORM_DOMAIN = {"forms": {"report_form": {"required_slots": [
+    "category", "use_profile", "community", "building", "same_problem", "unit", "room", "photos", "location",
+    "phone", "report_confirmed"]}}, "slots": {}, "responses": {}}
+LEAK = {"category": {"name": "leak", "confidence": 0.95}}
+
+
+@pytest.fixture
+def actions_db(tmp_path, monkeypatch):
+    """The action server's store, profiles and people on a fresh SQLite database."""
+    from actions import common
+    from bot.db import get_engine, init_db
+
+    monkeypatch.setenv("LINLI_DATABASE_URL", f"sqlite:///{tmp_path / 'actions.db'}")
+    common.store.cache_clear()
+    init_db()
+    yield get_engine()
+    common.store.cache_clear()
+
+
+def form_turn(text, intent="report_issue", slots=None, candidates=(), entities=(), sender="bob", metadata=None,
+              extra=LEAK, active=False):
+    """One turn of validate_report_form: ``candidates`` are the slots Rasa hands in for validation."""
+    import asyncio
+
+    from rasa_sdk.executor import CollectingDispatcher
+
+    from actions.report import ValidateReportForm
+    from tests.test_actions import tracker
+
+    t = tracker(text, intent=intent, slots={**(slots or {}), **dict(candidates)}, entities=entities, sender=sender, metadata=metadata,
+                extra=extra, active_loop="report_form" if active else None, slot_events=list(candidates))
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(ValidateReportForm().run(dispatcher, t, FORM_DOMAIN))
+    return {e["name"]: e["value"] for e in events if e.get("event") == "slot"}, dispatcher.messages
+
+
+def submit(slots, sender="bob", metadata=None):
+    from actions.report import ActionSubmitReport
+    from tests.test_actions import run, slots_of, tracker
+
+    events, messages = run(ActionSubmitReport(), tracker("确认", intent="affirm", slots=slots, sender=sender,
+                                                         metadata=metadata))
+    return slots_of(events), messages
+
+
+def add_person(engine, sender, role="resident", phone=None):
+    from datetime import datetime, timezone
+
+    from bot.people import Person, Volunteer
+
+    now = datetime.now(timezone.utc)
+    with session_scope(engine) as session:
+        session.add(Person(channel="rest", sender_id=sender, role=role, updated_at=now))
+        if phone:
+            session.add(Volunteer(channel="rest", sender_id=sender, name="小李", phone=phone, status="active",
+                                  consent=True, created_at=now, updated_at=now))
+
+
+def test_a_second_reporter_is_shown_the_open_ticket_privately_or_in_a_group(actions_db):
+    from actions import common
+
+    first = report(common.store(), description="5号楼2单元502屋顶漏水 电话13812345678")
+    opening = dict(candidates=[("category", "leak"), ("description", "我家也漏了"), ("community", "万柳西园社区"),
+                               ("building", "5")], entities=[{"entity": "building", "value": "5"},
+                                                             {"entity": "community", "value": "万柳西园社区"}])
+    slots, _ = form_turn("万柳西园5号楼屋顶漏水了", **opening)
+    assert slots["requested_slot"] == "same_problem" and slots["duplicate_of"] == first.id
+    assert first.id in slots["duplicate_summary"] and "漏雨渗水" in slots["duplicate_summary"]
+    assert "13812345678" not in slots["duplicate_summary"] and "502" not in slots["duplicate_summary"]
+    group, _ = form_turn("万柳西园5号楼屋顶漏水了", metadata={"chat_type": "group"}, **opening)
+    assert first.id not in group["duplicate_summary"] and "漏雨渗水" in group["duplicate_summary"]
+    assert "5**" not in group["duplicate_summary"] and "屋顶" not in group["duplicate_summary"]
+    alice, _ = form_turn("万柳西园5号楼屋顶漏水了", sender="alice", **opening)
+    assert alice["requested_slot"] == "unit", "the reporter is not asked about their own ticket"
+
+
+def test_yes_follows_the_ticket_and_ends_the_form(actions_db):
+    from actions import common
+
+    first = report(common.store())
+    place = {"category": "leak", "description": "我家也漏", "community": "万柳西园社区", "building": "5",
+             "duplicate_of": first.id, "requested_slot": "same_problem"}
+    slots, _ = form_turn("是的", intent="affirm", slots=place, candidates=[("same_problem", True)], active=True)
+    assert slots["same_problem"] is True and slots["requested_slot"] is None
+    done, messages = submit({**place, "same_problem": True, "requested_slot": None})
+    assert done["ticket_id"] == first.id and messages[0]["response"] == "utter_following"
+    assert messages[0]["count"] == 2 and common.store().followers(first.id) == [("rest", "bob")]
+    assert len(common.store().list()) == 1
+
+
+def test_no_goes_on_with_the_report(actions_db):
+    from actions import common
+
+    first = report(common.store())
+    place = {"category": "leak", "description": "我家也漏", "community": "万柳西园社区", "building": "5",
+             "duplicate_of": first.id, "requested_slot": "same_problem"}
+    slots, _ = form_turn("不是", intent="deny", slots=place, candidates=[("same_problem", False)], active=True)
+    assert slots["same_problem"] is False and slots["requested_slot"] == "unit"
+
+
+def test_a_ticket_closed_meanwhile_is_filed_anew(actions_db):
+    from actions import common
+
+    first = report(common.store())
+    common.store().transition(first.id, "resolved", "staff:wang")
+    done, messages = submit({"category": "leak", "description": "我家也漏", "community": "万柳西园社区",
+                             "building": "5", "duplicate_of": first.id, "same_problem": True})
+    assert "单独登记" in messages[0]["text"] and messages[1]["response"] == "utter_ticket_created"
+    assert done["ticket_id"] != first.id and common.store().followers(first.id) == []
+
+
+def test_the_place_is_remembered_and_offered_next_time(actions_db):
+    from bot.profiles import place_of
+
+    submit({"category": "noise", "description": "楼上太吵", "community": "望园社区", "building": "3",
+            "report_confirmed": True})
+    assert place_of("rest", "bob").label == "望园社区3号楼"
+    slots, _ = form_turn("屋顶漏水了", candidates=[("category", "leak"), ("description", "屋顶漏水了")])
+    assert slots["requested_slot"] == "use_profile" and slots["place_offer"] == "望园社区3号楼"
+    offered = {"category": "leak", "description": "屋顶漏水了", "requested_slot": "use_profile", **{
+        k: slots[k] for k in ("offered_place", "place_offer")}}
+    yes, _ = form_turn("是的", intent="affirm", slots=offered, candidates=[("use_profile", True)], active=True)
+    assert (yes["community"], yes["building"], yes["requested_slot"]) == ("望园社区", "3", "unit")
+    no, _ = form_turn("不是", intent="deny", slots=offered, candidates=[("use_profile", False)], active=True)
+    assert no["requested_slot"] == "community"
+
+
+def test_a_building_in_the_message_wins_over_the_profile(actions_db):
+    submit({"category": "noise", "description": "楼上太吵", "community": "望园社区", "building": "3",
+            "report_confirmed": True})
+    slots, _ = form_turn("4号楼屋顶漏水了", candidates=[("category", "leak"), ("building", "4")],
+                         entities=[{"entity": "building", "value": "4"}])
+    assert "place_offer" not in slots and slots["community"] == "望园社区" and slots["building"] == "4"
+    assert slots["requested_slot"] == "unit"
+    carried, _ = form_turn("屋顶漏水了", slots={"community": "万柳西园社区", "building": "5", "unit": "2"},
+                           candidates=[("category", "leak"), ("community", "万柳西园社区"), ("building", "5"),
+                                       ("unit", "2")])
+    assert (carried["community"], carried["building"], carried["unit"]) == (None, None, None)
+    assert carried["place_offer"] == "万柳西园社区5号楼" and carried["requested_slot"] == "use_profile"
+
+
+def test_a_riders_quick_report_asks_photo_and_place_first_and_no_room_or_phone(actions_db):
+    add_person(actions_db, "rider", role="volunteer", phone="13900001111")
+    photo = {"photo": "file-1"}
+    slots, _ = form_turn("[图片]", sender="rider", metadata=photo, extra={"category": {"name": "noise", "confidence": 0.1}})
+    assert slots["photos"] == ["file-1"] and slots["phone"] == "13900001111"
+    assert slots["requested_slot"] == "location"
+    state = {k: v for k, v in slots.items() if k != "requested_slot"}
+    where = {"latitude": HERE[0], "longitude": HERE[1]}
+    located_, _ = form_turn("[位置]", sender="rider", slots={**state, "requested_slot": "location"},
+                            metadata={"location": where}, active=True, extra={})
+    assert located_["location"] == where and located_["requested_slot"] == "category"
+    state.update(location=where)
+    told, _ = form_turn("井盖没了", sender="rider", slots={**state, "requested_slot": "category"},
+                        extra={"category": {"name": "public_facility", "confidence": 0.9}}, active=True)
+    assert told["category"] == "public_facility" and told["requested_slot"] == "report_confirmed"
+    assert "139****1111" in told["report_summary"] and "位置" in told["report_summary"]
+    done, messages = submit({**state, "category": "public_facility", "description": "井盖没了",
+                             "report_confirmed": True}, sender="rider")
+    from actions import common
+
+    ticket = common.store().get(done["ticket_id"])
+    assert (ticket.source, ticket.photos, ticket.phone, ticket.room) == ("volunteer", ("file-1",), "13900001111", None)
+    assert (ticket.latitude, ticket.longitude) == HERE and messages[0]["response"] == "utter_ticket_created"
+
+
+def test_a_rider_without_a_photo_says_so(actions_db):
+    add_person(actions_db, "rider", role="volunteer")
+    slots, _ = form_turn("这里井盖没了", sender="rider", candidates=[("category", "public_facility")],
+                         extra={"category": {"name": "public_facility", "confidence": 0.9}})
+    assert slots["requested_slot"] == "photos" and "phone" not in slots
+    skipped, _ = form_turn("没有照片", intent="deny", sender="rider", active=True, candidates=[("photos", [])],
+                           slots={"category": "public_facility", "requested_slot": "photos"})
+    assert skipped["photos"] == [] and skipped["requested_slot"] == "location"
+
+
+def test_request_human_with_a_malformed_phone_says_why(actions_db):
+    from actions.status import ActionRequestHuman
+    from tests.test_actions import run, tracker
+
+    _, messages = run(ActionRequestHuman(), tracker("转人工", intent="request_human", slots={"phone": "12345"}))
+    assert "手机号格式不对" in messages[0]["text"]
+
+
+# -- end to end: real Rasa and action servers, the REST channel -----------------------------------------
+
+@pytest.fixture
+def stack_store(stack):
+    from sqlalchemy import create_engine
+
+    from bot.db import init_db
+
+    engine = create_engine(stack.env["LINLI_DATABASE_URL"], future=True)
+    init_db(engine)
+    yield TicketStore(engine=engine)
+    engine.dispose()
+
+
+def ticket_id_in(text):
+    import re
+
+    match = re.search(r"GD\d{12}", text)
+    assert match, f"no ticket id in reply: {text}"
+    return match.group(0)
+
+
+@pytest.mark.slow
+def test_e2e_a_second_resident_follows_on_yes_and_files_anew_on_no(stack, stack_store):
+    stack.texts("e2e-dup-first", "望园2号楼1单元101厨房顶上漏水了 电话13812340000")
+    first = ticket_id_in(stack.texts("e2e-dup-first", "确认"))
+    shown = stack.texts("e2e-dup-second", "望园2号楼我家屋顶也在漏水")
+    assert first in shown and "同一个问题" in shown and "13812340000" not in shown and "101" not in shown
+    joined = stack.texts("e2e-dup-second", "是的")
+    assert first in joined and "关注" in joined
+    assert stack_store.followers(first) == [("rest", "e2e-dup-second")]
+    assert first in stack.texts("e2e-dup-second", "查进度")
+    assert stack_store.get(first).followers == 1 and len(stack_store.list(community="望园社区")) == 1
+
+    assert first in stack.texts("e2e-dup-third", "望园2号楼屋顶漏水")
+    assert "几单元" in stack.texts("e2e-dup-third", "不是")
+    assert "门牌号" in stack.texts("e2e-dup-third", "3单元")
+    assert "手机号" in stack.texts("e2e-dup-third", "302")
+    assert "确认" in stack.texts("e2e-dup-third", "不用")
+    third = ticket_id_in(stack.texts("e2e-dup-third", "确认"))
+    assert third != first and stack_store.get(third).unit == "3"
+    assert stack_store.followers(first) == [("rest", "e2e-dup-second")]
+
+
+@pytest.mark.slow
+def test_e2e_the_place_is_offered_on_a_second_report(stack, stack_store):
+    sender = "e2e-profile"
+    assert "几单元" in stack.texts(sender, "万柳西园6号楼电梯坏了好几天了 电话13812341111")
+    stack.texts(sender, "2单元")
+    ticket_id_in(stack.texts(sender, "确认"))
+    offer = stack.texts(sender, "楼道里堆满了纸箱子")
+    assert "还是万柳西园社区6号楼吗" in offer
+    assert "几单元" in stack.texts(sender, "是的")
+    stack.texts(sender, "1单元")
+    second = stack_store.get(ticket_id_in(stack.texts(sender, "确认")))
+    assert (second.category, second.community, second.building, second.unit) == (
+        "corridor_clutter", "万柳西园社区", "6", "1")
+    assert "还是万柳西园社区6号楼吗" not in stack.texts(sender, "望园3号楼楼道里也堆满了东西")
+    stack.texts(sender, "算了")
+
+
+@pytest.mark.slow
+def test_e2e_a_riders_photo_and_location_report(stack, stack_store):
+    from datetime import datetime, timezone
+
+    from bot.people import Person, Volunteer
+
+    now = datetime.now(timezone.utc)
+    with session_scope(stack_store.engine) as session:
+        session.add(Person(channel="rest", sender_id="e2e-rider", role="volunteer", updated_at=now))
+        session.add(Volunteer(channel="rest", sender_id="e2e-rider", name="小李", phone="13900002222",
+                              status="active", consent=True, created_at=now, updated_at=now))
+    assert "位置" in stack.texts("e2e-rider", "[图片]", {"photo": "tg-file-42", "chat_type": "private"})
+    place = {"latitude": NEAR[0], "longitude": NEAR[1]}
+    asked = stack.texts("e2e-rider", "[位置]", {"location": place, "chat_type": "private"})
+    assert "什么问题" in asked
+    summary = stack.texts("e2e-rider", "路边井盖丢了一个，黑窟窿很危险")
+    assert "139****2222" in summary and "门牌" not in summary
+    ticket = stack_store.get(ticket_id_in(stack.texts("e2e-rider", "确认")))
+    assert (ticket.source, ticket.photos, ticket.phone, ticket.room) == ("volunteer", ("tg-file-42",),
+                                                                         "13900002222", None)
+    assert (ticket.latitude, ticket.longitude) == NEAR and ticket.reporter_id == "e2e-rider"
+    assert ticket.id in stack.texts("e2e-rider", "查进度")
