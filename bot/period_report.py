@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import warnings
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 from zoneinfo import ZoneInfo
