@@ -892,8 +892,10 @@ class _FanOut:
         if self.view.image_for(channel, self.config):
             entities["broadcast_image"] = "yes"
         try:
+            # Rasa's route does not decode the id: "robot:xiyuan" must arrive as written (":" and
+            # "@" are legal in a path), not as "robot%3Axiyuan", another conversation.
             response = self.http.post(
-                f"{self.url}/conversations/{quote(sender_id, safe='')}/trigger_intent",
+                f"{self.url}/conversations/{quote(sender_id, safe=':@')}/trigger_intent",
                 params={"output_channel": channel, **({"token": self.token} if self.token else {})},
                 json={"name": DELIVER_INTENT, "entities": entities})
         except (httpx.ConnectError, httpx.ConnectTimeout) as error:  # never reached Rasa: safe to try again

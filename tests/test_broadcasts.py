@@ -310,3 +310,316 @@ def test_topics_are_added_one_tap_at_a_time_and_all_resets(town, clock):
     assert broadcasts.choose_topic(town, "linli_telegram", "1100", "events", clock()) == (False, ["events"])
     with pytest.raises(BroadcastError, match="没有“weather”这类通知"):
         broadcasts.choose_topic(town, "linli_telegram", "1000", "weather", clock())
+
+
+# -- end to end: a real Rasa stack whose channels talk to the platform stand-ins ------------------------
+
+E2E_TELEGRAM_LIMIT = (10, 1.0)  # stricter than Telegram's 30/s, so the limit is reached in seconds
+TELEGRAM_CLASS, WECHAT_CLASS = "bot.channels.telegram.TelegramInput", "bot.channels.wechat.WeChatInput"
+WECOM_CLASS = "bot.channels.wecom.WeComInput"
+ROBOT_KEY = "robot-key-wangyuan3"
+
+
+class Loop:
+    """An event loop in a thread: the stand-ins keep serving while a test waits on Rasa."""
+
+    def __init__(self) -> None:
+        import asyncio
+
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coroutine, timeout: float = 60):
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+class Live:
+    def __init__(self, loop, stack, engine, telegram, wechat, wecom) -> None:
+        self.loop, self.stack, self.engine = loop, stack, engine
+        self.telegram, self.wechat, self.wecom = telegram, wechat, wecom
+
+    def cli(self, *args: str) -> int:
+        from bot.cli import main
+
+        return main(["broadcast", *args])
+
+    def telegram_turn(self, update) -> list[dict]:
+        before = len(self.telegram.sent())
+        status, _ = self.loop.run(self.telegram.deliver(update))
+        assert status == 200
+        return self.telegram.sent()[before:]
+
+    def violations(self) -> dict:
+        """What the stand-ins refused for breaking a platform limit (must stay empty)."""
+        return {"telegram 429": self.telegram.too_many_requests,
+                "robot 45009": sum(1 for c in self.wecom.calls if c.errcode == 45009),
+                "wechat quota 45047": sum(1 for c in self.wechat.calls if c.errcode == 45047)}
+
+
+def credentials_for(telegram, wechat, wecom) -> dict:
+    return {
+        "rest": None,
+        TELEGRAM_CLASS: {"token": telegram.token, "secret_token": "broadcast-secret", "base_url": telegram.base_url,
+                         "rate_limits": {"overall": list(E2E_TELEGRAM_LIMIT)}},
+        WECHAT_CLASS: wechat.credentials(fallback_template={"template_id": "TPL_FOLLOW_UP",
+                                                             "data": {"thing1": "{text}", "time2": "{time}"}}),
+        WECOM_CLASS: wecom.credentials(robots={"wangyuan3": ROBOT_KEY}),
+    }
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    import yaml
+    from sqlalchemy import create_engine
+
+    from tests.stack import start_stack
+    from tests.standins.telegram import TelegramLimits, TelegramStandIn
+    from tests.standins.wechat import WeChatStandIn
+    from tests.standins.wecom import WeComStandIn
+
+    loop = Loop()
+    telegram = loop.run(TelegramStandIn(limits=TelegramLimits(overall=E2E_TELEGRAM_LIMIT)).start())
+    wechat = loop.run(WeChatStandIn().start())
+    wecom = loop.run(WeComStandIn(robots={ROBOT_KEY}).start())
+    tmp = tmp_path_factory.mktemp("broadcasts_e2e")
+    credentials = tmp / "credentials.yml"
+    credentials.write_text(yaml.safe_dump(credentials_for(telegram, wechat, wecom), allow_unicode=True))
+    stack = start_stack(tmp, credentials=str(credentials))
+    telegram.webhook = {"url": f"{stack.url}/webhooks/linli_telegram/webhook", "secret_token": "broadcast-secret"}
+    environment = pytest.MonkeyPatch()  # this process broadcasts as `linli broadcast` would, beside the stack
+    for name in ("LINLI_DATABASE_URL", "LINLI_VAR_DIR", "LINLI_CREDENTIALS", "LINLI_RASA_PORT", "LINLI_ACTION_PORT"):
+        environment.setenv(name, stack.env[name])
+    engine = create_engine(stack.env["LINLI_DATABASE_URL"], future=True)
+    yield Live(loop, stack, engine, telegram, wechat, wecom)
+    environment.undo()
+    stack.stop()
+    engine.dispose()
+    for standin in (telegram, wechat, wecom):
+        loop.run(standin.stop())
+    loop.close()
+
+
+def messages_to(live, chat_id) -> list[str]:
+    return live.telegram.texts(chat_id=chat_id)
+
+
+def latest_broadcast(engine):
+    return broadcasts.listing(engine, 1)[0]
+
+
+@pytest.mark.slow
+def test_a_notice_reaches_a_mixed_audience_once_within_the_platforms_limits(live, capsys):
+    from tests.standins.wechat import USER_MESSAGE_QUOTA
+
+    private = [810001 + n for n in range(12)]
+    for user in private:
+        add_person(live.engine, "linli_telegram", user, "望园社区", "2")
+    live.telegram.blocked.add(private[-1])
+    add_person(live.engine, "linli_telegram", -1009001, "望园社区")  # a residents' group
+    add_person(live.engine, "linli_telegram", 810100, "望园社区", "2", subscribed=False)
+    add_person(live.engine, "linli_telegram", 810101, "望园社区", "2", topics=["events"])
+    add_person(live.engine, "linli_telegram", 810200, "万柳西园社区", "2")
+    in_window, outside, gone = ["oBC-in-1", "oBC-in-2", "oBC-in-3"], ["oBC-out-1", "oBC-out-2"], "oBC-gone"
+    for user in in_window + outside + [gone]:
+        add_person(live.engine, "wechat", user, "望园社区", "1")
+    for user in in_window + [gone]:
+        live.wechat._grant(user, USER_MESSAGE_QUOTA)  # wrote in the last 48 hours
+    live.wechat.subscribed.update(outside)  # follow the account, silent for longer
+    live.wechat.subscribed.discard(gone)  # unfollowed since
+    add_person(live.engine, "wecom", "robot:wangyuan3", "望园社区")
+    add_person(live.engine, "wecom", "robot:unknown", "望园社区")
+    add_person(live.engine, "rest", "web-9", "望园社区")
+
+    assert live.cli("send", "明天9点到12点停水，请提前储水", "--community", "望园社区", "--topic", "停水停电", "--yes") == 0
+    printed = capsys.readouterr().out
+    assert "共 20 人：Telegram 13，微信公众号 6，企业微信 1" in printed
+    assert "不发 4 人：渠道不能推送 2" in printed and "未订阅或已退订 1" in printed and "没选这类通知 1" in printed
+
+    notice = "📢 明天9点到12点停水，请提前储水\n—— 望园社区 停水停电通知"
+    for chat in private[:-1] + [-1009001]:
+        assert messages_to(live, chat) == [notice], chat
+    for chat in (810100, 810101, 810200, private[-1]):
+        assert messages_to(live, chat) == []
+    assert {user: live.wechat.texts(user) for user in in_window} == {user: [notice] for user in in_window}
+    templates = live.wechat.sent("message/template/send")
+    assert sorted(t["touser"] for t in templates) == outside
+    assert templates[0]["data"]["thing1"]["value"].startswith("📢 明天9点到12点停水")
+    assert [c.body["text"]["content"] for c in live.wecom.robot_posts(ROBOT_KEY)] == [notice]
+    assert live.violations() == {"telegram 429": 0, "robot 45009": 0, "wechat quota 45047": 0}
+
+    view = latest_broadcast(live.engine)
+    figures = broadcasts.report(live.engine, view.id)
+    assert view.status == "done" and view.counts == {"sent": 18, "failed": 2, "skipped": 4}
+    assert figures[("failed", "blocked", "linli_telegram")] == 1
+    assert figures[("failed", "not_following", "wechat")] == 1
+    assert figures[("skipped", "channel_unavailable", "wecom")] == figures[("skipped", "channel_unavailable", "rest")] == 1
+    assert live.cli("show", str(view.id)) == 0
+    shown = capsys.readouterr().out
+    assert "送达 18 人：Telegram 12，微信公众号 5，企业微信 1" in shown and "失败 2 人" in shown
+    assert "对方屏蔽了机器人" in shown and "已取关公众号" in shown
+
+
+@pytest.mark.slow
+def test_an_image_goes_to_telegram_as_a_photo_and_nowhere_as_a_file_path(live, tmp_path, capsys):
+    from tests.standins.wechat import USER_MESSAGE_QUOTA
+
+    for user in (830001, 830002):
+        add_person(live.engine, "linli_telegram", user, "万柳西园社区", "9")
+    add_person(live.engine, "wechat", "oIMG-1", "万柳西园社区", "9")
+    live.wechat._grant("oIMG-1", USER_MESSAGE_QUOTA)
+    notice = tmp_path / "sandbags.png"
+    png(notice, (64, 48))
+
+    assert live.cli("send", "地库入口已备好沙袋，雨天请绕行", "--community", "万柳西园社区", "--building", "9",
+                    "--image", str(notice), "--yes") == 0
+    assert "图片：发给Telegram的人，其余只收文字" in capsys.readouterr().out
+    for user in (830001, 830002):
+        assert len(live.telegram.sent("sendPhoto", chat_id=user)) == 1
+        assert messages_to(live, user)[0].startswith("📢 地库入口已备好沙袋")
+    [text] = live.wechat.texts("oIMG-1")
+    assert text.startswith("📢 地库入口已备好沙袋") and ".png" not in text and "/" not in text
+    assert live.violations()["telegram 429"] == 0
+
+
+@pytest.mark.slow
+def test_staff_broadcast_from_telegram_preview_confirm_and_report(live):
+    from bot.scheduler import ManualClock, utcnow
+    from tests.scheduling import start_scheduler, wait_for
+
+    staff, residents = 820001, [820101, 820102, 820103]
+    add_person(live.engine, "linli_telegram", staff, role="staff")
+    for user in residents:
+        add_person(live.engine, "linli_telegram", user, "望园社区", "6")
+
+    [preview] = live.telegram_turn(live.telegram.message_update(
+        staff, "/通知 望园社区6号楼 #停水停电 明天9点到12点停水"))
+    assert "发给：望园社区6号楼订阅通知的居民（停水停电）" in preview["text"]
+    assert "共 3 人：Telegram 3" in preview["text"] and "明天9点到12点停水" in preview["text"]
+    keys = {k["text"]: k["callback_data"] for row in preview["reply_markup"]["inline_keyboard"] for k in row}
+    assert set(keys) == {"确认发送", "取消"}
+    assert all(messages_to(live, user) == [] for user in residents), "nothing goes out before confirmation"
+
+    [started] = live.telegram_turn(live.telegram.callback_update(staff, keys["确认发送"]))
+    assert "开始发送" in started["text"]
+    [again] = live.telegram_turn(live.telegram.callback_update(staff, keys["确认发送"]))
+    assert "已经确认过了" in again["text"]
+
+    scheduler = start_scheduler(live.engine, live.stack.url, ManualClock(utcnow()))
+    try:
+        wait_for(lambda: any("发送完毕" in t for t in messages_to(live, staff)), timeout=60,
+                 message="the report reaching the staff member")
+    finally:
+        scheduler.stop()
+    for user in residents:
+        assert messages_to(live, user) == ["📢 明天9点到12点停水\n—— 望园社区6号楼 停水停电通知"]
+    report = next(t for t in messages_to(live, staff) if "发送完毕" in t)
+    assert "送达 3 人：Telegram 3" in report
+
+
+@pytest.mark.slow
+def test_residents_and_volunteers_are_refused_politely_and_nothing_happens(live):
+    add_person(live.engine, "rest", "rider-1", "望园社区", role="volunteer")
+    add_person(live.engine, "rest", "staff-1", role="staff")
+    target = broadcasts.create(live.engine, Draft("周末义诊", Audience(community="望园社区"),
+                                                  send_at=datetime.now(timezone.utc) + timedelta(days=1)),
+                               get_directory(), datetime.now(timezone.utc), status="scheduled")
+    before = stored(live.engine)
+    for sender in ("resident-1", "rider-1"):
+        assert "发通知是社区工作人员用的功能" in live.stack.texts(sender, "/通知 望园社区 明天停水")
+        assert "发通知是社区工作人员用的功能" in live.stack.texts(sender, f"/取消通知 {target.id}")
+        assert "发通知是社区工作人员用的功能" in live.stack.texts(
+            sender, f'/broadcast_cancel{{"broadcast_id":"{target.id}"}}')
+    assert stored(live.engine) == before and broadcasts.get(live.engine, target.id).status == "scheduled"
+
+    assert "没有找到“东湖社区”" in live.stack.texts("staff-1", "/通知 东湖社区 明天停水")
+    assert "通知内容是空的" in live.stack.texts("staff-1", "/通知 望园社区")
+    assert "目前没有人能收到" in live.stack.texts("staff-1", "/通知 望园社区8号楼 明天停水")
+    assert stored(live.engine) == before
+    assert f"通知 {target.id} 已取消" in live.stack.texts("staff-1", f"/取消通知 {target.id}")
+
+
+@pytest.mark.slow
+def test_a_scheduled_broadcast_survives_a_restart_and_is_sent_once(live, capsys):
+    from bot.scheduler import ManualClock, utcnow
+    from tests.scheduling import start_scheduler
+
+    residents = [840001, 840002]
+    for user in residents:
+        add_person(live.engine, "linli_telegram", user, "望园社区", "7")
+    clock = ManualClock(utcnow())
+    first = start_scheduler(live.engine, live.stack.url, clock)
+    at = (clock() + timedelta(hours=1)).astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
+    assert live.cli("send", "周六上午9点在居委会开议事协商会", "--community", "望园社区", "--building", "7",
+                    "--topic", "events", "--at", at, "--yes") == 0
+    assert "定在" in capsys.readouterr().out
+    view = latest_broadcast(live.engine)
+    first.stop()  # the only scheduler goes away before the time comes
+
+    second = start_scheduler(live.engine, live.stack.url, clock)
+    clock.advance(hours=1, minutes=1)
+    second.wait_idle(60)
+    second.stop()
+    third = start_scheduler(live.engine, live.stack.url, clock)
+    clock.advance(hours=3)
+    third.wait_idle(60)
+    jobs = [job.id for job in third.jobs() if job.id.startswith(f"broadcast:{view.id}")]
+    third.stop()
+    assert broadcasts.get(live.engine, view.id).status == "done" and jobs == []
+    for user in residents:
+        assert messages_to(live, user) == ["📢 周六上午9点在居委会开议事协商会\n—— 望园社区7号楼 活动通知"]
+
+
+@pytest.mark.slow
+def test_cancel_from_another_process_stops_a_running_broadcast(live, capsys):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from tests.scheduling import wait_for
+
+    residents = [850001 + n for n in range(150)]
+    for user in residents:
+        add_person(live.engine, "linli_telegram", user, "万柳西园社区", "11")
+    sending = threading.Thread(target=live.cli, args=("send", "11号楼今晚8点停电检修", "--community", "万柳西园社区",
+                                                      "--building", "11", "--yes"))
+    sending.start()
+    delivered = lambda: sum(len(messages_to(live, user)) for user in residents)  # noqa: E731
+    wait_for(lambda: delivered() >= 10, timeout=60, message="the first sends")
+    view = latest_broadcast(live.engine)
+    cancelled = subprocess.run([sys.executable, "-m", "bot.cli", "broadcast", "cancel", str(view.id)],
+                               env={**os.environ}, capture_output=True, text=True, timeout=120)
+    at_cancel = delivered()
+    sending.join(60)
+    time.sleep(1.5)  # anything still to come would arrive within the window
+    assert cancelled.returncode == 0 and f"通知 {view.id} 已取消" in cancelled.stdout, cancelled.stderr
+    final = broadcasts.get(live.engine, view.id)
+    assert final.status == "cancelled"
+    assert at_cancel <= delivered() < len(residents)
+    assert delivered() - at_cancel <= broadcasts.get_config().channels["linli_telegram"].concurrency
+    assert final.counts.get("sent", 0) == delivered() and final.counts["skipped"] == len(residents) - delivered()
+    assert all(len(messages_to(live, user)) <= 1 for user in residents)
+    assert live.violations()["telegram 429"] == 0
+
+
+@pytest.mark.slow
+def test_subscribing_offers_topic_buttons_and_each_tap_narrows_or_resets(live):
+    def buttons(messages):
+        return {b["title"]: b["payload"] for m in messages for b in m.get("buttons", [])}
+
+    offered = buttons(live.stack.say("topics-1", "订阅通知"))
+    assert list(offered) == ["停水停电", "安全", "活动", "全都要"]
+    narrowed = live.stack.say("topics-1", offered["安全"])
+    assert "以后给您发：安全" in narrowed[0]["text"] and "安全" not in buttons(narrowed)
+    assert broadcasts.topics_of(live.engine, "rest", "topics-1") == ["safety"]
+    live.stack.say("topics-1", buttons(narrowed)["停水停电"])
+    assert broadcasts.topics_of(live.engine, "rest", "topics-1") == ["outages", "safety"]
+    assert "各类社区通知都会发给您" in live.stack.texts("topics-1", offered["全都要"])
+    assert broadcasts.topics_of(live.engine, "rest", "topics-1") == []
