@@ -56,6 +56,15 @@ def is_rider(tracker: Tracker) -> bool:
     return role_of(*reporter(tracker)) == "volunteer"
 
 
+def _stale_duplicate(tracker: Tracker) -> Dict[Text, Any]:
+    """A ticket shown as maybe the same problem no longer fits when the answer moves the place
+    ("不对，是6号楼", even read as a yes or no): the answer is dropped and the place looked up again."""
+    moved = {"community", "building"} & set(tracker.slots_to_validate()) or message_metadata(tracker).get("location")
+    if tracker.get_slot("requested_slot") == "same_problem" and moved:
+        return {"duplicate_of": None, "duplicate_summary": None, "same_problem": None}
+    return {}
+
+
 def _starting(tracker: Tracker) -> bool:
     """The form's first turn: nothing has been asked yet (every later turn answers a question)."""
     return tracker.get_slot("requested_slot") is None
@@ -75,7 +84,8 @@ class ValidateReportForm(LocationValidation):
         # The opening turn's changes go in as candidates (they replace the carried-over values Rasa
         # hands in for validation); a photo or place just sent is set before the next question is
         # chosen, so it counts, and returned as it is.
-        start = [SlotSet(name, value) for name, value in (self._fresh_start(tracker) if _starting(tracker) else {}).items()]
+        early = self._fresh_start(tracker) if _starting(tracker) else _stale_duplicate(tracker)
+        start = [SlotSet(name, value) for name, value in early.items()]
         tracker.add_slots(start)
         attachments = self._attachments(tracker)
         tracker.slots.update({e["name"]: e["value"] for e in attachments})

@@ -80,6 +80,13 @@ class CannotMerge(TicketError):
     """A merge staff asked for that would lose or tangle history; nothing is changed."""
 
 
+class AlreadyMerged(CannotMerge):
+    """The ticket was merged into another: its work (and any merge) goes on there."""
+
+    def __init__(self, ticket_id: str, into: str) -> None:
+        super().__init__(f"{ticket_id} is merged into {into}", f"工单 {ticket_id} 已并入工单 {into}，请直接处理 {into}。")
+
+
 class NoLongerOpen(TicketError):
     def __init__(self, ticket_id: str) -> None:
         super().__init__(f"{ticket_id} is no longer open", f"工单 {ticket_id} 已经办结了，这次给您单独登记。")
@@ -547,8 +554,7 @@ class TicketStore:
     def _check_mergeable(src: Ticket, dst: Ticket) -> None:
         for row in (dst, src):
             if row.merged_into:
-                raise CannotMerge(f"{row.id} already merged into {row.merged_into}",
-                                  f"工单 {row.id} 已经并入工单 {row.merged_into}，请直接用 {row.merged_into}。")
+                raise AlreadyMerged(row.id, row.merged_into)
         if dst.status == S.CLOSED.value:
             raise CannotMerge(f"target {dst.id} is closed", f"工单 {dst.id} 已关闭，不能再把别的工单并进来。")
         if src.status == S.CLOSED.value:
@@ -622,6 +628,8 @@ class TicketStore:
         wanted = _status(to_status)
 
         def move(row: Ticket, now: datetime) -> TicketEvent:
+            if row.merged_into:
+                raise AlreadyMerged(row.id, row.merged_into)
             current = TicketStatus(row.status)
             if wanted not in TRANSITIONS[current]:
                 raise IllegalTransition(row.id, current.value, wanted.value, self.directory.service.status_labels)

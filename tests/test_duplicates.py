@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from bot.db import session_scope
 from bot.models import Ticket, TicketEvent, TicketFollower
-from bot.tickets import CannotMerge, DuplicatePolicy, NoLongerOpen, TicketStore, UnknownTicket, metres_between
+from bot.tickets import AlreadyMerged, CannotMerge, DuplicatePolicy, NoLongerOpen, TicketStore, UnknownTicket, metres_between
 
 #: Two points in 万柳西园 about 60 m apart, and one about 1 km away.
 HERE, NEAR, FAR = (39.9612, 116.2981), (39.9617, 116.2984), (39.9700, 116.3040)
@@ -157,6 +157,26 @@ def test_merge_closes_the_source_and_moves_reporter_and_followers(store, clock):
     received = next(e for e in merged.history if e.action == "merge_received")
     assert source.id in received.note and "共4人反映" in received.note
     assert store.get_for_reporter(target.id, "rest", "carol").id == target.id
+    with pytest.raises(AlreadyMerged) as error:
+        store.transition(source.id, "reopened", "staff:wang")
+    assert target.id in error.value.user_message and store.get(source.id).status == "closed"
+
+
+def test_linli_tickets_merge(tmp_path, monkeypatch, capsys):
+    from bot.cli import main
+    from bot.db import get_engine, init_db
+
+    monkeypatch.setenv("LINLI_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("LINLI_VAR_DIR", str(tmp_path))
+    init_db()
+    store = TicketStore(engine=get_engine())
+    target, source = report(store), report(store, reporter_id="carol")
+    assert main(["tickets", "merge", source.id, target.id, "--actor", "staff:wang"]) == 0
+    assert "merge_received" in capsys.readouterr().out and store.get(source.id).merged_into == target.id
+    assert main(["tickets", "merge", target.id, target.id]) == 1
+    assert "不能合并到它自己" in capsys.readouterr().err
+    assert main(["tickets", "merge", target.id, "GD209901010001"]) == 1
+    assert "没有找到工单" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("case", ["itself", "closed target", "merged target", "merged source", "closed source",
@@ -286,6 +306,20 @@ def test_yes_follows_the_ticket_and_ends_the_form(actions_db):
     assert done["ticket_id"] == first.id and messages[0]["response"] == "utter_following"
     assert messages[0]["count"] == 2 and common.store().followers(first.id) == [("rest", "bob")]
     assert len(common.store().list()) == 1
+
+
+def test_a_new_building_before_the_answer_looks_again(actions_db):
+    from actions import common
+
+    first = report(common.store())
+    place = {"category": "leak", "description": "我家也漏", "community": "万柳西园社区", "building": "5",
+             "duplicate_of": first.id, "duplicate_summary": "…", "requested_slot": "same_problem"}
+    for answer in (True, False):
+        slots, _ = form_turn("是6号楼", intent="affirm", slots=place, candidates=[("same_problem", answer),
+                                                                                 ("building", "6")],
+                             entities=[{"entity": "building", "value": "6"}], active=True)
+        assert slots["duplicate_of"] is None and slots["same_problem"] is None
+        assert slots["building"] == "6" and slots["requested_slot"] == "unit"
 
 
 def test_no_goes_on_with_the_report(actions_db):
