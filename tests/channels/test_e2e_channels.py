@@ -138,11 +138,17 @@ def test_a_complaint_through_wechat_becomes_one_ticket_even_when_wechat_retries(
     assert [t.id for t in tickets.list(limit=500) if t.reporter_id == user] == [ticket.id]
 
 
-def test_staff_talk_to_linli_through_the_wechat_work_app(platforms):
-    loop, _, _, _, _, wecom = platforms
-    answer = loop.run(wecom.push(wecom.text("zhangsan", "9号楼归谁管")))
-    text = (answer.reply or {}).get("Content") or " ".join(wecom.app_texts("zhangsan"))
-    assert "9号楼" in text or "社区" in text
+def test_staff_report_through_the_wechat_work_app_becomes_a_ticket(platforms):
+    loop, _, tickets, _, _, wecom = platforms
+    offer = loop.run(wecom.push(wecom.text("lisi", "望园3号楼2单元电梯坏了 电话13712345678")))
+    shown = (offer.reply or {}).get("Content", "") + " ".join(wecom.app_texts("lisi"))
+    assert "137****5678" in shown and "13712345678" not in shown
+    confirmed = loop.run(wecom.push(wecom.text("lisi", "确认")))
+    wait_for(lambda: TICKET.search((confirmed.reply or {}).get("Content", "") + " ".join(wecom.app_texts("lisi"))),
+             message="the ticket number in the answer")
+    replies = (confirmed.reply or {}).get("Content", "") + " ".join(wecom.app_texts("lisi"))
+    ticket = tickets.get(TICKET.search(replies).group(0))
+    assert (ticket.category, ticket.reporter_channel, ticket.reporter_id) == ("elevator", "wecom", "lisi")
 
 
 def test_forged_platform_requests_reach_nobody(platforms):
