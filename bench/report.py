@@ -6,7 +6,7 @@ dispatched, and for most a handler's first response), follow-ups for the resolve
 and 80,000 reporters plus 200 who report again and again. Then the schema is ANALYZEd.
 
 Measured: ``linli report --period month --as-of 2026-09-30`` run as its own process ``--runs`` times
-(wall time and the process's peak RSS from wait4), and once in-process step by step (figures, each
+(wall time, and the process's CPU time and peak RSS from wait4), and once in-process step by step (figures, each
 file) to show where the time goes.
 
     python bench/report.py                                   # the figures in BENCHMARKS.md
@@ -141,14 +141,15 @@ import json, os, subprocess, sys, time
 started = time.perf_counter()
 child = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 _, status, usage = os.wait4(child.pid, 0)
-print(json.dumps({"wall_s": round(time.perf_counter() - started, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+print(json.dumps({"wall_s": round(time.perf_counter() - started, 2), "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+                  "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
                   "exit": os.waitstatus_to_exitcode(status), "stdout": child.stdout.read().decode().strip(),
                   "stderr": child.stderr.read().decode()[-2000:]}, ensure_ascii=False))
 """
 
 
 def run_cli(url: str, out: Path) -> dict:
-    """One `linli report` process: wall time and peak resident memory."""
+    """One `linli report` process: wall time, its CPU time (user + system) and peak resident memory."""
     measured = subprocess.run([sys.executable, "-c", MEASURE, sys.executable, "-m", "bot.cli", "report", "--period",
                                "month", "--as-of", AS_OF, "--out", str(out)], cwd=PROJECT_ROOT,
                               env={**os.environ, "LINLI_DATABASE_URL": url}, capture_output=True, text=True, check=True)
