@@ -114,13 +114,15 @@ def _period_report(args: argparse.Namespace, zone: ZoneInfo, community: str | No
         task = progress.add_task("统计工单…", total=len(period_report.CHARTS) + 3)
         figures = period_report.gather(engine, period, zone, as_of, config, get_policy().response_hours, community)
         progress.advance(task)
-        folder.mkdir(parents=True, exist_ok=True)
         for name, write in period_report.writers(engine, figures, config, folder, directory.street):
             progress.update(task, description=f"生成 {name}…")
             try:
+                folder.mkdir(parents=True, exist_ok=True)
                 write()
             except period_report.ReportError as error:
                 raise _Refused(str(error)) from error
+            except OSError as error:
+                raise _Refused(f"没法写入 {folder / name}：{error.strerror or error}") from error
             progress.advance(task)
     print(f"{period.label()}{f'（{community}）' if community else ''}：受理工单 {figures.total} 件，"
           f"超期未办结 {figures.overdue_total} 件")

@@ -315,6 +315,9 @@ def test_command_refuses_bad_input_and_keeps_the_rates_table(tmp_path):
         result = linli(url, tmp_path, *args)
         assert result.returncode == 1 and message in result.stderr, (args, result.stderr)
     assert linli(url, tmp_path, "--period", "year").returncode == 2
+    (tmp_path / "taken").write_text("not a folder")
+    blocked = linli(url, tmp_path, "--period", "week", "--as-of", "2026-09-27", "--out", str(tmp_path / "taken"))
+    assert blocked.returncode == 1 and "没法写入" in blocked.stderr
     empty = linli(url, tmp_path, "--period", "week", "--as-of", "2026-09-27", "--out", str(tmp_path / "w"))
     assert empty.returncode == 0 and "受理工单 0 件" in empty.stdout
     assert "本周期受理工单 **0** 件" in (tmp_path / "w" / "summary.md").read_text(encoding="utf-8")
