@@ -12,7 +12,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import directory, message_metadata, reporter, store
+from actions.common import directory, in_group, message_metadata, reporter, store
 from bot import broadcasts
 from bot.broadcasts import BroadcastError
 from bot.people import role_of
@@ -43,6 +43,9 @@ class _StaffAction(Action, ABC):
         if role_of(channel, sender_id, store().engine) != "staff":
             dispatcher.utter_message(response="utter_broadcast_refused")
             return []
+        if in_group(tracker):  # a preview is between the staff member and Linli
+            dispatcher.utter_message(response="utter_broadcast_private_only")
+            return []
         try:
             self.act(dispatcher, tracker, channel, sender_id)
         except BroadcastError as error:
@@ -67,7 +70,8 @@ class ActionBroadcastPreview(_StaffAction):
         photo = message_metadata(tracker).get("photo")
         draft = replace(draft, author_channel=channel, author_id=sender_id, image_id=photo,
                         image_channel=channel if photo else None)
-        preview = broadcasts.preview(engine, draft, directory(), broadcasts.Reach.from_credentials(), now)
+        preview = broadcasts.preview(engine, draft, directory(), broadcasts.Reach.from_credentials(), now,
+                                     serves=broadcasts.serves(engine, channel, sender_id))
         view = broadcasts.create(engine, draft, directory(), now)
         dispatcher.utter_message(
             response="utter_broadcast_preview", broadcast_id=view.id, notice=view.text,

@@ -531,11 +531,15 @@ def _skip(audience: Audience, reach: Reach, channel: str, sender_id: str, gate: 
     return None
 
 
-def preview(engine, draft: Draft, directory: Directory, reach: Reach, now: datetime,
+def preview(engine, draft: Draft, directory: Directory, reach: Reach, now: datetime, serves: tuple = (),
             config: Optional[BroadcastConfig] = None) -> Preview:
-    """Who would get it, per channel, and who would not, per reason; refuses an audience of nobody."""
+    """Who would get it, per channel, and who would not, per reason; refuses an audience of nobody,
+    and one outside ``serves`` (the communities a community's staff member serves; empty: the street)."""
     config = config or get_config()
     draft = validate(draft, directory, now, config)
+    if serves and draft.audience.community not in serves:
+        raise BroadcastError(f"您负责的是{'、'.join(serves)}，只能给{'、'.join(serves)}发通知，"
+                             f"请在命令里写明社区，例如“/通知 {serves[0]} …”。")
     if draft.image_path:
         check_image(draft.image_path, config)
     with session_scope(engine) as session:
@@ -832,9 +836,9 @@ class _FanOut:
             queue: SimpleQueue = SimpleQueue()
             for sender_id in people:
                 queue.put(sender_id)
-            concurrency = self.config.channels[channel].concurrency if channel in self.config.channels else 1
+            workers = min(self.config.channels[channel].concurrency, len(people))  # only reachable channels are pending
             threads += [threading.Thread(target=self._work, args=(channel, queue), daemon=True,
-                                         name=f"broadcast-{channel}-{n}") for n in range(min(concurrency, len(people)))]
+                                         name=f"broadcast-{channel}-{n}") for n in range(workers)]
         for thread in threads:
             thread.start()
         for thread in threads[1:]:
@@ -1027,6 +1031,13 @@ def choose_topic(engine, channel: str, sender_id: str, topic: Optional[str], now
         chosen = [] if topic is None else sorted(set(person.topics or []) | {topic}, key=list(config.topics).index)
         person.topics, person.updated_at = chosen, now
         return bool(person.subscribed), chosen
+
+
+def serves(engine, channel: str, sender_id: str) -> tuple[str, ...]:
+    """The communities a staff member serves (empty: the whole street)."""
+    with session_scope(engine) as session:
+        person = session.get(Person, (channel, sender_id))
+        return tuple(person.staff_communities or ()) if person else ()
 
 
 def topics_of(engine, channel: str, sender_id: str) -> list[str]:

@@ -25,11 +25,11 @@ REACH = Reach(frozenset({"linli_telegram", "wechat", "wecom"}), frozenset({"wang
 
 
 def add_person(engine, channel, sender_id, community=None, building=None, subscribed=True, topics=(),
-               role="resident"):
+               role="resident", serves=()):
     with session_scope(engine) as session:
         session.add(Person(channel=channel, sender_id=str(sender_id), role=role, community=community,
                            building=building, subscribed=subscribed, topics=list(topics),
-                           updated_at=datetime.now(timezone.utc)))
+                           staff_communities=list(serves), updated_at=datetime.now(timezone.utc)))
 
 
 def add_volunteer(engine, channel, sender_id, areas, status="active"):
@@ -89,6 +89,14 @@ def test_preview_counts_the_audience_per_channel_and_the_skipped_per_reason(town
     assert lines[0] == "发给：望园社区订阅通知的居民"
     assert lines[1] == "共 6 人：Telegram 3，微信公众号 2，企业微信 1"
     assert lines[2] == "不发 3 人：渠道不能推送 2，未订阅或已退订 1"
+
+
+def test_community_staff_broadcast_to_the_communities_they_serve(town, clock):
+    draft = Draft("停水", Audience(community="望园社区"))
+    assert broadcasts.preview(town, draft, get_directory(), REACH, clock(), serves=("望园社区",)).total == 6
+    for audience in (Audience(community="万柳西园社区"), Audience()):
+        with pytest.raises(BroadcastError, match="您负责的是望园社区，只能给望园社区发通知"):
+            broadcasts.preview(town, Draft("停水", audience), get_directory(), REACH, clock(), serves=("望园社区",))
 
 
 def test_volunteers_are_chosen_by_patrol_area_and_status(town, clock):
@@ -184,6 +192,33 @@ def test_an_image_is_stored_by_content_and_goes_only_where_it_can_be_shown(town,
     assert view.image.startswith(str((tmp_path / "var" / "broadcasts").resolve())) and view.image.endswith(".png")
     assert view.image_for("linli_telegram", broadcasts.get_config())
     assert not view.image_for("wechat", broadcasts.get_config())
+
+
+def test_the_command_line_says_what_is_wrong_and_stores_nothing(sqlite_engine, tmp_path, monkeypatch, capsys):
+    from bot.cli import main
+
+    credentials = tmp_path / "credentials.yml"
+    credentials.write_text("rest:\nbot.channels.telegram.TelegramInput:\n  token: t\n")
+    for name, value in (("DATABASE_URL", str(sqlite_engine.url)), ("VAR_DIR", str(tmp_path / "var")),
+                        ("CREDENTIALS", str(credentials))):
+        monkeypatch.setenv(f"LINLI_{name}", value)
+    add_person(sqlite_engine, "linli_telegram", 1, "望园社区", "2")
+    (tmp_path / "notice.jpg").write_text("not a picture")
+    for arguments, message in [(["  ", "--community", "望园社区"], "通知内容是空的"),
+                               (["停水", "--community", "东湖"], "没有找到“东湖”"),
+                               (["停水", "--community", "望园社区", "--building", "8"], "目前没有人能收到"),
+                               (["停水", "--to", "volunteers"], "志愿者目前没有人能收到"),
+                               (["停水", "--image", str(tmp_path / "notice.jpg")], "不是一张能打开的图片"),
+                               (["停水", "--topic", "weather"], "没有“weather”这类通知"),
+                               (["停水", "--at", "昨天"], "看不懂定时")]:
+        assert main(["broadcast", "send", *arguments, "--yes"]) == 1, arguments
+        assert message in capsys.readouterr().err
+    monkeypatch.setattr("builtins.input", lambda _prompt: "n")
+    assert main(["broadcast", "send", "明天停水", "--community", "望园社区"]) == 0
+    out = capsys.readouterr().out
+    assert "共 1 人：Telegram 1" in out and "没有发送" in out
+    assert main(["broadcast", "cancel", "7"]) == 1 and "没有编号为 7 的通知" in capsys.readouterr().err
+    assert stored(sqlite_engine) == (0, 0)
 
 
 # -- confirming, sending once, cancelling -----------------------------------------------------------
@@ -538,6 +573,8 @@ def test_residents_and_volunteers_are_refused_politely_and_nothing_happens(live)
             sender, f'/broadcast_cancel{{"broadcast_id":"{target.id}"}}')
     assert stored(live.engine) == before and broadcasts.get(live.engine, target.id).status == "scheduled"
 
+    add_person(live.engine, "rest", "staff-xiyuan", role="staff", serves=["万柳西园社区"])
+    assert "只能给万柳西园社区发通知" in live.stack.texts("staff-xiyuan", "/通知 望园社区 明天停水")
     assert "没有找到“东湖社区”" in live.stack.texts("staff-1", "/通知 东湖社区 明天停水")
     assert "通知内容是空的" in live.stack.texts("staff-1", "/通知 望园社区")
     assert "目前没有人能收到" in live.stack.texts("staff-1", "/通知 望园社区8号楼 明天停水")
