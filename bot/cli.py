@@ -128,6 +128,7 @@ def _staff_actor() -> str:
 
 
 def _cmd_tickets(args: argparse.Namespace) -> int:
+    from bot import followups, staff
     from bot.db import init_db
     from bot.reports import print_ticket, print_ticket_list
     from bot.tickets import TicketError, TicketStore, parse_ticket_id
@@ -135,8 +136,8 @@ def _cmd_tickets(args: argparse.Namespace) -> int:
     init_db()
     store = TicketStore()
     if args.action == "list":
-        print_ticket_list(store.list(status=args.status, community=args.community,
-                                     overdue=args.overdue or None, limit=args.limit))
+        print_ticket_list(staff.list_tickets(store, status=args.status, community=args.community,
+                                             overdue=args.overdue or None, limit=args.limit))
         return 0
     ticket_id = parse_ticket_id(args.ticket_id or "")
     ticket = store.get(ticket_id) if ticket_id else None
@@ -144,37 +145,16 @@ def _cmd_tickets(args: argparse.Namespace) -> int:
         print(f"没有这个工单：{args.ticket_id}", file=sys.stderr)
         return 1
     if args.action != "show":
-        actor = args.actor or _staff_actor()
-        changes = {
-            "start": lambda: store.transition(ticket.id, "in_progress", actor, args.text),
-            "resolve": lambda: store.transition(ticket.id, "resolved", actor, args.text),
-            "reopen": lambda: store.transition(ticket.id, "reopened", actor, args.text),
-            "assign": lambda: store.assign(ticket.id, args.kind or "", args.text or "", actor),
-            "note": lambda: store.add_note(ticket.id, actor, args.text or ""),
-            "merge": lambda: store.merge(ticket.id, args.text or "", actor),
-        }
         try:
-            ticket = changes[args.action]()
-        except TicketError as error:
+            ticket = staff.act(store, args.action, ticket.id, args.actor or _staff_actor(), args.text, args.kind)
+        except (TicketError, staff.CommandError) as error:
             print(error.user_message, file=sys.stderr)
             return 1
-        _plan(store, ticket)
+        followup = staff.plan(store, ticket)
+        if followup is not None:
+            print(f"第{followup.round}次回访安排在 {followups.local_time(followup.due_at, get_settings().timezone)}")
     print_ticket(ticket)
     return 0
-
-
-def _plan(store, ticket) -> None:
-    """Writes the jobs a change calls for at once (the scheduler's sweep would, within a minute)."""
-    from bot import followups
-    from bot.scheduler import Scheduler
-
-    scheduler = Scheduler(engine=store.engine).open()
-    try:
-        followup = followups.plan(scheduler.planning_context(store), ticket)
-    finally:
-        scheduler.stop(release=False)
-    if followup is not None:
-        print(f"第{followup.round}次回访安排在 {followups.local_time(followup.due_at, get_settings().timezone)}")
 
 
 def _cmd_schedule(args: argparse.Namespace) -> int:
@@ -234,7 +214,7 @@ def _cmd_nudges(args: argparse.Namespace) -> int:
 
 
 #: Modules that add their own subcommands (``register(subparsers)``), one per area of work.
-CLI_MODULES: tuple[str, ...] = ("bot.cli_channels", "bot.cli_broadcast", "bot.cli_report")
+CLI_MODULES: tuple[str, ...] = ("bot.cli_channels", "bot.cli_broadcast", "bot.cli_report", "bot.cli_staff")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -262,7 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     tickets.add_argument("ticket_id", nargs="?", help="the ticket (merge: the one that closes, SOURCE)")
     tickets.add_argument("text", nargs="?", help="note, reason (start/resolve/reopen), new handler name (assign) "
                                                  "or the ticket merged into (merge: TARGET)")
-    tickets.add_argument("--kind", help="assign: property_company | community | owner_unit | department")
+    tickets.add_argument("--kind", help="assign: property_company | community | owner_unit | department "
+                                        "(default: looked up in the directory)")
     tickets.add_argument("--actor", help="who acts, for the history (default staff:$LINLI_STAFF or your login)")
     tickets.add_argument("--status")
     tickets.add_argument("--community")

@@ -89,12 +89,72 @@ class Recipient:
     conversation_id: str
 
 
-def _recipients(entries) -> tuple[Recipient, ...]:
-    return tuple(Recipient(str(e["channel"]), str(e["id"])) for e in entries or ())
-
-
 class PolicyError(ValueError):
-    """service.yml asks for something that makes no sense; raised at load, not at 3 a.m."""
+    """service.yml or the staff file asks for something that makes no sense; raised at load, not at 3 a.m."""
+
+
+@dataclass(frozen=True)
+class StaffRecipients:
+    """Who gets staff notices, by the rules in the staff file's comments."""
+
+    street: tuple[Recipient, ...]
+    communities: dict
+    handlers: dict
+    digest: tuple[Recipient, ...]
+
+    @classmethod
+    def of(cls, members) -> "StaffRecipients":
+        told = [m for m in members if m.notices]
+
+        def reached(members_) -> tuple[Recipient, ...]:
+            return tuple(Recipient(m.channel, m.id) for m in members_)
+
+        names = dict.fromkeys(name for m in told for name in m.communities)
+        handlers = dict.fromkeys(name for m in told for name in m.handlers)
+        return cls(street=reached(m for m in told if not m.communities and not m.handlers),
+                   communities={n: reached(m for m in told if n in m.communities and not m.handlers) for n in names},
+                   handlers={n: reached(m for m in told if n in m.handlers) for n in handlers},
+                   digest=reached(m for m in told if m.digest))
+
+
+class StaffFile:
+    """The staff file, read again whenever it changes: `linli staff add` reaches a running
+    scheduler at its next notice. A file broken by a hand edit keeps the last good roster (and
+    says so in the log) rather than silence every notice."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._stamp: Optional[tuple[int, int]] = None
+        self._current = self._read()
+        self._stamp = self._stat()
+
+    def _stat(self) -> Optional[tuple[int, int]]:
+        try:
+            info = self.path.stat()
+        except OSError:
+            return None
+        return info.st_mtime_ns, info.st_size
+
+    def _read(self) -> StaffRecipients:
+        from bot.people import StaffFileError, load_staff
+
+        try:
+            return StaffRecipients.of(load_staff(self.path))
+        except (OSError, StaffFileError, yaml.YAMLError) as error:
+            raise PolicyError(f"staff file {self.path}: {error}") from error
+
+    def current(self) -> StaffRecipients:
+        stamp = self._stat()
+        if stamp != self._stamp:
+            with self._lock:
+                if stamp != self._stamp:
+                    try:
+                        self._current = self._read()
+                    except PolicyError as error:
+                        log.error("%s; keeping the staff read before", error)
+                    self._stamp = stamp
+        return self._current
 
 
 @dataclass(frozen=True)
@@ -113,16 +173,15 @@ class Policy:
     digest_time: time
     nudge_max_per_day: int
     nudge_pause_days: int
-    street: tuple[Recipient, ...]
-    communities: dict = field(hash=False)
-    handlers: dict = field(hash=False)
-    digest: tuple[Recipient, ...] = ()
+    staff: StaffFile = field(hash=False, compare=False)
 
     @classmethod
-    def load(cls, path: Path, zone: str) -> "Policy":
+    def load(cls, path: Path, zone: str, staff_path: Path | None = None) -> "Policy":
+        """``staff_path``: the staff file (default ``LINLI_STAFF_FILE``), which says who is told."""
+        from bot.people import staff_file
+
         raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         followup = {**raw.get("followup", {}), **_followup_overrides()}
-        staff = raw.get("staff", {})
         quiet = [time.fromisoformat(t) for t in raw.get("quiet_hours", ("22:00", "08:00"))]
         remind_at = float(raw.get("deadline_watch", {}).get("remind_at", 0.75))
         if not 0 < remind_at < 1:
@@ -137,10 +196,25 @@ class Policy:
                    digest_time=time.fromisoformat(str(raw.get("digest", {}).get("time", "08:30"))),
                    nudge_max_per_day=int(raw.get("nudges", {}).get("max_times_per_day", 3)),
                    nudge_pause_days=int(raw.get("nudges", {}).get("pause_days", 7)),
-                   street=_recipients(staff.get("street")),
-                   communities={name: _recipients(v) for name, v in (staff.get("communities") or {}).items()},
-                   handlers={name: _recipients(v) for name, v in (staff.get("handlers") or {}).items()},
-                   digest=_recipients(staff.get("digest")))
+                   staff=StaffFile(staff_path or staff_file()))
+
+    # -- staff recipients (from the staff file, as it is now) -----------------------------------
+
+    @property
+    def street(self) -> tuple[Recipient, ...]:
+        return self.staff.current().street
+
+    @property
+    def communities(self) -> dict:
+        return self.staff.current().communities
+
+    @property
+    def handlers(self) -> dict:
+        return self.staff.current().handlers
+
+    @property
+    def digest(self) -> tuple[Recipient, ...]:
+        return self.staff.current().digest
 
     # -- quiet hours --------------------------------------------------------------------------
 
@@ -197,13 +271,16 @@ def _followup_overrides() -> dict:
 
 
 @lru_cache(maxsize=4)
-def _policy(path: str, zone: str, overrides: tuple) -> Policy:
-    return Policy.load(Path(path), zone)
+def _policy(path: str, zone: str, overrides: tuple, staff_path: str) -> Policy:
+    return Policy.load(Path(path), zone, Path(staff_path))
 
 
 def get_policy() -> Policy:
+    from bot.people import staff_file
+
     settings = get_settings()
-    return _policy(str(settings.service_path), settings.timezone, tuple(sorted(_followup_overrides().items())))
+    return _policy(str(settings.service_path), settings.timezone, tuple(sorted(_followup_overrides().items())),
+                   str(staff_file()))
 
 
 # -- time ------------------------------------------------------------------------------------------

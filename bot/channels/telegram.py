@@ -41,6 +41,7 @@ from bot.channels import LOCATION_TEXT, PHOTO_TEXT, Direct, Inbound, known_keys
 from bot.channels.dedup import ShortTermStore
 from bot.channels.privacy import group_notice, is_personal
 from bot.channels.ratelimit import SendWindows
+from bot.nlu.commands import is_command_name as is_staff_command
 
 logger = logging.getLogger(__name__)
 
@@ -349,6 +350,9 @@ class TelegramInput(InputChannel):
         return Direct(UNSUPPORTED)
 
     async def _command(self, name: str, argument: str, metadata: Dict[str, Any], private: bool):
+        if name not in COMMAND_PAYLOADS and is_staff_command(name):
+            # Staff commands ("/list overdue") are for the dialogue, which checks who is asking.
+            return Inbound(f"/{name} {argument}".strip(), {**metadata, "command": name})
         if name not in COMMAND_PAYLOADS:
             return Direct(COMMAND_HELP)
         if not private and name in PRIVATE_ONLY_COMMANDS:
