@@ -221,6 +221,8 @@ def test_list_show_and_the_changes_staff_make():
     assert "13812345678" not in listed["lines"] and "502" not in listed["lines"]
     details = say(STAFF, f"/查看 {ticket.id}")
     assert details["phone"] == "13812345678" and "502室" in details["place"]
+    assert say(STAFF, f"/工单 {ticket.id.lower()}") == details, "a ticket id after /工单 shows it"
+    assert ticket.id in say(STAFF, "/list all")["lines"]
     assert say(STAFF, f"/接单 {ticket.id}")["status"] == "处理中"
     assert say(STAFF, f"/备注 {ticket.id} 已联系居民，明天上门")["response"] == "utter_staff_ticket_changed"
     assigned = say(STAFF, f"/改派 {ticket.id} 首华")
@@ -330,3 +332,17 @@ async def test_telegram_passes_staff_commands_to_the_dialogue():
     assert await channel._command("resolve", "GD202611220007 已修好", {}, True) == Inbound(
         "/resolve GD202611220007 已修好", {"command": "resolve"})
     assert await channel._command("dance", "", {}, True) == Direct(COMMAND_HELP)
+
+
+def test_roster_and_roles_on_both_backends(engine, tmp_path):
+    roster = tmp_path / "roster.yml"
+    shutil.copy(PACKAGE_DATA / "staff.yml", roster)
+    people.add_staff(StaffMember("wecom", "pg-zhou", communities=("望园东里",)), engine, roster)
+    assert people.role_of("wecom", "pg-zhou", engine) == "staff"
+    assert people.staff_communities("wecom", "pg-zhou", engine) == ("望园社区",)
+    assert people.role_of("linli_telegram", "-1001:42", engine) == "resident"
+    people.add_staff(StaffMember("linli_telegram", "42"), engine, roster)
+    assert people.role_of("linli_telegram", "-1001:42", engine) == "staff", "a group member is the same person"
+    people.remove_staff("wecom", "pg-zhou", engine, roster)
+    assert people.role_of("wecom", "pg-zhou", engine) == "resident"
+    assert people.sync_staff(engine, roster) == 4
