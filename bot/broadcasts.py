@@ -338,8 +338,8 @@ def parse_command(text: str, directory: Directory, now: datetime, zone: ZoneInfo
             raise _unknown_community(_LOOKS_LIKE_PLACE.match(word).group(1), directory)
         elif word[0] in "#＃" and len(word) > 1:
             topic = _topic(word[1:], config)
-        elif word.startswith("定时"):
-            send_at, index = _read_when(words, index, now, zone)
+        elif word.startswith("定时") and (when := _read_when(words, index, now, zone)):
+            send_at, index = when
         else:
             start = words[index].start()
             break
@@ -351,8 +351,9 @@ def parse_command(text: str, directory: Directory, now: datetime, zone: ZoneInfo
     return Draft(text=body[start:].strip(), audience=Audience(kind, community, building, topic), send_at=send_at)
 
 
-def _read_when(words, index: int, now: datetime, zone: ZoneInfo) -> tuple[datetime, int]:
-    """"定时 明天8:00", "定时明天8点", "定时 11-25 08:00": the moment and the index of its last word."""
+def _read_when(words, index: int, now: datetime, zone: ZoneInfo) -> Optional[tuple[datetime, int]]:
+    """"定时 明天8:00", "定时明天8点", "定时 11-25 08:00": the moment and the index of its last word.
+    A word that only starts with 定时 and no time ("定时清理楼道") is the notice's first word: None."""
     inline = words[index].group(0)[2:].lstrip(":：")
     if inline:
         candidates = [(inline, index)]
@@ -362,6 +363,8 @@ def _read_when(words, index: int, now: datetime, zone: ZoneInfo) -> tuple[dateti
     for candidate, last in candidates:
         with contextlib.suppress(BroadcastError):
             return parse_when(candidate, now, zone), last
+    if inline:
+        return None
     raise BroadcastError("定时后面请写时间，例如“定时 明天8:00”。")
 
 
@@ -681,7 +684,7 @@ def _counts(session, broadcast_id: int) -> dict:
 
 def _id(value) -> Optional[int]:
     text = str(value if value is not None else "").strip().lstrip("#")
-    return int(text) if text.isdigit() else None
+    return int(text) if text.isdigit() and len(text) <= 9 else None
 
 
 def confirm(engine, broadcast_id, author_channel: str, author_id: str, now: datetime,
@@ -692,14 +695,14 @@ def confirm(engine, broadcast_id, author_channel: str, author_id: str, now: date
     if (view.author_channel, view.author_id) != (author_channel, author_id):
         raise BroadcastError(f"通知 {view.id} 不是您起草的，请让起草人确认。")
     if view.status != "draft":
-        raise BroadcastError(_state_message(view, "已经确认过了"))
+        raise BroadcastError(_already(view, "已经确认过了"))
     if view.created_at < now - config.draft_valid:
         raise BroadcastError(f"通知 {view.id} 的预览已经过期，请重新发送命令。")
     with session_scope(engine) as session:
         moved = session.execute(update(Broadcast).where(Broadcast.id == view.id, Broadcast.status == "draft")
                                 .values(status="scheduled", confirmed_at=now)).rowcount
     if not moved:
-        raise BroadcastError(_state_message(_existing(engine, view.id), "已经确认过了"))
+        raise BroadcastError(_already(_existing(engine, view.id), "已经确认过了"))
     return _existing(engine, view.id)
 
 
@@ -715,7 +718,7 @@ def cancel(engine, broadcast_id, actor: str, now: datetime) -> BroadcastView:
                                                              BroadcastRecipient.status == "pending")
                             .values(status="skipped", reason="cancelled", finished_at=now))
     if not moved:
-        raise BroadcastError(_state_message(_existing(engine, view.id), "没法取消了"))
+        raise BroadcastError(_already(_existing(engine, view.id), "已经发完，没法取消了"))
     return _existing(engine, view.id)
 
 
@@ -726,10 +729,9 @@ def _existing(engine, broadcast_id) -> BroadcastView:
     return view
 
 
-def _state_message(view: BroadcastView, what: str) -> str:
-    state = {"scheduled": "已确认，等待发送", "sending": "正在发送", "done": "已经发完",
-             "cancelled": "已经取消", "draft": "还没确认"}[view.status]
-    return f"通知 {view.id} {state}，{what}。"
+def _already(view: BroadcastView, done: str) -> str:
+    """Why a confirmation or a cancel changes nothing: it was cancelled, or ``done`` says what."""
+    return f"通知 {view.id} {'已经取消了' if view.status == 'cancelled' else done}。"
 
 
 # -- sending ---------------------------------------------------------------------------------------
