@@ -212,10 +212,10 @@ def _list(store: TicketStore, staff: Staff, words: str) -> Reply:
             filters["overdue"] = True
         elif word.lower() in FILLER_WORDS:
             continue
-        elif _status(service.status_labels, word):
-            filters["status"] = _status(service.status_labels, word)
-        elif store.directory.find_community(word):
-            filters["community"] = store.directory.find_community(word).name
+        elif status := _status(service.status_labels, word):
+            filters["status"] = status
+        elif community := store.directory.find_community(word):
+            filters["community"] = community.name
         else:
             raise CommandError(f"“{word[:20]}”看不懂。可以写状态（{'、'.join(service.status_labels.values())}）、"
                                f"社区名或“逾期”，比如“/工单 望园 逾期”。")

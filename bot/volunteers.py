@@ -108,9 +108,13 @@ def parse_areas(text: str, directory) -> tuple[str, ...]:
         return tuple(c.name for c in directory.communities)
     named = [span.value for span in extract(text, directory.community_aliases()) if span.entity == "community"]
     if not named:
-        raise VolunteerError(f"unknown area {text!r}", f"没找到“{text[:20]}”这个社区。我们街道有："
-                             f"{'、'.join(c.name for c in directory.communities)}，都跑的话回“全部”。")
+        raise _unknown_area(text, directory)
     return tuple(dict.fromkeys(named))
+
+
+def _unknown_area(named: str, directory) -> VolunteerError:
+    return VolunteerError(f"unknown area {named!r}", f"没找到“{str(named)[:20]}”这个社区。我们街道有："
+                          f"{'、'.join(c.name for c in directory.communities)}，都跑的话回“全部”。")
 
 
 def parse_nudge_times(text: str, policy: Policy) -> list[str]:
@@ -135,7 +139,7 @@ def sign_up(engine, policy: Policy, directory, channel: str, sender_id: str, *, 
     if not consent:
         raise VolunteerError("no consent", "没有您的同意，我们没法登记和联系您。想好了随时再说“报名志愿者”。")
     fields = {"name": parse_name(name), "phone": parse_rider_phone(phone), "platform": parse_platform(platform),
-              "areas": [_community(area, directory) for area in areas] or None,
+              "areas": list(dict.fromkeys(_community(area, directory) for area in areas)),
               "nudge_times": nudges.parse_times(times, policy)}
     if not fields["areas"]:
         raise VolunteerError("no area", "请告诉我您常跑哪个社区。")
@@ -158,15 +162,14 @@ def sign_up(engine, policy: Policy, directory, channel: str, sender_id: str, *, 
 def _community(named: str, directory) -> str:
     found = directory.find_community(named)
     if found is None:
-        raise VolunteerError(f"unknown area {named!r}", f"没找到“{str(named)[:20]}”这个社区。我们街道有："
-                             f"{'、'.join(c.name for c in directory.communities)}。")
+        raise _unknown_area(named, directory)
     return found.name
 
 
 def _subscribe(engine, policy: Policy, view: VolunteerView, now: datetime) -> None:
     """One patrol community is the nudges' area; several mean the whole street."""
     area = view.areas[0] if len(view.areas) == 1 else None
-    nudges.subscribe(engine, policy, view.channel, view.sender_id, now, area, view.nudge_times or ("17:30",))
+    nudges.subscribe(engine, policy, view.channel, view.sender_id, now, area, view.nudge_times)
 
 
 def find(engine, who: str) -> VolunteerView:
