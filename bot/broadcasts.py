@@ -44,6 +44,7 @@ from sqlalchemy import Column, ForeignKey, Index, Integer, String, Text, and_, e
 
 from bot.db import Base, UtcDateTime, session_scope
 from bot.directory import Directory
+from bot.nlu.address import bare_number, chinese_number
 from bot.people import Person, Volunteer
 from bot.scheduler import Recipient, RetryLater
 from bot.settings import PACKAGE_DATA, get_settings
@@ -298,8 +299,6 @@ def parse_when(text: str, now: datetime, zone: ZoneInfo) -> datetime:
 
 def _place(token: str, directory: Directory) -> Optional[tuple[str, Optional[str]]]:
     """(community, building) for "望园社区", "望园3号楼", "万柳西园社区5栋"; None if it names no place."""
-    from bot.nlu.address import chinese_number
-
     for alias, name in sorted(directory.community_aliases(), key=lambda pair: -len(pair[0])):
         if token.startswith(alias):
             rest = token[len(alias):]
@@ -316,8 +315,6 @@ def parse_command(text: str, directory: Directory, now: datetime, zone: ZoneInfo
     """Reads "/通知 [对象] [#话题] [定时 时间] 内容". 对象: a community (望园社区), a building (望园社区3号楼),
     志愿者 (optionally followed by a community: its patrol volunteers) or 全部 (the default: every
     subscriber). Leading words are read as long as they are one of these; the rest is the text."""
-    from bot.nlu.address import chinese_number
-
     config = config or get_config()
     body = COMMAND.sub("", text, count=1)
     words = list(re.finditer(r"\S+", body))
@@ -405,15 +402,16 @@ def _valid_audience(audience: Audience, directory: Directory, config: BroadcastC
         if found is None or audience.community not in (found.name, *found.aliases):
             raise _unknown_community(audience.community, directory)
         community = found.name
-    if audience.building:
+    building = audience.building and (bare_number(audience.building) or audience.building.strip())
+    if building:
         if audience.kind == VOLUNTEERS:
             raise BroadcastError("志愿者按巡查片区（社区）发送，不能指定楼栋。")
         if community is None:
             raise BroadcastError("指定楼栋时请同时写明社区。")
-        if directory.building(community, audience.building) is None:
-            raise BroadcastError(f"{community}没有{audience.building}号楼。")
+        if directory.building(community, building) is None:
+            raise BroadcastError(f"{community}没有{building}号楼。")
     topic = _topic(audience.topic, config) if audience.topic else None
-    return Audience(audience.kind, community, audience.building, topic)
+    return Audience(audience.kind, community, building or None, topic)
 
 
 def check_image(path: str | Path, config: Optional[BroadcastConfig] = None) -> tuple[bytes, str]:

@@ -78,7 +78,7 @@ def test_preview_counts_the_audience_per_channel_and_the_skipped_per_reason(town
     assert community.skipped == {"unsubscribed": 1, "channel_unavailable": 2}
     assert community.total == 6
 
-    outages_only_left_out = preview(town, clock(), community="望园社区", building="3", topic="safety")
+    outages_only_left_out = preview(town, clock(), community="望园", building="三号楼", topic="安全")
     assert outages_only_left_out.to_send == {"linli_telegram": 3, "wechat": 1, "wecom": 1}
     assert outages_only_left_out.skipped == {"unsubscribed": 1, "topic_not_chosen": 1}
 
