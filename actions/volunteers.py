@@ -227,7 +227,8 @@ class ActionSubmitVolunteer(Action):
 
 
 class ActionPatrolAllClear(Action):
-    """Records a rider's "all clear" once per area and day; others are thanked, nothing recorded."""
+    """Records a patrolling rider's "all clear" once per area and day; others are thanked, nothing
+    recorded."""
 
     def name(self) -> Text:
         return "action_patrol_all_clear"
@@ -236,12 +237,11 @@ class ActionPatrolAllClear(Action):
                   domain: DomainDict) -> List[Dict[Text, Any]]:
         channel, sender_id = reporter(tracker)
         engine = store().engine
-        rider = volunteers.get(engine, channel, sender_id)
-        if rider is None or rider.status != "active":
-            status = rider.status if rider else "guest"
+        if not volunteers.on_patrol(engine, channel, sender_id):
+            rider = volunteers.get(engine, channel, sender_id)
             dispatcher.utter_message(response={"pending": "utter_patrol_all_clear_pending",
                                                "paused": "utter_volunteer_already_paused"}.get(
-                                                   status, "utter_patrol_all_clear_guest"))
+                                                   rider.status if rider else "", "utter_patrol_all_clear_guest"))
             return []
         area = volunteers.patrol_area(engine, directory(), channel, sender_id, _entity(tracker, "community"))
         recorded = volunteers.record_all_clear(engine, get_policy().zone, channel, sender_id, area, store().clock())

@@ -227,6 +227,16 @@ def _set_status(engine, view: VolunteerView, status: str, now: datetime) -> Volu
 
 # -- patrols and points ----------------------------------------------------------------------------
 
+def on_patrol(engine, channel: str, sender_id: str) -> bool:
+    """Whose "all clear" counts: an approved rider, or anyone staff subscribed to duty nudges
+    directly (`linli nudges subscribe`), whose nudge it answers."""
+    rider = get(engine, channel, sender_id)
+    if rider is not None:
+        return rider.status == "active"
+    subscription = nudges.get(engine, *person_id(channel, sender_id))
+    return subscription is not None and subscription.active
+
+
 def patrol_area(engine, directory, channel: str, sender_id: str, named: Optional[str] = None) -> str:
     """Where an all-clear is for: the community the rider named, else their nudges' area, else their
     one patrol community, else the whole street (its name)."""

@@ -311,6 +311,15 @@ def test_all_clear_and_points_in_chat(chat):
     assert stranger[0]["response"] == "utter_my_points_not_volunteer"
 
 
+def test_a_rider_staff_subscribed_directly_is_on_patrol_too(chat):
+    nudges.subscribe(chat.engine, get_policy(), "rest", "direct", chat.clock(), area="望园社区", times=["12:00"])
+    _, messages = run(ActionPatrolAllClear(), tracker("一切正常", "patrol_all_clear", sender="direct", active=False))
+    assert (messages[0]["response"], messages[0]["area"]) == ("utter_patrol_all_clear", "望园社区")
+    nudges.unsubscribe(chat.engine, "rest", "direct", chat.clock())
+    _, messages = run(ActionPatrolAllClear(), tracker("一切正常", "patrol_all_clear", sender="direct", active=False))
+    assert messages[0]["response"] == "utter_patrol_all_clear_guest"
+
+
 # -- end to end ------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
