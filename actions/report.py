@@ -18,6 +18,7 @@ from actions.answers import answer_in_place
 from actions.common import directory, in_group, latest_intent, local_time, message_metadata, reporter, store
 from actions.location import LocationValidation
 from bot import profiles
+from bot.channels.privacy import group_notice
 from bot.nlu.address import normalize_phone
 from bot.people import role_of
 from bot.tickets import NoLongerOpen, TicketError, TicketView, mask_phone, mask_room, mask_text
@@ -78,6 +79,8 @@ class ValidateReportForm(LocationValidation):
                   domain: DomainDict) -> List[Dict[Text, Any]]:
         if is_cancel(tracker):
             return [SlotSet("report_stopped", "cancelled"), SlotSet("requested_slot", None)]
+        if in_group(tracker):  # a complaint needs a room and a phone: never asked for in front of neighbours
+            return [SlotSet("report_stopped", "private_chat"), SlotSet("requested_slot", None)]
         if len((tracker.latest_message or {}).get("text") or "") > directory().service.description_max_chars:
             return [SlotSet("report_stopped", "too_long"), SlotSet("requested_slot", None)]
         answer_in_place(dispatcher, tracker)
@@ -324,6 +327,9 @@ class ActionSubmitReport(Action):
             followed = _follow(dispatcher, tracker)
             if followed:
                 return reset + [SlotSet("ticket_id", followed.id)]
+        elif stopped == "private_chat":
+            dispatcher.utter_message(text=group_notice(message_metadata(tracker).get("private_link")))
+            return reset
         elif stopped or not tracker.get_slot("report_confirmed"):
             dispatcher.utter_message(response=_STOPPED_RESPONSES.get(stopped, "utter_report_cancelled"),
                                      max_chars=directory().service.description_max_chars, **_office(tracker))
@@ -334,8 +340,7 @@ class ActionSubmitReport(Action):
             dispatcher.utter_message(text=error.user_message)
             return reset
         _remember_place(tracker)
-        response = "utter_ticket_created_group" if in_group(tracker) else "utter_ticket_created"
-        dispatcher.utter_message(response=response, ticket_id=ticket.id,
+        dispatcher.utter_message(response="utter_ticket_created", ticket_id=ticket.id,
                                  handler=ticket.handler_name, deadline=local_time(ticket.deadline))
         return reset + [SlotSet("ticket_id", ticket.id)]
 

@@ -68,6 +68,13 @@ def test_cancel_writes_nothing(stack, tickets):
     assert ticket_count(tickets) == before
 
 
+def test_a_complaint_in_a_group_chat_is_moved_to_a_private_chat(stack, tickets):
+    before = ticket_count(tickets)
+    reply = stack.texts("e2e-group", "望园5号楼2单元502漏水了 电话13812345678", metadata={"chat_type": "group"})
+    assert "私聊" in reply and "502" not in reply and "5678" not in reply
+    assert ticket_count(tickets) == before
+
+
 def test_building_not_in_directory(stack, tickets):
     sender = "e2e-dan"
     stack.texts(sender, "暖气不热")

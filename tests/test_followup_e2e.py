@@ -15,8 +15,18 @@ from bot import followups, nudges
 from bot.delivery import delivered
 from bot.scheduler import ManualClock, utcnow
 from tests.scheduling import start_scheduler
+from tests.stack import start_stack
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """A stack of its own: these residents report the same leaks as those of other modules, and
+    would be offered those tickets as duplicates."""
+    running = start_stack(tmp_path_factory.mktemp("followup_e2e"))
+    yield running
+    running.stop()
 
 
 @pytest.fixture(scope="module")

@@ -114,12 +114,12 @@ def test_a_complaint_through_telegram_becomes_a_ticket_and_its_followup_closes_i
     assert telegram.too_many_requests == 0
 
 
-def test_a_telegram_group_gets_the_private_link_and_nothing_personal(platforms):
+def test_a_complaint_in_a_telegram_group_is_moved_to_a_private_chat(platforms):
     loop, _, _, telegram, _, _ = platforms
     user, group = 710000 + uuid.uuid4().int % 9999, -100000 - uuid.uuid4().int % 9999
     sent = telegram_turn(loop, telegram, telegram.message_update(
         user, f"@{telegram.username} 5号楼502漏水了 电话13812349876", chat_id=group))
-    assert sent, "a mention in a group is answered"
+    assert any(f"t.me/{telegram.username}?start=report" in m["text"] for m in sent), "the private chat is offered"
     for message in sent:
         assert message["chat_id"] in (group, str(group))
         assert "13812349876" not in message["text"] and "502" not in message["text"]
