@@ -24,6 +24,7 @@ FORM = "volunteer_form"
 SLOTS = ("volunteer_name", "volunteer_phone", "volunteer_platform", "volunteer_areas", "volunteer_times",
          "volunteer_consent", "volunteer_summary", "volunteer_stopped")
 CONSENT_YES, CONSENT_NO = "同意", "不同意"
+NUMERIC_SLOTS = ("volunteer_phone", "volunteer_times")
 #: Answers that fail this often for one question end the sign-up with an offer of a person.
 MAX_TRIES = 3
 _STOPPED_RESPONSES = {"cancelled": "utter_volunteer_cancelled", "stuck": "utter_volunteer_stuck",
@@ -46,6 +47,12 @@ def _asked(tracker: Tracker, slot: str) -> bool:
     return tracker.get_slot("requested_slot") == slot
 
 
+def _numeric_answer(tracker: Tracker) -> bool:
+    """Digits given when a phone number or times were asked for answer that question, whatever the
+    classifier made of them ("1381234" is no question about 12345)."""
+    return tracker.get_slot("requested_slot") in NUMERIC_SLOTS and any(c.isdigit() for c in _text(tracker))
+
+
 class ValidateVolunteerForm(FormValidationAction):
     """Reads each answer when its question was asked (and whatever the opening message already
     said: "我是美团骑手，在西园跑单"), checks it, and says what is wrong before asking again."""
@@ -64,7 +71,7 @@ class ValidateVolunteerForm(FormValidationAction):
             return [SlotSet("volunteer_stopped", "cancelled"), SlotSet("requested_slot", None)]
         elif latest_intent(tracker) == "request_human":
             return []  # nothing taken: the form steps aside and the rule hands over to a person
-        elif answer_in_place(dispatcher, tracker):
+        elif not _numeric_answer(tracker) and answer_in_place(dispatcher, tracker):
             return [SlotSet(tracker.get_slot("requested_slot"), None)]
         events = await super().run(dispatcher, tracker, domain)
         events += self._count_try(tracker, events)

@@ -239,6 +239,11 @@ def test_an_invalid_phone_is_explained_and_asked_again(chat):
     assert volunteers.list_volunteers(chat.engine) == []
 
 
+def test_digits_answer_the_phone_question_whatever_the_classifier_thought(chat):
+    slots, messages = run(ValidateVolunteerForm(), tracker("1381234", "faq", slots={"requested_slot": "volunteer_phone"}))
+    assert slots["volunteer_phone"] is None and "11位手机号" in messages[0]["text"]
+
+
 def test_unknown_community_and_nonsense_times_are_asked_again(chat):
     filled = {"volunteer_name": "张强", "volunteer_phone": "13812345678", "volunteer_platform": "美团"}
     slots, messages = run(ValidateVolunteerForm(), tracker("火星小区", slots={**filled, "requested_slot": "volunteer_areas"}))
