@@ -35,7 +35,6 @@ from io import BytesIO
 from pathlib import Path
 from queue import Empty, SimpleQueue
 from typing import Callable, Iterable, Optional
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -43,6 +42,7 @@ import yaml
 from sqlalchemy import Column, ForeignKey, Index, Integer, String, Text, and_, exists, func, insert, select, update
 
 from bot.db import Base, UtcDateTime, session_scope
+from bot.delivery import trigger_intent_url
 from bot.directory import Directory
 from bot.nlu.address import bare_number, chinese_number
 from bot.people import Person, Volunteer
@@ -896,10 +896,8 @@ class _FanOut:
         if self.view.image_for(channel, self.config):
             entities["broadcast_image"] = "yes"
         try:
-            # Rasa's route does not decode the id: "robot:xiyuan" must arrive as written (":" and
-            # "@" are legal in a path), not as "robot%3Axiyuan", another conversation.
             response = self.http.post(
-                f"{self.url}/conversations/{quote(sender_id, safe=':@')}/trigger_intent",
+                trigger_intent_url(self.url, sender_id),
                 params={"output_channel": channel, **({"token": self.token} if self.token else {})},
                 json={"name": DELIVER_INTENT, "entities": entities})
         except (httpx.ConnectError, httpx.ConnectTimeout) as error:  # never reached Rasa: safe to try again

@@ -44,6 +44,13 @@ class DeliveryRecord(Base):
     error = Column(Text)
 
 
+def trigger_intent_url(rasa_url: str, conversation_id: str) -> str:
+    """Rasa's route does not decode the id: "robot:xiyuan" or a group member's "<group>:<user>" must
+    arrive as written (":" and "@" are legal in a path), not as "robot%3Axiyuan", another
+    conversation."""
+    return f"{rasa_url}/conversations/{quote(conversation_id, safe=':@')}/trigger_intent"
+
+
 class DeliveryFailed(RetryLater):
     pass
 
@@ -71,7 +78,7 @@ class Delivery:
             return None
         try:
             response = self.client.post(
-                f"{self.rasa_url}/conversations/{quote(to.conversation_id, safe='')}/trigger_intent",
+                trigger_intent_url(self.rasa_url, to.conversation_id),
                 params={"output_channel": to.channel, **({"token": self.token} if self.token else {})},
                 json={"name": intent, "entities": entities})
             response.raise_for_status()

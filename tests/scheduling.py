@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, unquote, urlparse
+from urllib.parse import parse_qs, urlparse
 from zoneinfo import ZoneInfo
 
 from bot.scheduler import ManualClock, Scheduler, SchedulerSettings, get_policy
@@ -35,7 +35,8 @@ class Triggered:
 @dataclass
 class FakeRasa:
     """Records ``POST /conversations/<id>/trigger_intent`` and answers like Rasa's collector; the
-    first ``fail`` requests get a 500."""
+    first ``fail`` requests get a 500. Like Rasa's route, it takes the id as written in the path
+    (no percent-decoding)."""
 
     fail: int = 0
     calls: list = field(default_factory=list)
@@ -57,7 +58,7 @@ class FakeRasa:
                     failing = fake.fail > 0
                     fake.fail -= failing
                     if not failing:
-                        fake.calls.append(Triggered(unquote(match.group(1)), parse_qs(url.query)["output_channel"][0],
+                        fake.calls.append(Triggered(match.group(1), parse_qs(url.query)["output_channel"][0],
                                                     body["name"], body.get("entities", {})))
                 payload = json.dumps({"tracker": {}, "messages": [{"text": body["name"]}]}).encode()
                 self.send_response(500 if failing else 200)

@@ -9,7 +9,7 @@ import pytest
 from bot import followups
 from bot.delivery import delivered
 from bot.followups import FollowUpOver
-from bot.scheduler import ManualClock
+from bot.scheduler import ManualClock, Recipient
 from bot.tickets import NotAllowed, TicketError, TicketStore, UnknownTicket
 from tests.scheduling import FakeRasa, beijing, start_scheduler
 
@@ -290,6 +290,13 @@ def test_failed_deliveries_are_retried_and_sent_once(work, store, rasa):
     [record] = delivered(work.engine, f"followup:{ticket.id}")
     assert (record.status, record.attempts, record.messages) == ("sent", 3, [{"text": "EXTERNAL_followup"}])
     assert followups.followups(work.engine, ticket.id)[0].status == "asked"
+
+
+def test_conversation_ids_reach_rasa_as_written(work, rasa):
+    """A group robot's or a group member's id has a ":" that Rasa's route would not decode."""
+    for conversation in ("robot:xiyuan", "-1001234:5678", "user@corp"):
+        work.delivery.send(f"test:{conversation}", Recipient("wecom", conversation), "EXTERNAL_staff_notice")
+    assert [c.conversation_id for c in rasa.calls] == ["robot:xiyuan", "-1001234:5678", "user@corp"]
 
 
 def test_a_job_run_twice_delivers_once(work, store, rasa):
