@@ -3,7 +3,10 @@
 Part ``webhooks``: a real Linli stack (tests/stack.py: action server and Rasa server, Redis tracker
 and lock stores, ``--workers`` Rasa processes) whose credentials point the three channels at the
 stand-ins. N simulated users each run the REST benchmark's conversation (bench/turns.py, script
-``linli``) again and again as new users, waiting for each answer before the next message:
+``linli``) again and again as new users, waiting for each answer before the next message. The
+REST channel on the same stack, in the same run, is the baseline. Besides rates and latencies,
+the CPU time the Rasa processes and the action server used per message is recorded (/proc):
+on a shared machine it moves much less than latency does.
 
 - Telegram: the update is POSTed to ``/webhooks/linli_telegram/webhook`` with the secret token;
   latency runs until the stand-in has received the turn's last ``sendMessage``. Telegram's flood
@@ -69,6 +72,32 @@ FALLBACK_WAIT = 30.0
 class Outcome:
     latency: Optional[float]  # None: no answer
     how: str  # "reply" (Telegram), "passive", "fallback", or what went wrong
+
+
+class RestUsers:
+    """The baseline: the same turns through Rasa's REST channel."""
+
+    name = "rest"
+
+    def __init__(self, stack: Stack, tag: str) -> None:
+        self.url = f"{stack.url}/webhooks/rest/webhook"
+        self.prefix = f"rest{tag}"
+        self.ids = itertools.count()
+
+    def new_user(self) -> str:
+        return f"{self.prefix}{next(self.ids):06d}"
+
+    async def turn(self, http: aiohttp.ClientSession, user: str, text: str) -> Outcome:
+        start = time.monotonic()
+        async with http.post(self.url, json={"sender": user, "message": text}) as answer:
+            if answer.status != 200:
+                return Outcome(None, f"http {answer.status}")
+            replies = await answer.json()
+        if not replies:
+            return Outcome(None, "no reply")
+        if any(reply.get("text") == SORRY for reply in replies):
+            return Outcome(None, "apology")
+        return Outcome(time.monotonic() - start, "reply")
 
 
 class TelegramUsers:
@@ -166,22 +195,43 @@ async def user_loop(channel, http: aiohttp.ClientSession, script: list[str], dea
                 outcomes.append(Outcome(None, type(error).__name__))
 
 
-async def run_level(channel, users: int, seconds: float, script: list[str]) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its running descendants (Rasa's Sanic workers are its children)."""
+    total, pending = 0.0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(child) for child in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+async def run_level(channel, users: int, seconds: float, script: list[str], stack: Stack) -> dict:
     connector = aiohttp.TCPConnector(limit=users)  # aiohttp sets TCP_NODELAY (see BENCHMARKS.md)
+    actions, rasa = (process.pid for process in stack.processes)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as http:
         await user_loop(channel, http, script, time.monotonic() + 0.001, [])  # warm-up, not measured
         outcomes: list[Outcome] = []
+        cpu = (cpu_seconds(rasa), cpu_seconds(actions), time.process_time())
         start = time.monotonic()
         await asyncio.gather(*(user_loop(channel, http, script, start + seconds, outcomes) for _ in range(users)))
         elapsed = time.monotonic() - start
+        cpu = [after - before for after, before in zip((cpu_seconds(rasa), cpu_seconds(actions), time.process_time()),
+                                                       cpu)]
     answered = [o.latency for o in outcomes if o.latency is not None]
     how = Counter(o.how for o in outcomes)
     row = {"channel": channel.name, "users": users, "messages": len(outcomes),
            "messages_per_s": round(len(outcomes) / elapsed, 1),
            "p50_ms": round(percentile(answered, 0.5) * 1000, 1) if answered else None,
            "p99_ms": round(percentile(answered, 0.99) * 1000, 1) if answered else None,
-           "errors": {k: v for k, v in how.items() if k not in ("reply", "passive", "fallback")}}
-    if channel.name != "telegram":
+           "errors": {k: v for k, v in how.items() if k not in ("reply", "passive", "fallback")},
+           **{f"{name}_cpu_ms_per_message": round(seconds * 1000 / max(1, len(outcomes)), 2)
+              for name, seconds in zip(("rasa", "actions", "bench"), cpu)}}
+    if channel.name in ("wechat", "wecom"):
         row["passive_share"] = round(how["passive"] / max(1, len(outcomes)), 4)
         row["fallback_share"] = round(how["fallback"] / max(1, len(outcomes)), 4)
         passive = [o.latency for o in outcomes if o.how == "passive"]
@@ -216,7 +266,7 @@ async def webhooks(opts, tag: str) -> list[dict]:
     rows = []
     try:
         script = SCRIPTS["linli"]
-        channels = [TelegramUsers(telegram, stack, tag),
+        channels = [RestUsers(stack, tag), TelegramUsers(telegram, stack, tag),
                     CallbackUsers("wechat", wechat, stack, tag, "message/custom/send", "o"),
                     CallbackUsers("wecom", wecom, stack, tag, "message/send", "staff")]
         for channel in channels:
@@ -224,7 +274,7 @@ async def webhooks(opts, tag: str) -> list[dict]:
                 continue
             for users in opts.users:
                 load = os.getloadavg()[0]
-                row = await run_level(channel, users, opts.seconds, script)
+                row = await run_level(channel, users, opts.seconds, script, stack)
                 rows.append({"part": "webhooks", "workers": opts.workers, "load_before": round(load, 2), **row})
                 print(json.dumps(rows[-1], ensure_ascii=False), flush=True)
     finally:
@@ -258,10 +308,10 @@ async def broadcast(opts, tag: str) -> list[dict]:
     outputs = [sender.get_output_channel() for sender in senders]
     recipients = [int(f"{tag}{i:06d}") for i in range(opts.recipients)]
     load = os.getloadavg()[0]
-    start = time.monotonic()
+    start, cpu = time.monotonic(), time.process_time()
     results = await asyncio.gather(*(outputs[i % len(outputs)].send_text_message(str(user), NOTICE)
                                      for i, user in enumerate(recipients)), return_exceptions=True)
-    elapsed = time.monotonic() - start
+    elapsed, cpu = time.monotonic() - start, time.process_time() - cpu
     times = api.send_times()
     await api.stop()
     rate = len(times) / elapsed
@@ -270,7 +320,8 @@ async def broadcast(opts, tag: str) -> list[dict]:
            "load_before": round(load, 2), "delivered": len(times), "seconds": round(elapsed, 1),
            "messages_per_s": round(rate, 2), "share_of_ceiling": round(rate / TELEGRAM_CEILING, 4),
            "too_many_requests": api.too_many_requests, "failed": sum(r is not None for r in results),
-           "most_in_any_second": max_in_window(times, 1.0)}
+           "most_in_any_second": max_in_window(times, 1.0),
+           "cpu_ms_per_message": round(cpu * 1000 / max(1, len(times)), 2)}  # senders and stand-in
     print(json.dumps(row, ensure_ascii=False), flush=True)
     return [row]
 
@@ -288,7 +339,7 @@ def main() -> None:
     args.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     args.add_argument("--users", type=int, nargs="+", default=[10, 50])
     args.add_argument("--seconds", type=float, default=20.0, help="measured time per level")
-    args.add_argument("--channels", nargs="*", choices=["telegram", "wechat", "wecom"])
+    args.add_argument("--channels", nargs="*", choices=["rest", "telegram", "wechat", "wecom"])
     args.add_argument("--workers", type=int, default=2, help="Rasa processes (Sanic workers)")
     args.add_argument("--recipients", type=int, default=5000)
     args.add_argument("--senders", type=int, default=1, help="channel instances sharing the broadcast")
