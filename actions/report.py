@@ -137,13 +137,12 @@ class ValidateReportForm(LocationValidation):
             return []
         required = await self.required_slots(self.domain_slots(domain), dispatcher, tracker, domain)
         upcoming = next((s for s in required if slots.get(s) is None), None)
-        private = not in_group(tracker)
         if upcoming == "report_confirmed":
-            return [SlotSet("report_summary", report_summary(slots, private=private))]
+            return [SlotSet("report_summary", report_summary(slots))]
         if upcoming == "same_problem" and not slots.get("duplicate_of"):
             ticket = self._duplicate(tracker)
             return [SlotSet("duplicate_of", ticket.id),
-                    SlotSet("duplicate_summary", duplicate_summary(ticket, private=private))] if ticket else []
+                    SlotSet("duplicate_summary", duplicate_summary(ticket))] if ticket else []
         return []
 
     @staticmethod
@@ -273,37 +272,33 @@ class ValidateReportForm(LocationValidation):
         return {"report_confirmed": None}
 
 
-def report_summary(slots: Dict[Text, Any], private: bool) -> str:
-    """What will be filed, phone and room masked; in a group nothing personal at all."""
+def report_summary(slots: Dict[Text, Any]) -> str:
+    """What will be filed, phone and room masked (the form never runs in a group chat)."""
     category = directory().service.categories[slots["category"]]
     place = [directory().community_of(slots.get("community")) or ""]
     if slots.get("building"):
         place.append(f"{slots['building']}号楼")
     if slots.get("unit"):
         place.append(f"{slots['unit']}单元")
-    if private and slots.get("room"):
+    if slots.get("room"):
         place.append(f"{mask_room(slots['room'])}室")
     if not any(place) and slots.get("location"):
         place = [slots["location"].get("label") or "已收到您发的位置"]
     lines = [f"问题：{category.label}", f"地点：{' '.join(p for p in place if p)}",
              f"描述：{_short(mask_text(slots.get('description') or ''))}"]
     phone = slots.get("phone")
-    if private:
-        lines.append(f"电话：{mask_phone(phone) if phone and phone != 'declined' else '未留'}")
+    lines.append(f"电话：{mask_phone(phone) if phone and phone != 'declined' else '未留'}")
     if slots.get("photos"):
         lines.append(f"照片：{len(slots['photos'])}张")
     return "\n".join(lines)
 
 
-def duplicate_summary(ticket: TicketView, private: bool) -> str:
-    """An open ticket shown as maybe the same problem: in private its id, status and what was
-    reported (phone and room masked); in a group only the kind of problem and its status. Never who
-    reported it."""
+def duplicate_summary(ticket: TicketView) -> str:
+    """An open ticket shown as maybe the same problem: its id, status and what was reported (phone
+    and room masked), never who reported it."""
     service = directory().service
     where = f"{ticket.building}号楼" if ticket.building else "附近"
     label, status = service.categories[ticket.category].label, service.status_labels.get(ticket.status, ticket.status)
-    if not private:
-        return f"{where}已经有邻居反映过“{label}”（{status}）。"
     return "\n".join([f"{where}已经有人报过类似的问题：", f"工单 {ticket.id}（{label}，{status}）",
                       f"内容：{_short(mask_text(ticket.description))}"])
 

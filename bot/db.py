@@ -23,7 +23,8 @@ from bot.settings import get_settings
 
 Base = declarative_base()
 #: Modules that define tables; each feature adds its own module here rather than growing one file.
-MODEL_MODULES = ("bot.models", "bot.people", "bot.delivery", "bot.followups", "bot.nudges", "bot.broadcasts")
+MODEL_MODULES = ("bot.models", "bot.people", "bot.delivery", "bot.followups", "bot.nudges", "bot.broadcasts",
+                 "bot.progress")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _SCHEMA_LOCK_KEY = 0x4C494E4C49  # "LINLI": the advisory lock init_db holds on PostgreSQL
 _engines: dict[str, Engine] = {}

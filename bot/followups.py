@@ -218,7 +218,7 @@ def _current_or_next(context: Context, ticket: TicketView) -> FollowUpView:
 
 def sweep(context: Context, batch: int = 500) -> dict:
     """Plans what nobody planned: new and changed tickets, supervision after a failed follow-up,
-    changed nudge subscriptions. Cheap when there is nothing to do (three indexed queries)."""
+    changed nudge subscriptions, progress notices. Cheap when there is nothing to do (indexed queries)."""
     counts = {"watched": 0, "followups": 0, "supervisions": 0}
     for ticket_id in _unwatched(context.engine, batch) + _unfollowed(context.engine, batch):
         ticket = context.tickets.get(ticket_id)
@@ -229,9 +229,10 @@ def sweep(context: Context, batch: int = 500) -> dict:
         context.schedule.at(f"supervise:{ticket_id}:{round_}", "bot.followups:supervise", context.clock(),
                             quiet=False, ticket_id=ticket_id, round=round_)
         counts["supervisions"] += 1
-    from bot.nudges import sweep as sweep_nudges
+    from bot import nudges, progress  # they build on this module
 
-    counts["nudges"] = sweep_nudges(context, batch)
+    counts["nudges"] = nudges.sweep(context, batch)
+    counts["progress"] = progress.sweep(context, batch)
     return counts
 
 
@@ -453,12 +454,17 @@ def _verdict(followup: FollowUpView) -> str:
 
 
 def _notify(context: Context, key: str, recipients, notice: str, ticket_id: str | None = None, **entities) -> None:
-    """One staff notice to each recipient, each delivered once; failures are retried together."""
+    """One staff notice to each recipient."""
+    send_each(context, key, recipients, "EXTERNAL_staff_notice", {"notice": notice, "ticket_id": ticket_id, **entities})
+
+
+def send_each(context: Context, key: str, recipients, intent: str, entities: dict) -> None:
+    """``intent`` to each recipient, each delivered once under ``key``; failures are retried together
+    (the job runs again and the ones already sent are skipped)."""
     failures = []
     for to in recipients:
         try:
-            context.delivery.send(f"{key}:{to.channel}:{to.conversation_id}", to, "EXTERNAL_staff_notice",
-                                  {"notice": notice, "ticket_id": ticket_id, **entities})
+            context.delivery.send(f"{key}:{to.channel}:{to.conversation_id}", to, intent, entities)
         except DeliveryFailed as error:
             failures.append(str(error))
     if failures:

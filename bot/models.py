@@ -59,7 +59,7 @@ class TicketEvent(Base):
 
     id = Column(Integer, primary_key=True, autoincrement=True)
     ticket_id = Column(String(16), ForeignKey("tickets.id"), nullable=False, index=True)
-    at = Column(UtcDateTime, nullable=False)
+    at = Column(UtcDateTime, nullable=False, index=True)  # progress notices look at recent steps
     actor = Column(String(128), nullable=False)
     action = Column(String(32), nullable=False)
     from_status = Column(String(16))

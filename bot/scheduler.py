@@ -174,6 +174,8 @@ class Policy:
     nudge_max_per_day: int
     nudge_pause_days: int
     staff: StaffFile = field(hash=False, compare=False)
+    progress_actions: tuple = ()
+    progress_lookback: timedelta = timedelta(hours=24)
 
     @classmethod
     def load(cls, path: Path, zone: str, staff_path: Path | None = None) -> "Policy":
@@ -186,6 +188,7 @@ class Policy:
         remind_at = float(raw.get("deadline_watch", {}).get("remind_at", 0.75))
         if not 0 < remind_at < 1:
             raise PolicyError(f"{path}: deadline_watch.remind_at must be between 0 and 1")
+        progress = raw.get("progress_notices", {})
         hours = {name: timedelta(hours=float(followup[name + "_hours"]))
                  for name in ("delay", "reminder_after", "no_answer_after")}
         return cls(zone=ZoneInfo(zone), quiet_start=quiet[0], quiet_end=quiet[1],
@@ -196,7 +199,9 @@ class Policy:
                    digest_time=time.fromisoformat(str(raw.get("digest", {}).get("time", "08:30"))),
                    nudge_max_per_day=int(raw.get("nudges", {}).get("max_times_per_day", 3)),
                    nudge_pause_days=int(raw.get("nudges", {}).get("pause_days", 7)),
-                   staff=StaffFile(staff_path or staff_file()))
+                   staff=StaffFile(staff_path or staff_file()),
+                   progress_actions=tuple(progress.get("actions", ())),
+                   progress_lookback=timedelta(hours=float(progress.get("lookback_hours", 24))))
 
     # -- staff recipients (from the staff file, as it is now) -----------------------------------
 

@@ -16,7 +16,7 @@ from typing import Callable, Iterable, Optional
 from zoneinfo import ZoneInfo
 
 import yaml
-from sqlalchemy import and_, delete, func, not_, select, text, update
+from sqlalchemy import and_, delete, exists, func, not_, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import object_session
 
@@ -443,33 +443,46 @@ class TicketStore:
 
     # -- duplicates, followers and merging ------------------------------------------------------
 
-    def _open_of_kind(self, category: str, since_days: float):
-        """Open, unmerged tickets of one category created in the last ``since_days``."""
-        return select(Ticket).where(Ticket.category == category, Ticket.created_at >= self.clock() - timedelta(days=since_days),
-                                    Ticket.status.in_([s.value for s in OPEN_STATUSES]), Ticket.merged_into.is_(None))
+    def _open_of_kind(self, category: str, since_days: float, excluding: tuple[str, str] | None = None):
+        """Open, unmerged tickets of one category created in the last ``since_days``; ``excluding``
+        (channel, sender id) leaves out what that person reported or follows already."""
+        query = select(Ticket).where(Ticket.category == category,
+                                     Ticket.created_at >= self.clock() - timedelta(days=since_days),
+                                     Ticket.status.in_([s.value for s in OPEN_STATUSES]), Ticket.merged_into.is_(None))
+        if excluding:
+            channel, sender_id = excluding
+            follows = exists().where(TicketFollower.ticket_id == Ticket.id, TicketFollower.channel == channel,
+                                     TicketFollower.sender_id == sender_id)
+            query = query.where(not_(and_(Ticket.reporter_channel == channel, Ticket.reporter_id == sender_id)),
+                                not_(follows))
+        return query
 
-    def open_for_building(self, category: str, community: str, building: str, since_days: float) -> list[TicketView]:
+    def open_for_building(self, category: str, community: str, building: str, since_days: float,
+                          excluding: tuple[str, str] | None = None, limit: int = 20) -> list[TicketView]:
         """Open tickets of the same kind at the same building, oldest first."""
         found = self.directory.find_community(community)
-        query = self._open_of_kind(category, since_days).where(
+        query = self._open_of_kind(category, since_days, excluding).where(
             Ticket.community == (found.name if found else community), Ticket.building == str(building))
         with session_scope(self.engine) as session:
-            return [TicketView.of(row) for row in session.execute(query.order_by(Ticket.created_at)).scalars()]
+            rows = session.execute(query.order_by(Ticket.created_at).limit(limit)).scalars()
+            return [TicketView.of(row) for row in rows]
 
     def open_near(self, category: str, latitude: float, longitude: float, within_metres: float,
-                  since_days: float) -> list[TicketView]:
+                  since_days: float, excluding: tuple[str, str] | None = None, limit: int = 20) -> list[TicketView]:
         """Open tickets of the same kind reported with a map location this close, nearest first.
         A bounding box narrows the rows in SQL; the exact distance is checked here."""
         point = _coordinates(latitude, longitude)
         degrees = within_metres / 111_320
         wide = degrees / max(math.cos(math.radians(point[0])), 0.01)
-        query = self._open_of_kind(category, since_days).where(
+        query = self._open_of_kind(category, since_days, excluding).where(
             Ticket.latitude.between(point[0] - degrees, point[0] + degrees),
             Ticket.longitude.between(point[1] - wide, point[1] + wide))
         with session_scope(self.engine) as session:
-            near = [(metres_between(point, (row.latitude, row.longitude)), TicketView.of(row))
-                    for row in session.execute(query).scalars()]
-        return [view for distance, view in sorted(near, key=lambda pair: pair[0]) if distance <= within_metres]
+            places = session.execute(query.with_only_columns(Ticket.id, Ticket.latitude, Ticket.longitude))
+            near = sorted((metres_between(point, (lat, lon)), ticket_id) for ticket_id, lat, lon in places)
+            ids = [ticket_id for distance, ticket_id in near if distance <= within_metres][:limit]
+            rows = {row.id: row for row in session.execute(select(Ticket).where(Ticket.id.in_(ids))).scalars()}
+            return [TicketView.of(rows[ticket_id]) for ticket_id in ids]
 
     def find_duplicates(self, category: str, channel: str, sender_id: str, community: str | None = None,
                         building: str | None = None, latitude: float | None = None,
@@ -477,14 +490,12 @@ class TicketStore:
         """Open tickets a new report may be the same problem as: same category, same building or
         (for a map location) close by, recent enough (service.yml ``duplicates``). Tickets the
         sender reported or already follows are left out: they know about those."""
-        policy = self.duplicates
-        found = self.open_for_building(category, community, building, policy.within_days) \
+        policy, excluding = self.duplicates, (channel, sender_id)
+        found = self.open_for_building(category, community, building, policy.within_days, excluding) \
             if community and building else []
         if latitude is not None and longitude is not None:
-            found += self.open_near(category, latitude, longitude, policy.within_metres, policy.within_days)
-        unique = list({ticket.id: ticket for ticket in found}.values())
-        return [ticket for ticket in unique if (ticket.reporter_channel, ticket.reporter_id) != (channel, sender_id)
-                and not self.is_follower(ticket.id, channel, sender_id)]
+            found += self.open_near(category, latitude, longitude, policy.within_metres, policy.within_days, excluding)
+        return list({ticket.id: ticket for ticket in found}.values())
 
     def followers(self, ticket_id: str) -> list[tuple[str, str]]:
         """(channel, sender id) of everyone following a ticket, earliest first: who else its updates reach."""

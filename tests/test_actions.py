@@ -53,14 +53,19 @@ FILLED = {"category": "leak", "description": "屋顶漏水了，下雨就滴", "
 
 
 def test_confirmation_masks_phone_and_room():
-    summary = report_summary({**FILLED, "description": "5号楼2单元502漏水 电话13812345678"}, private=True)
+    summary = report_summary({**FILLED, "description": "5号楼2单元502漏水 电话13812345678"})
     assert "138****5678" in summary and "13812345678" not in summary
     assert "502" not in summary and "5号楼" in summary
 
 
-def test_confirmation_in_a_group_shows_nothing_personal():
-    summary = report_summary(FILLED, private=False)
-    assert "电话" not in summary and "室" not in summary
+def test_a_report_in_a_group_is_moved_to_a_private_chat():
+    link = "https://t.me/linli_bot?start=report"
+    events, _ = run(ValidateReportForm(), tracker("5号楼2单元502漏水 电话13812345678",
+                                                  metadata={"chat_type": "group", "private_link": link}))
+    assert slots_of(events) == {"report_stopped": "private_chat", "requested_slot": None}
+    _, messages = run(ActionSubmitReport(), tracker("5号楼2单元502漏水", slots={"report_stopped": "private_chat"},
+                                                    metadata={"chat_type": "group", "private_link": link}))
+    assert link in messages[0]["text"] and "502" not in messages[0]["text"]
 
 
 def test_summary_is_prepared_when_the_confirmation_comes_next():

@@ -13,7 +13,7 @@ from bot.settings import PACKAGE_DATA
 BEIJING = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)
 CATEGORIES = ("leak corridor_clutter noise waterlogging illegal_building elevator sanitation heating_gas "
-              "ev_charging public_facility fire_safety property_service neighbor_dispute other").split()
+              "ev_charging public_facility fire_safety property_service neighbor_dispute other rider_concern").split()
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +118,8 @@ def test_deadlines_by_category_and_urgent_words(directory, category, description
 def test_every_category_is_configured(directory):
     assert set(directory.service.categories) == set(CATEGORIES)
     for category in directory.service.categories.values():
-        assert category.label and category.location and category.tier in directory.service.tiers
+        assert category.label and category.tier in directory.service.tiers
+        assert category.location or category.route.startswith("department:"), "a building's problem needs its place"
     with pytest.raises(ValueError):
         directory.dispatch("weather", "万柳西园社区", "5")
 

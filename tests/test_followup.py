@@ -46,6 +46,11 @@ def advance(work, **delta):
     work.schedule.wait_idle()
 
 
+def at(work, moment):
+    work.clock.set(moment)
+    work.schedule.wait_idle()
+
+
 def report(store, **overrides):
     fields = {"category": "leak", "description": "屋顶漏水，下雨就滴", "reporter_channel": "rest",
               "reporter_id": "alice", "community": "万柳西园", "building": "5", **overrides}
@@ -89,9 +94,9 @@ def test_followups_never_go_out_in_quiet_hours(work, store, rasa):
     followup = resolve(work, ticket.id)
     assert followup.due_at == beijing("2026-11-25 08:00"), "22:30 + 24 h is quiet: the next morning"
     advance(work, hours=33, minutes=29)  # 2026-11-25 07:59
-    assert not rasa.calls
+    assert not rasa.named("EXTERNAL_followup")
     advance(work, minutes=1)
-    assert [c.name for c in rasa.calls] == ["EXTERNAL_followup"]
+    assert len(rasa.named("EXTERNAL_followup")) == 1
 
 
 def test_a_failed_followup_reopens_supervises_and_asks_again_after_the_next_resolution(work, store, rasa):
@@ -222,13 +227,13 @@ def test_emergencies_are_watched_through_the_night_other_tickets_wait_for_mornin
     ordinary = report(store, category="corridor_clutter", description="楼道堆满纸箱", unit="1")
     advance(work, minutes=1)
     advance(work, hours=1, minutes=29)  # 00:00: 75 % of 2 h
-    assert [c.entities["ticket_id"] for c in rasa.calls] == [emergency.id]
+    assert [c.entities["ticket_id"] for c in rasa.named("EXTERNAL_staff_notice")] == [emergency.id]
     work.clock.set(beijing("2026-11-29 04:30"))  # the ordinary ticket's 75 %: quiet
     work.schedule.wait_idle()
-    assert all(c.entities["ticket_id"] != ordinary.id for c in rasa.calls)
+    assert all(c.entities["ticket_id"] != ordinary.id for c in rasa.named("EXTERNAL_staff_notice"))
     work.clock.set(beijing("2026-11-29 08:00"))
     work.schedule.wait_idle()
-    assert rasa.calls[-1].entities == {"notice": "due_soon", "ticket_id": ordinary.id}
+    assert rasa.named("EXTERNAL_staff_notice")[-1].entities == {"notice": "due_soon", "ticket_id": ordinary.id}
 
 
 def test_a_ticket_resolved_in_time_is_not_chased(work, store, rasa):
@@ -267,6 +272,36 @@ def test_daily_digest_to_staff(work, store, rasa):
     assert (params["new"], params["overdue"], params["escalated"], params["overdue_list"]) == (2, 1, 1, overdue.id)
 
 
+def test_reporter_and_followers_hear_when_the_ticket_moves_once(work, store, rasa):
+    ticket = report(store)
+    store.follow(ticket.id, "linli_telegram", "42")
+    store.transition(ticket.id, "in_progress", "staff:wang", "师傅下午上门")
+    advance(work, minutes=1)
+    advance(work, minutes=1)
+    updates = rasa.named("EXTERNAL_ticket_update")
+    assert sorted((u.output_channel, u.conversation_id) for u in updates) == [("linli_telegram", "42"), ("rest", "alice")]
+    assert {tuple(sorted(u.entities.items())) for u in updates} == {
+        (("ticket_id", ticket.id), ("update", "in_progress"), ("update_note", "师傅下午上门"))}
+
+
+def test_progress_news_waits_for_the_morning_and_hides_numbers(work, store, rasa):
+    work.clock.set(beijing("2026-11-23 23:00"))
+    ticket = report(store)
+    store.transition(ticket.id, "resolved", "staff:wang", "已修好，有问题打13812345678")
+    advance(work, minutes=5)
+    assert rasa.named("EXTERNAL_ticket_update") == []
+    at(work, beijing("2026-11-24 08:00"))
+    [update] = rasa.named("EXTERNAL_ticket_update")
+    assert update.entities["update"] == "resolved" and "138****5678" in update.entities["update_note"]
+
+
+def test_old_steps_are_not_announced(work, store, rasa):
+    ticket = report(store)
+    store.transition(ticket.id, "in_progress", "staff:wang")
+    advance(work, hours=25)
+    assert rasa.named("EXTERNAL_ticket_update") == []
+
+
 def test_staff_notice_wording_comes_from_the_ticket(work, store):
     ticket = report(store)
     response, params = followups.staff_notice(store, "due_soon", "Asia/Shanghai", ticket.id,
@@ -279,11 +314,12 @@ def test_staff_notice_wording_comes_from_the_ticket(work, store):
 
 
 def test_failed_deliveries_are_retried_and_sent_once(work, store, rasa):
-    rasa.fail = 2
     ticket = report(store)
     resolve(work, ticket.id)
+    advance(work, minutes=1)  # the progress notice goes out first
+    rasa.fail = 2
     advance(work, hours=24)
-    assert not rasa.calls and followups.followups(work.engine, ticket.id)[0].status == "scheduled"
+    assert not rasa.named("EXTERNAL_followup") and followups.followups(work.engine, ticket.id)[0].status == "scheduled"
     advance(work, seconds=30)
     advance(work, seconds=120)
     assert len(rasa.named("EXTERNAL_followup")) == 1

@@ -81,6 +81,8 @@ def test_resolved_followed_up_answered_and_closed(stack, work):
     question = sent(work, f"followup:{ticket_id}:1:ask")
     assert ticket_id in text_of(question) and "解决了吗" in text_of(question)
     assert [b["title"] for b in question[0]["buttons"]] == ["已解决", "部分解决", "没解决"]
+    [news] = [r for r in delivered(work.engine, "progress:") if r.conversation_id == sender]
+    assert ticket_id in text_of(news.messages) and "首华物业说已经办好了（已修好）" in text_of(news.messages)
 
     satisfaction = tap(stack, sender, question, "已解决")
     assert "满意吗" in text_of(satisfaction)

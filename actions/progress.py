@@ -1,0 +1,30 @@
+"""The words of a progress notice (bot/progress.py decides who hears it and when)."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.common import directory, store
+from actions.followup import entity
+
+
+class ActionTicketUpdate(Action):
+    def name(self) -> Text:
+        return "action_ticket_update"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> List[Dict[Text, Any]]:
+        ticket = store().get(entity(tracker, "ticket_id") or "")
+        if ticket is None:
+            return []
+        service = directory().service
+        step, note = entity(tracker, "update") or "note", entity(tracker, "update_note")
+        response = "utter_ticket_update_resolved" if step == "resolved" else "utter_ticket_update"
+        dispatcher.utter_message(response=response, ticket_id=ticket.id, handler=ticket.handler_name,
+                                 category=service.categories[ticket.category].label,
+                                 step=service.event_labels.get(step, service.event_labels["note"]),
+                                 detail=f"（{note}）" if note else "")
+        return []
