@@ -65,7 +65,7 @@ class ActionBroadcastPreview(_StaffAction):
 
     def act(self, dispatcher, tracker, channel, sender_id) -> None:
         settings, engine, now = get_settings(), store().engine, store().clock()
-        draft = broadcasts.parse_command((tracker.latest_message or {}).get("text") or "", directory(), now,
+        draft = broadcasts.parse_notice(entity(tracker, "command_args") or "", directory(), now,
                                          ZoneInfo(settings.timezone))
         photo = message_metadata(tracker).get("photo")
         draft = replace(draft, author_channel=channel, author_id=sender_id, image_id=photo,

@@ -56,8 +56,6 @@ OPEN = ("draft", "scheduled", "sending")
 DELIVER_INTENT, REPORT_INTENT = "EXTERNAL_broadcast", "EXTERNAL_broadcast_report"
 
 #: Staff chat commands: "/通知 望园社区 明天9点到12点停水" and "/取消通知 12".
-COMMAND = re.compile(r"^\s*[/／]\s*(?:通知|广播|发通知)(?=\s|$)")
-CANCEL_COMMAND = re.compile(r"^\s*[/／]\s*(?:取消通知|撤回通知|停发通知)\s*#?(\d+)?\s*$")
 
 
 # -- configuration -------------------------------------------------------------------------------
@@ -310,13 +308,13 @@ def _place(token: str, directory: Directory) -> Optional[tuple[str, Optional[str
     return None
 
 
-def parse_command(text: str, directory: Directory, now: datetime, zone: ZoneInfo,
-                  config: Optional[BroadcastConfig] = None) -> Draft:
-    """Reads "/通知 [对象] [#话题] [定时 时间] 内容". 对象: a community (望园社区), a building (望园社区3号楼),
-    志愿者 (optionally followed by a community: its patrol volunteers) or 全部 (the default: every
-    subscriber). Leading words are read as long as they are one of these; the rest is the text."""
+def parse_notice(body: str, directory: Directory, now: datetime, zone: ZoneInfo,
+                 config: Optional[BroadcastConfig] = None) -> Draft:
+    """Reads what follows "/通知": "[对象] [#话题] [定时 时间] 内容". 对象: a community (望园社区), a building
+    (望园社区3号楼), 志愿者 (optionally followed by a community: its patrol volunteers) or 全部 (the
+    default: every subscriber). Leading words are read as long as they are one of these; the rest is
+    the text."""
     config = config or get_config()
-    body = COMMAND.sub("", text, count=1)
     words = list(re.finditer(r"\S+", body))
     kind, community, building, topic, send_at, start = SUBSCRIBERS, None, None, None, None, len(body)
     index = 0

@@ -108,27 +108,27 @@ def test_volunteers_are_chosen_by_patrol_area_and_status(town, clock):
 
 def test_the_staff_command_is_read_into_an_audience_a_topic_and_a_time(clock):
     now, directory = clock(), get_directory()
-    draft = broadcasts.parse_command("/通知 望园社区3号楼 #停水停电 定时 明天8:00 明天9点到12点停水\n请提前储水",
+    draft = broadcasts.parse_notice("望园社区3号楼 #停水停电 定时 明天8:00 明天9点到12点停水\n请提前储水",
                                      directory, now, BEIJING)
     assert draft.audience == Audience("subscribers", "望园社区", "3", "outages")
     assert draft.text == "明天9点到12点停水\n请提前储水"
     assert draft.send_at.astimezone(BEIJING).strftime("%m-%d %H:%M") == "11-23 08:00"
-    assert broadcasts.parse_command("/通知 望园社区 明天9点到12点停水", directory, now, BEIJING) == \
+    assert broadcasts.parse_notice("望园社区 明天9点到12点停水", directory, now, BEIJING) == \
         Draft("明天9点到12点停水", Audience("subscribers", "望园社区"))
-    assert broadcasts.parse_command("/通知 望园 定时清理楼道杂物", directory, now, BEIJING).text == "定时清理楼道杂物"
-    volunteers = broadcasts.parse_command("／通知 志愿者 西园 今晚暴雨 注意安全", directory, now, BEIJING)
+    assert broadcasts.parse_notice("望园 定时清理楼道杂物", directory, now, BEIJING).text == "定时清理楼道杂物"
+    volunteers = broadcasts.parse_notice("志愿者 西园 今晚暴雨 注意安全", directory, now, BEIJING)
     assert volunteers.audience == Audience("volunteers", "万柳西园社区") and volunteers.text == "今晚暴雨 注意安全"
 
 
 @pytest.mark.parametrize("command, message", [
-    ("/通知 东湖社区 明天停水", "没有找到“东湖社区”"),
-    ("/通知 望园社区 #天气 明天降温", "没有“天气”这类通知"),
-    ("/通知 3号楼 明天停水", "3号楼是哪个社区的"),
-    ("/通知 定时 下辈子 停水", "定时后面请写时间"),
+    ("东湖社区 明天停水", "没有找到“东湖社区”"),
+    ("望园社区 #天气 明天降温", "没有“天气”这类通知"),
+    ("3号楼 明天停水", "3号楼是哪个社区的"),
+    ("定时 下辈子 停水", "定时后面请写时间"),
 ])
 def test_command_mistakes_are_named(clock, command, message):
     with pytest.raises(BroadcastError, match=message):
-        broadcasts.parse_command(command, get_directory(), clock(), BEIJING)
+        broadcasts.parse_notice(command, get_directory(), clock(), BEIJING)
 
 
 def png(path, size=(40, 30)):

@@ -1,9 +1,10 @@
 """Staff commands ("/工单 列表 逾期", "/办结 GD202611220007 已修好"), read by rule, never by the model.
 
-A command changes tickets, so what it means must not depend on a classifier's mood: a message that
-starts with "/" and a command word is the intent ``staff_command`` with the entities ``command``
-(the canonical name) and ``command_args`` (the rest, verbatim), whatever the statistical model
-thought. Whether the sender may use it is checked by the action on every call, not here.
+A command changes tickets or messages thousands of people, so what it means must not depend on a
+classifier's mood: a message that starts with "/" and a command word is the intent
+``staff_command`` (broadcasts: their own intents) with the entities ``command`` (the canonical
+name) and ``command_args`` (the rest, verbatim), whatever the statistical model thought; "/通知 望园社区
+明天停水" is never a resident's complaint about water. Whether the sender may use it is checked by the action on every call, not here.
 """
 from __future__ import annotations
 
@@ -34,7 +35,13 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "pause": ("暂停", "pause"),
     "points": ("积分", "points"),
     "commands": ("命令", "指令", "commands"),
+    "broadcast": ("通知", "广播", "发通知"),
+    "broadcast_cancel": ("取消通知", "撤回通知", "停发通知"),
 }
+#: Commands with a dialogue of their own (a preview to confirm) get their own intent; the others
+#: are all ``staff_command``.
+OWN_INTENTS = {"broadcast": "broadcast_preview", "broadcast_cancel": "broadcast_cancel"}
+_BROADCAST_ID = re.compile(r"^#?(\d+)$")
 #: "/工单" on its own lists tickets; followed by another command word it is that command.
 GROUP_WORDS = ("工单", "ticket")
 _SLASH = re.compile(r"^\s*[/／]\s*")
@@ -74,6 +81,11 @@ def is_command_name(name: str) -> bool:
     return parse_command(f"/{name}") is not None
 
 
+def _entity(name: str, value: str, text: str) -> dict:
+    start = text.rfind(value)
+    return {"entity": name, "value": value, "start": start, "end": start + len(value), "confidence_entity": 1.0}
+
+
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
 class StaffCommandRecognizer(GraphComponent):
     """Last in the pipeline: a staff command overrides whatever came before, entities included
@@ -93,9 +105,11 @@ class StaffCommandRecognizer(GraphComponent):
             text = message.get(TEXT) or ""
             found = [{"entity": "command", "value": command, "start": 0, "end": len(text), "confidence_entity": 1.0}]
             if arguments:
-                found.append({"entity": "command_args", "value": arguments, "start": text.find(arguments),
-                              "end": text.find(arguments) + len(arguments), "confidence_entity": 1.0})
-            intent = {"name": INTENT_NAME, "confidence": 1.0}
+                found.append(_entity("command_args", arguments, text))
+            broadcast_id = _BROADCAST_ID.match(arguments) if command == "broadcast_cancel" else None
+            if broadcast_id:
+                found.append(_entity("broadcast_id", broadcast_id.group(1), text))
+            intent = {"name": OWN_INTENTS.get(command, INTENT_NAME), "confidence": 1.0}
             message.set(INTENT, intent, add_to_output=True)
             message.set("intent_ranking", [intent], add_to_output=True)
             message.set(ENTITIES, [{**e, "extractor": self.__class__.__name__} for e in found], add_to_output=True)
