@@ -275,3 +275,20 @@ class ActionMyPoints(Action):
         dispatcher.utter_message(response="utter_my_points", name=rider.name, month=f"{first.month}月",
                                  fixed=found.fixed_reports, clear=found.all_clears)
         return []
+
+
+class ActionVolunteerStatus(Action):
+    """Tells a rider that staff approved them (nudges start) or paused their patrols."""
+
+    def name(self) -> Text:
+        return "action_volunteer_status"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> List[Dict[Text, Any]]:
+        rider = volunteers.get(store().engine, *reporter(tracker))
+        if rider is None or rider.status != _entity(tracker, "volunteer_status"):
+            return []
+        response = "utter_volunteer_approved" if rider.status == "active" else "utter_volunteer_paused"
+        dispatcher.utter_message(response=response, name=rider.name, times="、".join(rider.nudge_times),
+                                 areas="、".join(rider.areas))
+        return []

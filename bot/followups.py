@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from bot.db import Base, UtcDateTime, session_scope
 from bot.delivery import DeliveryFailed
 from bot.models import Ticket, TicketEvent
+from bot.people import Volunteer
 from bot.scheduler import Context, Policy, Recipient, RetryLater
 from bot.tickets import (OPEN_STATUSES, IllegalTransition, NotAllowed, TicketError, TicketStore, TicketView,
                          UnknownTicket, mask_text)
@@ -218,7 +219,7 @@ def _current_or_next(context: Context, ticket: TicketView) -> FollowUpView:
 
 def sweep(context: Context, batch: int = 500) -> dict:
     """Plans what nobody planned: new and changed tickets, supervision after a failed follow-up,
-    changed nudge subscriptions, progress notices. Cheap when there is nothing to do (indexed queries)."""
+    changed nudge subscriptions, progress notices, riders approved or paused. Cheap when there is nothing to do (indexed queries)."""
     counts = {"watched": 0, "followups": 0, "supervisions": 0}
     for ticket_id in _unwatched(context.engine, batch) + _unfollowed(context.engine, batch):
         ticket = context.tickets.get(ticket_id)
@@ -229,10 +230,11 @@ def sweep(context: Context, batch: int = 500) -> dict:
         context.schedule.at(f"supervise:{ticket_id}:{round_}", "bot.followups:supervise", context.clock(),
                             quiet=False, ticket_id=ticket_id, round=round_)
         counts["supervisions"] += 1
-    from bot import nudges, progress  # they build on this module
+    from bot import nudges, progress, volunteers  # they build on this module
 
     counts["nudges"] = nudges.sweep(context, batch)
     counts["progress"] = progress.sweep(context, batch)
+    counts["volunteers"] = volunteers.sweep(context, batch)
     return counts
 
 
@@ -486,10 +488,12 @@ class Digest:
     escalated: int
     awaiting_followup: int
     overdue_ids: tuple[str, ...]
+    pending_volunteers: int = 0
 
 
 def digest(engine, as_of: datetime, community: str | None = None) -> Digest:
-    """The last 24 hours for staff: new, overdue now, escalated, awaiting follow-up."""
+    """The last 24 hours for staff: new, overdue now, escalated, awaiting follow-up; and rider
+    sign-ups waiting for approval (street-wide: a rider patrols several communities)."""
     since = as_of - timedelta(days=1)
     where = [Ticket.community == community] if community else []
     with session_scope(engine) as session:
@@ -505,7 +509,9 @@ def digest(engine, as_of: datetime, community: str | None = None) -> Digest:
                       escalated=count(TicketEvent.action == "escalated", TicketEvent.at >= since,
                                       TicketEvent.at < as_of, of=TicketEvent),
                       awaiting_followup=count(FollowUp.status.in_(ACTIVE), of=FollowUp),
-                      overdue_ids=tuple(overdue_ids.scalars()))
+                      overdue_ids=tuple(overdue_ids.scalars()),
+                      pending_volunteers=session.execute(select(func.count()).select_from(Volunteer)
+                                                         .where(Volunteer.status == "pending")).scalar())
 
 
 # -- what the dialogue says (used by actions/followup.py) ------------------------------------------
@@ -544,7 +550,9 @@ def staff_notice(tickets: TicketStore, notice: str, zone: str, ticket_id: str | 
         return "utter_notice_digest", {
             "date": local_time(now, zone)[:-5], "street": tickets.directory.street, "new": figures.new,
             "overdue": figures.overdue, "escalated": figures.escalated, "awaiting": figures.awaiting_followup,
-            "overdue_list": "、".join(figures.overdue_ids) or "无"}
+            "overdue_list": "、".join(figures.overdue_ids) or "无",
+            "pending_volunteers": f"\n待审核的骑手志愿者 {figures.pending_volunteers} 人（/志愿者 查看）"
+                                  if figures.pending_volunteers else ""}
     ticket = tickets.get(ticket_id or "")
     if ticket is None:
         raise UnknownTicket(ticket_id or "")

@@ -55,6 +55,7 @@ class Volunteer(Base):
     areas = Column(JSON, nullable=False, default=list)  # patrol communities (directory names)
     nudge_times = Column(JSON, nullable=False, default=list)  # chosen nudge times, "HH:MM"; subscribed on approval
     status = Column(String(16), nullable=False, default="pending", index=True)  # pending | active | paused
+    told_status = Column(String(16))  # the status the rider was last told about (approved, paused)
     consent = Column(Boolean, nullable=False, default=False)
     note = Column(Text)
     created_at = Column(UtcDateTime, nullable=False)

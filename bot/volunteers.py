@@ -15,7 +15,7 @@ from datetime import date, datetime, time
 from typing import Iterable, Optional
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot import nudges
@@ -23,7 +23,8 @@ from bot.db import session_scope
 from bot.models import Ticket, TicketEvent
 from bot.nlu.address import extract
 from bot.people import PatrolAllClear, Volunteer, person_id, set_volunteer_role
-from bot.scheduler import Policy
+from bot.followups import send_each
+from bot.scheduler import Context, Policy, Recipient
 from bot.tickets import mask_phone, parse_phone
 
 #: Delivery platforms riders name; any other answer is kept as written.
@@ -55,6 +56,7 @@ class VolunteerView:
     nudge_times: tuple[str, ...]
     status: str
     created_at: datetime
+    updated_at: datetime
 
     @property
     def key(self) -> str:
@@ -72,7 +74,7 @@ class VolunteerView:
     @classmethod
     def of(cls, row: Volunteer) -> "VolunteerView":
         return cls(row.channel, row.sender_id, row.name, row.phone, row.platform, tuple(row.areas or ()),
-                   tuple(row.nudge_times or ()), row.status, row.created_at)
+                   tuple(row.nudge_times or ()), row.status, row.created_at, row.updated_at)
 
 
 # -- checking answers ------------------------------------------------------------------------------
@@ -223,6 +225,38 @@ def _set_status(engine, view: VolunteerView, status: str, now: datetime) -> Volu
         set_volunteer_role(session, view.channel, view.sender_id, status == "active")
         session.flush()
         return VolunteerView.of(row)
+
+
+# -- telling riders what staff decided --------------------------------------------------------------
+
+STATUS_INTENT = "EXTERNAL_volunteer_status"
+_TOLD = ("active", "paused")
+
+
+def sweep(context: Context, batch: int = 500) -> int:
+    """Riders whose approval or pause they have not heard about yet: one job each, whoever changed
+    the status (``linli volunteers``, a staff chat command). The job goes in before the mark."""
+    query = (select(Volunteer.channel, Volunteer.sender_id, Volunteer.status)
+             .where(Volunteer.status.in_(_TOLD), or_(Volunteer.told_status.is_(None),
+                                                      Volunteer.told_status != Volunteer.status)).limit(batch))
+    with session_scope(context.engine) as session:
+        changed = session.execute(query).all()
+    for channel, sender_id, status in changed:
+        context.schedule.at(f"volunteer:{channel}:{sender_id}:{status}", "bot.volunteers:tell", context.clock(),
+                            channel=channel, sender_id=sender_id, status=status)
+        with session_scope(context.engine) as session:
+            session.execute(update(Volunteer).where(Volunteer.channel == channel, Volunteer.sender_id == sender_id,
+                                                    Volunteer.status == status).values(told_status=status))
+    return len(changed)
+
+
+def tell(context: Context, channel: str, sender_id: str, status: str) -> None:
+    """Once per change: the key holds the moment of the change, so a later approval is told again."""
+    view = get(context.engine, channel, sender_id)
+    if view is None or view.status != status:
+        return  # changed again since; that change has its own job
+    send_each(context, f"volunteer:{view.key}:{status}:{view.updated_at.isoformat()}",
+              [Recipient(channel, sender_id)], STATUS_INTENT, {"volunteer_status": status})
 
 
 # -- patrols and points ----------------------------------------------------------------------------

@@ -272,6 +272,26 @@ def test_daily_digest_to_staff(work, store, rasa):
     assert (params["new"], params["overdue"], params["escalated"], params["overdue_list"]) == (2, 1, 1, overdue.id)
 
 
+def test_riders_hear_when_staff_approve_or_pause_them_and_the_digest_counts_who_waits(work, store, rasa):
+    from bot import volunteers
+
+    volunteers.sign_up(work.engine, work.policy, store.directory, "linli_telegram", "77", name="小王",
+                       phone="13912345678", platform="美团", areas=["望园社区"], times=["11:00"], consent=True,
+                       now=work.clock())
+    _, params = followups.staff_notice(store, "digest", "Asia/Shanghai")
+    assert "待审核的骑手志愿者 1 人" in params["pending_volunteers"]
+    volunteers.approve(work.engine, work.policy, "linli_telegram:77", work.clock())
+    advance(work, minutes=1)
+    advance(work, minutes=1)
+    [told] = rasa.named("EXTERNAL_volunteer_status")
+    assert (told.output_channel, told.conversation_id, told.entities) == ("linli_telegram", "77",
+                                                                          {"volunteer_status": "active"})
+    volunteers.pause(work.engine, "linli_telegram:77", work.clock())
+    advance(work, minutes=1)
+    assert [t.entities["volunteer_status"] for t in rasa.named("EXTERNAL_volunteer_status")] == ["active", "paused"]
+    assert followups.staff_notice(store, "digest", "Asia/Shanghai")[1]["pending_volunteers"] == ""
+
+
 def test_reporter_and_followers_hear_when_the_ticket_moves_once(work, store, rasa):
     ticket = report(store)
     store.follow(ticket.id, "linli_telegram", "42")
