@@ -11,8 +11,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.common import in_group, reporter, store
 from bot import staff
-from bot.tickets import TicketError
-from bot.volunteers import VolunteerError
+from bot.errors import UserError
 
 
 class ActionStaffCommand(Action):
@@ -31,7 +30,7 @@ class ActionStaffCommand(Action):
         arguments = next(tracker.get_latest_entity_values("command_args"), None) or ""
         try:
             response, params = staff.run_command(store(), member, command, arguments, private=not in_group(tracker))
-        except (staff.CommandError, TicketError, VolunteerError) as error:
+        except UserError as error:
             dispatcher.utter_message(text=error.user_message)
             return []
         dispatcher.utter_message(response=response, **params)

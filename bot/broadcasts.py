@@ -44,6 +44,7 @@ from sqlalchemy import Column, ForeignKey, Index, Integer, String, Text, and_, e
 from bot.db import Base, UtcDateTime, session_scope
 from bot.delivery import trigger_intent_url
 from bot.directory import Directory
+from bot.errors import PlainUserError
 from bot.nlu.address import bare_number, chinese_number
 from bot.people import Person, Volunteer
 from bot.scheduler import Recipient, RetryLater
@@ -132,12 +133,8 @@ def get_config() -> BroadcastConfig:
 
 # -- errors --------------------------------------------------------------------------------------
 
-class BroadcastError(ValueError):
-    """A broadcast that cannot be made or changed; ``user_message`` says why, in Chinese."""
-
-    def __init__(self, user_message: str) -> None:
-        super().__init__(user_message)
-        self.user_message = user_message
+class BroadcastError(PlainUserError):
+    """A broadcast that cannot be made or changed."""
 
 
 # -- tables --------------------------------------------------------------------------------------

@@ -131,7 +131,8 @@ def _cmd_tickets(args: argparse.Namespace) -> int:
     from bot import followups, staff
     from bot.db import init_db
     from bot.reports import print_ticket, print_ticket_list
-    from bot.tickets import TicketError, TicketStore, parse_ticket_id
+    from bot.errors import UserError
+    from bot.tickets import TicketStore, parse_ticket_id
 
     init_db()
     store = TicketStore()
@@ -147,7 +148,7 @@ def _cmd_tickets(args: argparse.Namespace) -> int:
     if args.action != "show":
         try:
             ticket = staff.act(store, args.action, ticket.id, args.actor or _staff_actor(), args.text, args.kind)
-        except (TicketError, staff.CommandError) as error:
+        except UserError as error:
             print(error.user_message, file=sys.stderr)
             return 1
         followup = staff.plan(store, ticket)

@@ -51,6 +51,7 @@ def _print_staff(members) -> None:
 def _cmd_volunteers(args: argparse.Namespace) -> int:
     from bot import staff, volunteers
     from bot.db import get_engine, init_db
+    from bot.errors import UserError
     from bot.scheduler import get_policy, utcnow
 
     init_db()
@@ -68,7 +69,7 @@ def _cmd_volunteers(args: argparse.Namespace) -> int:
             _print_points(volunteers.points(engine, policy.zone, first))
         else:
             _print_volunteers(volunteers.list_volunteers(engine, staff.volunteer_status(args.status or "")))
-    except (volunteers.VolunteerError, staff.CommandError) as error:
+    except UserError as error:
         print(error.user_message, file=sys.stderr)
         return 1
     return 0

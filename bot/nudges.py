@@ -18,6 +18,7 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import JSON, Boolean, Column, Integer, String, select
 
 from bot.db import Base, UtcDateTime, session_scope
+from bot.errors import UserError
 from bot.scheduler import Context, Policy, Recipient
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -40,12 +41,8 @@ class NudgeSubscription(Base):
     updated_at = Column(UtcDateTime, nullable=False)
 
 
-class NudgeError(ValueError):
-    """A nudge request that makes no sense; ``user_message`` says why, in Chinese, and nothing changed."""
-
-    def __init__(self, detail: str, user_message: str) -> None:
-        super().__init__(detail)
-        self.user_message = user_message
+class NudgeError(UserError):
+    """A nudge request that makes no sense."""
 
 
 @dataclass(frozen=True)

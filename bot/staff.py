@@ -16,6 +16,7 @@ from typing import Callable, Optional
 
 from bot import people, volunteers
 from bot.directory import Directory
+from bot.errors import PlainUserError
 from bot.followups import place
 from bot.people import StaffFileError, role_of, staff_communities, staff_file
 from bot.scheduler import get_policy
@@ -31,12 +32,8 @@ LIST_LIMIT = 20
 HISTORY_SHOWN = 5
 
 
-class CommandError(ValueError):
-    """A staff command that cannot be carried out as written; ``user_message`` says why."""
-
-    def __init__(self, user_message: str) -> None:
-        super().__init__(user_message)
-        self.user_message = user_message
+class CommandError(PlainUserError):
+    """A staff command that cannot be carried out as written."""
 
 
 @dataclass(frozen=True)

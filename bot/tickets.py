@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import object_session
 
 from bot.db import get_engine, session_scope
+from bot.errors import UserError
 from bot.directory import HANDLER_KINDS, Directory, get_directory
 from bot.models import CallbackRequest, Ticket, TicketEvent, TicketFollower
 from bot.nlu.address import extract
@@ -55,15 +56,8 @@ MAX_CHANNEL = 32
 MAX_UNIT_DIGITS, MAX_ROOM_DIGITS = 3, 5
 
 
-class TicketError(Exception):
-    """A request about tickets that cannot be carried out; ``user_message`` says why, in Chinese."""
-
-    user_message = "这个操作没法完成。"
-
-    def __init__(self, detail: str = "", user_message: str | None = None) -> None:
-        super().__init__(detail or user_message or self.user_message)
-        if user_message:
-            self.user_message = user_message
+class TicketError(UserError):
+    """A request about tickets that cannot be carried out."""
 
 
 class UnknownTicket(TicketError):

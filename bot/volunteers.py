@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot import nudges
 from bot.db import session_scope
+from bot.errors import UserError
 from bot.models import Ticket, TicketEvent
 from bot.nlu.address import extract
 from bot.people import PatrolAllClear, Volunteer, person_id, set_volunteer_role
@@ -37,12 +38,8 @@ _TIME_SPLIT = re.compile(r"[\s,，、;；和及/]+")
 STATUS_LABELS = {"pending": "待审核", "active": "已通过", "paused": "已暂停"}
 
 
-class VolunteerError(ValueError):
-    """An answer or request that cannot be taken; ``user_message`` says why, in Chinese."""
-
-    def __init__(self, detail: str, user_message: str) -> None:
-        super().__init__(detail)
-        self.user_message = user_message
+class VolunteerError(UserError):
+    """A sign-up answer or a request about riders that cannot be taken."""
 
 
 @dataclass(frozen=True)
