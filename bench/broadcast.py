@@ -29,43 +29,31 @@ import platform
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import uuid
 from collections import Counter
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
 import yaml
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import create_engine, insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot import broadcasts  # noqa: E402
 from bot.db import init_db  # noqa: E402
 from bot.people import Person  # noqa: E402
+from tests.fixtures_db import scratch_schema  # noqa: E402
 from tests.stack import start_stack  # noqa: E402
+from tests.standins.server import LoopThread  # noqa: E402
 from tests.standins.telegram import TelegramLimits, TelegramStandIn  # noqa: E402
 from tests.standins.wechat import USER_MESSAGE_QUOTA, WeChatStandIn  # noqa: E402
 from tests.standins.wecom import WeComStandIn  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "broadcast.jsonl"
-PG_URL = os.environ.get("LINLI_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TELEGRAM_RATE = 30  # messages per second, overall
 TEXT = "【停水通知】因管网检修，望园社区明天9:00-12:00停水，请提前储水。给您带来不便，敬请谅解。"
-
-
-class Loop:
-    def __init__(self) -> None:
-        import asyncio
-
-        self.loop = asyncio.new_event_loop()
-        threading.Thread(target=self.loop.run_forever, daemon=True).start()
-
-    def run(self, coroutine, timeout: float = 60):
-        import asyncio
-
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
 
 
 def audience(total: int, telegram_share: float, groups: int, robots: int) -> dict[str, list[str]]:
@@ -94,17 +82,13 @@ def people_rows(sent_to: dict[str, list[str]], skipped: int) -> list[dict]:
     return rows
 
 
-def database(kind: str, tmp: Path) -> str:
+@contextmanager
+def database(kind: str, tmp: Path) -> Iterator[str]:
     if kind == "sqlite":
-        return f"sqlite:///{tmp / 'linli.db'}"
-    schema = f"linli_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_URL, future=True)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    admin.dispose()
-    from tests.fixtures_db import schema_url
-
-    return schema_url(schema)
+        yield f"sqlite:///{tmp / 'linli.db'}"
+        return
+    with scratch_schema("linli_bench") as url:
+        yield url
 
 
 def peak_mb(pid: int) -> float:
@@ -145,7 +129,7 @@ def main() -> None:
     parser.add_argument("--database", choices=["sqlite", "pg"], default="sqlite")
     args = parser.parse_args()
 
-    loop = Loop()
+    loop = LoopThread()
     telegram = loop.run(TelegramStandIn(limits=TelegramLimits(overall=(TELEGRAM_RATE, 1.0))).start())
     wechat = loop.run(WeChatStandIn().start())
     sent_to = audience(args.recipients, args.telegram_share, args.groups, args.robots)
@@ -165,60 +149,60 @@ def main() -> None:
             "template_id": "TPL_FOLLOW_UP", "data": {"thing1": "{text}", "time2": "{time}"}}),
         "bot.channels.wecom.WeComInput": wecom.credentials(robots=robot_keys),
     }, allow_unicode=True))
-    url = database(args.database, tmp)
-    engine = create_engine(url, future=True)
-    init_db(engine)
-    rows = people_rows(sent_to, args.skipped)
-    with engine.begin() as connection:
-        for start in range(0, len(rows), 5000):
-            connection.execute(insert(Person), rows[start:start + 5000])
+    with database(args.database, tmp) as url:
+        engine = create_engine(url, future=True)
+        init_db(engine)
+        rows = people_rows(sent_to, args.skipped)
+        with engine.begin() as connection:
+            for start in range(0, len(rows), 5000):
+                connection.execute(insert(Person), rows[start:start + 5000])
 
-    stack = start_stack(tmp, credentials=str(credentials), database_url=url)
-    try:
-        started = time.monotonic()
-        code, seconds, cli_peak = run_cli(stack.env, tmp / "cli.log")
-        rasa_peak, actions_peak = peak_mb(stack.processes[1].pid), peak_mb(stack.processes[0].pid)
-    finally:
-        stack.stop()
-    view = broadcasts.listing(engine, 1)[0]
+        stack = start_stack(tmp, credentials=str(credentials), database_url=url)
+        try:
+            started = time.monotonic()
+            code, seconds, cli_peak = run_cli(stack.env, tmp / "cli.log")
+            rasa_peak, actions_peak = peak_mb(stack.processes[1].pid), peak_mb(stack.processes[0].pid)
+        finally:
+            stack.stop()
+        view = broadcasts.listing(engine, 1)[0]
 
-    telegram_private = Counter(str(p["chat_id"]) for p in telegram.sent("sendMessage"))
-    wechat_custom = Counter(b["touser"] for b in wechat.sent("message/custom/send"))
-    wechat_template = Counter(b["touser"] for b in wechat.sent("message/template/send"))
-    robot_posts = Counter(c.params.get("key") for c in wecom.calls if c.path == "webhook/send" and c.errcode == 0)
-    expected = {
-        "telegram chats": set(sent_to["telegram"] + sent_to["groups"]) == set(telegram_private)
-        and set(telegram_private.values()) == {1},
-        "wechat in window": set(sent_to["wechat_in_window"]) == set(wechat_custom) and set(wechat_custom.values()) == {1},
-        "wechat template": set(sent_to["wechat_template"]) == set(wechat_template)
-        and set(wechat_template.values()) == {1},
-        "robots": set(robot_keys.values()) == set(robot_posts) and set(robot_posts.values()) == {1},
-    }
-    telegram_count = len(sent_to["telegram"]) + len(sent_to["groups"])
-    result = {
-        "at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "host": platform.node(),
-        "database": args.database, "recipients": args.recipients, "skipped_expected": args.skipped,
-        "exit_code": code, "status": view.status, "counts": view.counts,
-        "wall_s": round(seconds, 1),
-        "ceiling_s": round(telegram_count / TELEGRAM_RATE, 1),
-        "per_s": round(args.recipients / seconds, 1),
-        "telegram": span(telegram.send_times(), started),
-        "wechat_custom": span([c.at for c in wechat.calls if c.path == "message/custom/send" and c.errcode == 0],
-                              started),
-        "wechat_template": span([c.at for c in wechat.calls if c.path == "message/template/send" and c.errcode == 0],
-                                started),
-        "robots": span([c.at for c in wecom.calls if c.path == "webhook/send" and c.errcode == 0], started),
-        "violations": {"telegram_429": telegram.too_many_requests,
-                       "robot_45009": sum(1 for c in wecom.calls if c.errcode == 45009),
-                       "wechat_45047": sum(1 for c in wechat.calls if c.errcode == 45047)},
-        "exactly_once": expected,
-        "peak_mb": {"broadcast_cli": round(cli_peak), "rasa": round(rasa_peak), "action_server": round(actions_peak)},
-        "load_avg_after": os.getloadavg()[0],
-    }
-    print(json.dumps(result, ensure_ascii=False, indent=2))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with RESULTS.open("a") as out:
-        out.write(json.dumps(result, ensure_ascii=False) + "\n")
+        telegram_private = Counter(str(p["chat_id"]) for p in telegram.sent("sendMessage"))
+        wechat_custom = Counter(b["touser"] for b in wechat.sent("message/custom/send"))
+        wechat_template = Counter(b["touser"] for b in wechat.sent("message/template/send"))
+        robot_posts = Counter(c.params.get("key") for c in wecom.calls if c.path == "webhook/send" and c.errcode == 0)
+        expected = {
+            "telegram chats": set(sent_to["telegram"] + sent_to["groups"]) == set(telegram_private)
+            and set(telegram_private.values()) == {1},
+            "wechat in window": set(sent_to["wechat_in_window"]) == set(wechat_custom) and set(wechat_custom.values()) == {1},
+            "wechat template": set(sent_to["wechat_template"]) == set(wechat_template)
+            and set(wechat_template.values()) == {1},
+            "robots": set(robot_keys.values()) == set(robot_posts) and set(robot_posts.values()) == {1},
+        }
+        telegram_count = len(sent_to["telegram"]) + len(sent_to["groups"])
+        result = {
+            "at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "host": platform.node(),
+            "database": args.database, "recipients": args.recipients, "skipped_expected": args.skipped,
+            "exit_code": code, "status": view.status, "counts": view.counts,
+            "wall_s": round(seconds, 1),
+            "ceiling_s": round(telegram_count / TELEGRAM_RATE, 1),
+            "per_s": round(args.recipients / seconds, 1),
+            "telegram": span(telegram.send_times(), started),
+            "wechat_custom": span([c.at for c in wechat.calls if c.path == "message/custom/send" and c.errcode == 0],
+                                  started),
+            "wechat_template": span([c.at for c in wechat.calls if c.path == "message/template/send" and c.errcode == 0],
+                                    started),
+            "robots": span([c.at for c in wecom.calls if c.path == "webhook/send" and c.errcode == 0], started),
+            "violations": {"telegram_429": telegram.too_many_requests,
+                           "robot_45009": sum(1 for c in wecom.calls if c.errcode == 45009),
+                           "wechat_45047": sum(1 for c in wechat.calls if c.errcode == 45047)},
+            "exactly_once": expected,
+            "peak_mb": {"broadcast_cli": round(cli_peak), "rasa": round(rasa_peak), "action_server": round(actions_peak)},
+            "load_avg_after": os.getloadavg()[0],
+        }
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        with RESULTS.open("a") as out:
+            out.write(json.dumps(result, ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":

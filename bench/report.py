@@ -25,13 +25,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import create_engine, insert, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import insert, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -42,8 +40,8 @@ from bot.followups import FollowUp  # noqa: E402
 from bot.models import Ticket, TicketEvent  # noqa: E402
 from bot.scheduler import get_policy  # noqa: E402
 from bot.settings import PROJECT_ROOT, get_settings  # noqa: E402
+from tests.fixtures_db import scratch_schema  # noqa: E402
 
-PG_URL = os.environ.get("LINLI_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 BEIJING = ZoneInfo("Asia/Shanghai")
 MONTH, PREVIOUS_MONTH = date(2026, 9, 1), date(2026, 8, 1)
 AS_OF = "2026-09-30"
@@ -186,36 +184,32 @@ def main() -> None:
     parser.add_argument("--tickets", type=int, default=100_000, help="tickets in the report month")
     parser.add_argument("--previous", type=int, default=50_000, help="tickets in the month before")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--keep", action="store_true", help="keep the schema (its name is printed)")
+    parser.add_argument("--keep", action="store_true", help="keep the schema (its URL is printed)")
     args = parser.parse_args()
 
-    schema = f"linli_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_URL, future=True)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = str(make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"}))
+    with scratch_schema("linli_bench", keep=args.keep) as url:
+        result = measure(args, url)
+    print(json.dumps(result, ensure_ascii=False, indent=1), flush=True)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    with RESULTS.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(result, ensure_ascii=False) + "\n")
+
+
+def measure(args, url: str) -> dict:
     engine = get_engine(url)
     out = Path(tempfile.mkdtemp(prefix="linli-report-bench-"))
     load_before = os.getloadavg()[0]
     try:
         init_db(engine)
-        result = {"schema": schema, **seed(engine, args.tickets, args.previous)}
+        result = {"database": url, **seed(engine, args.tickets, args.previous)}
         print(json.dumps(result, ensure_ascii=False), flush=True)
         result["runs"] = [run_cli(url, out / f"run{i}") for i in range(args.runs)]
         result.update(steps(engine, out / "steps"))
         result.update(machine=f"{os.cpu_count()} cpu, {platform.machine()}, Python {platform.python_version()}",
                       load_before=load_before, at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-        print(json.dumps(result, ensure_ascii=False, indent=1), flush=True)
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        with RESULTS.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(result, ensure_ascii=False) + "\n")
+        return result
     finally:
         engine.dispose()
-        if not args.keep:
-            with admin.begin() as connection:
-                connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
 
 if __name__ == "__main__":
     main()

@@ -34,8 +34,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import redis
-from sqlalchemy import create_engine, func, insert, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, insert, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -45,8 +44,8 @@ from bot.delivery import DeliveryRecord  # noqa: E402
 from bot.models import Ticket, TicketEvent  # noqa: E402
 from bot.scheduler import Scheduler, SchedulerSettings, get_policy, utcnow  # noqa: E402
 from bot.tickets import TicketStore  # noqa: E402
+from tests.fixtures_db import scratch_schema  # noqa: E402
 
-PG_URL = os.environ.get("LINLI_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = "redis://127.0.0.1:6379/13"
 BEIJING = ZoneInfo("Asia/Shanghai")
 FIRE_AT = datetime(2026, 11, 24, 10, 0, tzinfo=BEIJING).astimezone(timezone.utc)
@@ -175,11 +174,17 @@ def main() -> None:
     parser.add_argument("--skip-fire", action="store_true")
     args = parser.parse_args()
 
-    schema = f"linli_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_URL, future=True)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = str(make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"}))
+    with scratch_schema("linli_bench") as url:
+        result = run(args, url)
+    result.update({"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "python": platform.python_version(),
+                   "cpus": os.cpu_count()})
+    print(json.dumps(result, ensure_ascii=False))
+    RESULTS.parent.mkdir(exist_ok=True)
+    with RESULTS.open("a") as out:
+        out.write(json.dumps(result, ensure_ascii=False) + "\n")
+
+
+def run(args, url: str) -> dict:
     prefix = f"linli-bench-{uuid.uuid4().hex[:8]}"
     redis_client = redis.Redis.from_url(REDIS_URL)
     engine = get_engine(url)
@@ -203,14 +208,7 @@ def main() -> None:
         for key in redis_client.scan_iter(f"{prefix}:*"):
             redis_client.delete(key)
         redis_client.flushdb()  # database 13 belongs to this benchmark (the stack's trackers too)
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    result.update({"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "python": platform.python_version(),
-                   "cpus": os.cpu_count()})
-    print(json.dumps(result, ensure_ascii=False))
-    RESULTS.parent.mkdir(exist_ok=True)
-    with RESULTS.open("a") as out:
-        out.write(json.dumps(result, ensure_ascii=False) + "\n")
+    return result
 
 
 if __name__ == "__main__":

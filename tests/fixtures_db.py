@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import uuid
+from contextlib import contextmanager
 from datetime import datetime, timezone
+from typing import Iterator
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -32,6 +34,23 @@ def schema_url(schema: str) -> str:
 
 def _admin():
     return create_engine(PG_URL, future=True, pool_size=1, max_overflow=0)
+
+
+@contextmanager
+def scratch_schema(prefix: str, keep: bool = False) -> Iterator[str]:
+    """A PostgreSQL schema of its own for one test module or benchmark run: yields the URL that
+    reaches it, drops it afterwards unless ``keep``."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = _admin()
+    try:
+        with admin.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        yield schema_url(schema)
+    finally:
+        if not keep:
+            with admin.begin() as connection:
+                connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -66,17 +85,11 @@ def sqlite_engine(tmp_path):
 @pytest.fixture
 def pg_engine(pg_schema):
     """A fresh schema, through the same get_engine the product uses."""
-    schema = f"{pg_schema}_{uuid.uuid4().hex[:6]}"
-    admin = _admin()
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = db.get_engine(schema_url(schema))
-    db.init_db(engine)
-    yield engine
-    engine.dispose()
-    with admin.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with scratch_schema(pg_schema) as url:
+        engine = db.get_engine(url)
+        db.init_db(engine)
+        yield engine
+        engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "pg"])

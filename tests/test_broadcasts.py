@@ -356,26 +356,6 @@ WECOM_CLASS = "bot.channels.wecom.WeComInput"
 ROBOT_KEY = "robot-key-wangyuan3"
 
 
-class Loop:
-    """An event loop in a thread: the stand-ins keep serving while a test waits on Rasa."""
-
-    def __init__(self) -> None:
-        import asyncio
-
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coroutine, timeout: float = 60):
-        import asyncio
-
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-
-
 class Live:
     def __init__(self, loop, stack, engine, telegram, wechat, wecom) -> None:
         self.loop, self.stack, self.engine = loop, stack, engine
@@ -416,11 +396,12 @@ def live(tmp_path_factory):
     from sqlalchemy import create_engine
 
     from tests.stack import start_stack
+    from tests.standins.server import LoopThread
     from tests.standins.telegram import TelegramLimits, TelegramStandIn
     from tests.standins.wechat import WeChatStandIn
     from tests.standins.wecom import WeComStandIn
 
-    loop = Loop()
+    loop = LoopThread()
     telegram = loop.run(TelegramStandIn(limits=TelegramLimits(overall=E2E_TELEGRAM_LIMIT)).start())
     wechat = loop.run(WeChatStandIn().start())
     wecom = loop.run(WeComStandIn(robots={ROBOT_KEY}).start())

@@ -6,11 +6,11 @@ import uuid
 
 import pytest
 import redis
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 
 from bot.db import init_db
 from bot.tickets import TicketStore
-from tests.fixtures_db import PG_URL
+from tests.fixtures_db import scratch_schema
 from tests.stack import start_stack
 
 pytestmark = pytest.mark.slow
@@ -18,28 +18,19 @@ REDIS_URL = "redis://127.0.0.1:6379/7"
 
 
 @pytest.fixture(scope="module")
-def production(tmp_path_factory):
+def production(tmp_path_factory, pg_schema):
     try:
         redis.Redis.from_url(REDIS_URL).ping()
     except redis.RedisError as error:
         pytest.fail(f"Redis at {REDIS_URL} is needed for this test and is not reachable: {error}")
-    schema = f"linli_e2e_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_URL, future=True)
-    try:
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as error:  # noqa: BLE001 - any failure to reach the server
-        pytest.fail(f"PostgreSQL at {PG_URL} is needed for this test and is not reachable: {error}")
-    url = f"{PG_URL}?options=-csearch_path%3D{schema}"
-    engine = create_engine(url, future=True)
-    init_db(engine)
-    stack = start_stack(tmp_path_factory.mktemp("production"), database_url=url, redis_url=REDIS_URL)
-    yield stack, TicketStore(engine=engine)
-    stack.stop()
-    redis.Redis.from_url(REDIS_URL).flushdb()  # database 7 belongs to this test alone
-    engine.dispose()
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    with scratch_schema(pg_schema) as url:
+        engine = create_engine(url, future=True)
+        init_db(engine)
+        stack = start_stack(tmp_path_factory.mktemp("production"), database_url=url, redis_url=REDIS_URL)
+        yield stack, TicketStore(engine=engine)
+        stack.stop()
+        redis.Redis.from_url(REDIS_URL).flushdb()  # database 7 belongs to this test alone
+        engine.dispose()
 
 
 def test_complaint_lands_in_postgresql_and_the_tracker_in_redis(production):

@@ -4,9 +4,7 @@ and the ticket lands in the database; a follow-up goes back out through Telegram
 close the ticket."""
 from __future__ import annotations
 
-import asyncio
 import re
-import threading
 import time
 import uuid
 
@@ -20,6 +18,7 @@ from bot.scheduler import ManualClock, utcnow
 from bot.tickets import TicketStore
 from tests.scheduling import start_scheduler, wait_for
 from tests.stack import start_stack
+from tests.standins.server import LoopThread
 from tests.standins.telegram import TelegramStandIn
 from tests.standins.wechat import WeChatStandIn
 from tests.standins.wecom import WeComStandIn
@@ -29,25 +28,9 @@ WECOM_CLASS = "bot.channels.wecom.WeComInput"
 TICKET = re.compile(r"GD\d{12}")
 
 
-class Loop:
-    """An event loop in a thread: the stand-ins must keep serving while a test waits on Rasa."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coroutine, timeout: float = 60):
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-
-
 @pytest.fixture(scope="module")
 def platforms(tmp_path_factory):
-    loop = Loop()
+    loop = LoopThread()
     telegram = loop.run(TelegramStandIn().start())
     wechat = loop.run(WeChatStandIn().start())
     wecom = loop.run(WeComStandIn().start())

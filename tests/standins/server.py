@@ -1,7 +1,9 @@
 """Running aiohttp stand-ins and Sanic apps in-process on free 127.0.0.1 ports."""
 from __future__ import annotations
 
+import asyncio
 import socket
+import threading
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
@@ -43,3 +45,20 @@ async def serve_sanic(app) -> Running:
         sock.close()
 
     return Running(f"http://127.0.0.1:{port}", stop)
+
+
+class LoopThread:
+    """An event loop in a thread of its own: stand-ins keep serving while a test blocks on a real
+    Linli stack that calls them."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coroutine, timeout: float = 60):
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
