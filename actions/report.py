@@ -228,9 +228,10 @@ class ValidateReportForm(LocationValidation):
 
     def validate_photos(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                         domain: DomainDict) -> Dict[Text, Any]:
-        """At most as many photos as a ticket takes: the latest ones."""
+        """At most as many photos as a ticket takes: the latest ones. Only file ids count: "没有照片"
+        fills the slot through a from_intent mapping whose empty list Rasa hands over wrapped ([[]])."""
         limit = directory().service.photos_max
-        return {"photos": list(value or [])[-limit:]}
+        return {"photos": [photo for photo in value or () if isinstance(photo, str) and photo][-limit:]}
 
     async def extract_category(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                                domain: DomainDict) -> Dict[Text, Any]:

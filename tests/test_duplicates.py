@@ -496,3 +496,20 @@ def test_e2e_a_riders_photo_and_location_report(stack, stack_store):
                                                                          "13900002222", None)
     assert (ticket.latitude, ticket.longitude) == NEAR and ticket.reporter_id == "e2e-rider"
     assert ticket.id in stack.texts("e2e-rider", "查进度")
+
+
+def test_e2e_a_rider_without_a_photo_says_so_and_the_ticket_has_none(stack, stack_store):
+    from datetime import datetime, timezone
+
+    from bot.people import Person, Volunteer
+
+    now = datetime.now(timezone.utc)
+    with session_scope(stack_store.engine) as session:
+        session.add(Person(channel="rest", sender_id="e2e-rider-2", role="volunteer", updated_at=now))
+        session.add(Volunteer(channel="rest", sender_id="e2e-rider-2", name="小赵", phone="13900003333",
+                              status="active", consent=True, created_at=now, updated_at=now))
+    assert "照片" in stack.texts("e2e-rider-2", "望园社区3号楼门口井盖丢了")
+    summary = stack.texts("e2e-rider-2", "没有照片")
+    assert "照片：" not in summary, summary
+    ticket = stack_store.get(ticket_id_in(stack.texts("e2e-rider-2", "确认")))
+    assert (ticket.source, ticket.photos) == ("volunteer", ())
