@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import (Column, ForeignKey, Index, Integer, String, Text, UniqueConstraint, delete, exists,
+from sqlalchemy import (Boolean, Column, ForeignKey, Index, Integer, String, Text, UniqueConstraint, delete, exists,
                         func, or_, select, update)
 from sqlalchemy.exc import IntegrityError
 
@@ -76,6 +76,7 @@ class DeadlineWatch(Base):
 
     ticket_id = Column(String(16), ForeignKey("tickets.id"), primary_key=True)
     deadline = Column(UtcDateTime, nullable=False)
+    planned = Column(Boolean, nullable=False, default=False)  # its jobs are in the job store
     reminded_at = Column(UtcDateTime)
     escalated_at = Column(UtcDateTime)
 
@@ -159,10 +160,16 @@ def plan(context: Context, ticket: TicketView) -> Optional[FollowUpView]:
 
 
 def _watch_deadline(context: Context, ticket: TicketView) -> None:
+    """The watch row first, then its jobs, then the row says they exist: a ticket already past its
+    deadline has its jobs run at once, and they claim their steps on that row; a crash before the
+    last step leaves the watch unplanned, and the sweep plans it again."""
     with session_scope(context.engine) as session:
         watch = session.get(DeadlineWatch, ticket.id)
-        if watch and watch.deadline == ticket.deadline:
+        if watch and watch.deadline == ticket.deadline and watch.planned:
             return
+        if watch is None or watch.deadline != ticket.deadline:  # a new deadline: its steps are still to come
+            session.merge(DeadlineWatch(ticket_id=ticket.id, deadline=ticket.deadline, planned=False,
+                                        reminded_at=None, escalated_at=None))
     hours = context.tickets.directory.service.deadline_classes.get(ticket.deadline_class, 0)
     start = ticket.deadline - timedelta(hours=float(hours))
     quiet = ticket.deadline_class != "emergency"  # an emergency's handler is told at any hour
@@ -172,9 +179,8 @@ def _watch_deadline(context: Context, ticket: TicketView) -> None:
     context.schedule.at(f"deadline:{ticket.id}:overdue", "bot.followups:deadline_overdue", ticket.deadline,
                         quiet=quiet, **args)
     with session_scope(context.engine) as session:
-        watch = session.get(DeadlineWatch, ticket.id) or DeadlineWatch(ticket_id=ticket.id)
-        watch.deadline, watch.reminded_at, watch.escalated_at = ticket.deadline, None, None
-        session.merge(watch)
+        session.execute(update(DeadlineWatch).where(DeadlineWatch.ticket_id == ticket.id,
+                                                    DeadlineWatch.deadline == ticket.deadline).values(planned=True))
 
 
 def _end_watch(context: Context, ticket_id: str) -> None:
@@ -241,7 +247,8 @@ def sweep(context: Context, batch: int = 500) -> dict:
 def _unwatched(engine, limit: int) -> list[str]:
     query = (select(Ticket.id).outerjoin(DeadlineWatch, DeadlineWatch.ticket_id == Ticket.id)
              .where(Ticket.status.in_(_OPEN), Ticket.deadline.is_not(None),
-                    or_(DeadlineWatch.ticket_id.is_(None), DeadlineWatch.deadline != Ticket.deadline))
+                    or_(DeadlineWatch.ticket_id.is_(None), DeadlineWatch.deadline != Ticket.deadline,
+                        DeadlineWatch.planned.is_(False)))
              .limit(limit))
     with session_scope(engine) as session:
         return list(session.execute(query).scalars())

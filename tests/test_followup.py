@@ -236,6 +236,18 @@ def test_emergencies_are_watched_through_the_night_other_tickets_wait_for_mornin
     assert rasa.named("EXTERNAL_staff_notice")[-1].entities == {"notice": "due_soon", "ticket_id": ordinary.id}
 
 
+def test_a_ticket_first_seen_after_its_deadline_is_escalated_once(work, store, rasa):
+    """Its jobs run the moment they are planned: they must find the watch they claim their steps on."""
+    for _ in range(3):
+        ticket = report(store, category="elevator", description="电梯困人了", unit="1")
+        at(work, ticket.deadline + timedelta(days=1))
+        assert actions(store, ticket.id).count("escalated") == 1
+        assert store.get(ticket.id).tier == "street"
+        whistles = [c for c in rasa.named("EXTERNAL_staff_notice")
+                    if c.entities == {"notice": "whistle", "ticket_id": ticket.id}]
+        assert len(whistles) == len({c.conversation_id for c in whistles}) > 0
+
+
 def test_a_ticket_resolved_in_time_is_not_chased(work, store, rasa):
     ticket = report(store)
     advance(work, minutes=1)
