@@ -246,6 +246,17 @@ def metres_between(a: tuple[float, float], b: tuple[float, float]) -> float:
     return 2 * 6_371_000 * math.asin(math.sqrt(h))
 
 
+def _milestone(reporters: int) -> bool:
+    """Whether this many residents reporting one problem goes into the history (2, 3, 5, 10, 20,
+    50, 100 …): a building-wide outage followed by hundreds would otherwise bury the steps that
+    matter, and be read in full on every status check. Who follows is in ``ticket_followers``."""
+    if reporters <= 3:
+        return reporters >= 2
+    while reporters % 10 == 0:
+        reporters //= 10
+    return reporters in (1, 2, 5)
+
+
 def _follower_count(session, ticket_id: str) -> int:
     return session.execute(select(func.count()).select_from(TicketFollower)
                            .where(TicketFollower.ticket_id == ticket_id)).scalar()
@@ -517,8 +528,9 @@ class TicketStore:
                 raise NoLongerOpen(row.id)
             before = _follower_count(session, row.id)
             if self._add_followers(session, row, [person], now):
-                session.add(self._event(row, now, f"{person[0]}:{person[1]}", "followed",
-                                        f"又有居民反映同一问题，共{before + 2}人反映"))
+                if _milestone(before + 2):
+                    session.add(self._event(row, now, f"{person[0]}:{person[1]}", "followed",
+                                            f"又有居民反映同一问题，共{before + 2}人反映"))
                 self._weigh(session, row, before, before + 1, now)
             followed = row.id
         return self.get(followed)

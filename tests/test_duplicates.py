@@ -124,6 +124,15 @@ def test_following_a_merged_ticket_follows_where_it_went_and_a_closed_one_is_ref
         store.follow("GD209901010001", "rest", "erin")
 
 
+def test_a_crowd_of_followers_leaves_milestones_in_the_history_not_one_step_each(store):
+    ticket = report(store)
+    for number in range(11):
+        store.follow(ticket.id, "rest", f"neighbour-{number}")
+    notes = [e.note for e in store.get(ticket.id).history if e.action == "followed"]
+    assert notes == [f"又有居民反映同一问题，共{n}人反映" for n in (2, 3, 5, 10)]
+    assert store.get(ticket.id).followers == 11
+
+
 def test_the_latest_ticket_of_a_follower_is_the_one_they_followed(store, clock):
     own = report(store, reporter_id="bob", category="noise", description="楼上太吵")
     clock.advance(minutes=5)
