@@ -1,7 +1,8 @@
 """Full-turn latency and throughput through Rasa's REST channel, and parse latency.
 
 Each simulated resident runs a scripted conversation again and again, as a new sender each time
-(for Linli a complete complaint that ends in a ticket write, then a status check and a FAQ); every
+(for Linli a complete complaint that ends in a ticket write — from the second pass on, in following
+the open ticket of the same leak — then a status check and a FAQ); every
 POST to the REST webhook is one turn, timed from request to full reply. Run against a server that is already up:
 
     python bench/turns.py --url http://127.0.0.1:5005 --script linli --concurrency 1 10 50
