@@ -506,11 +506,21 @@ class Scheduler:
         """For a process that plans jobs but runs none (the CLI): it never delivers."""
         return Context(self, tickets, None, self.policy, tickets.clock)
 
-    def stop(self, release: bool = True) -> None:
-        """Stops running jobs; with ``release`` the lease is handed over at once instead of expiring."""
+    def stop(self, release: bool = True, timeout: float = 60.0) -> None:
+        """Stops running jobs; with ``release`` the lease is handed over at once instead of expiring.
+
+        Jobs under way finish first, with the scheduler paused but open: they may still add jobs
+        (a retry, the morning after quiet hours, the sweep's plans). APScheduler's own shutdown
+        holds the job-store lock while it waits for them, so a job adding one then would wait for
+        ever. A job still running after ``timeout`` is left to the shutdown's wait."""
         self._stopping.set()
         if self._lease_thread:
             self._lease_thread.join(10)
+        if self._aps.state == STATE_RUNNING:
+            self._aps.pause()
+        deadline = systime.monotonic() + timeout
+        while self._running.value and systime.monotonic() < deadline:
+            systime.sleep(0.05)
         if self._aps.state != STATE_STOPPED:
             self._aps.shutdown(wait=True)
         if release:

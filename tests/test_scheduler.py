@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -31,6 +32,13 @@ CALLS: list = []
 def record(context, **kwargs):
     """A job target standing in for any scheduled work (a broadcast, say)."""
     CALLS.append((context.clock(), kwargs))
+
+
+def plan_later(context, **kwargs):
+    """A job that adds a job, as the sweep, retries and the quiet-hours deferral do; slowly, so the
+    scheduler is asked to stop while it runs."""
+    time.sleep(0.5)
+    context.schedule.at("broadcast:later", "tests.test_scheduler:record", context.clock() + timedelta(days=1))
 
 
 @pytest.fixture
@@ -173,6 +181,22 @@ def test_quiet_jobs_wait_for_the_morning_others_run_at_night(sqlite_engine, rasa
         assert [(at, kw["text"]) for at, kw in calls][1:] == [(beijing("2026-11-24 08:00"), "汛期通知")]
     finally:
         scheduler.stop()
+
+
+def test_stopping_waits_for_a_job_that_adds_a_job_and_keeps_what_it_added(sqlite_engine, rasa, calls):
+    clock = ManualClock(utcnow())
+    scheduler = start_scheduler(sqlite_engine, rasa.url, clock)
+    scheduler.at("sweep:slow", "tests.test_scheduler:plan_later", clock(), quiet=False)
+    wait_for(lambda: scheduler._running.value, message="the job to start")
+    stopping = threading.Thread(target=scheduler.stop)
+    stopping.start()
+    stopping.join(30)
+    assert not stopping.is_alive(), "stop() waited for ever on a job adding a job"
+    reopened = Scheduler(scheduler.settings, clock=clock, engine=sqlite_engine).open()
+    try:
+        assert reopened.get("broadcast:later") is not None
+    finally:
+        reopened.stop(release=False)
 
 
 def test_jobs_written_by_another_process_are_picked_up(sqlite_engine, rasa, calls, prefix):
