@@ -12,17 +12,13 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import directory, in_group, message_metadata, reporter, store
+from actions.common import directory, entity, in_group, message_metadata, reporter, store
 from bot import broadcasts
 from bot.broadcasts import BroadcastError
 from bot.people import role_of
 from bot.settings import get_settings
 
 ALL_TOPICS = "all"
-
-
-def entity(tracker: Tracker, name: str) -> Optional[str]:
-    return next(tracker.get_latest_entity_values(name), None)
 
 
 def topic_buttons(chosen: list[str]) -> list[dict]:

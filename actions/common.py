@@ -42,5 +42,10 @@ def local_time(moment: datetime) -> str:
     return f"{local.month}月{local.day}日{local:%H:%M}"
 
 
+def entity(tracker: Tracker, name: str) -> str | None:
+    """The latest message's value of an entity (buttons and proactive intents carry theirs)."""
+    return next(tracker.get_latest_entity_values(name), None)
+
+
 def latest_intent(tracker: Tracker) -> str | None:
     return ((tracker.latest_message or {}).get("intent") or {}).get("name")

@@ -5,14 +5,14 @@ record what residents and riders tap through bot/followups.py and bot/nudges.py.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import directory, local_time, message_metadata, reporter, store
+from actions.common import directory, entity, local_time, message_metadata, reporter, store
 from bot import followups, nudges
 from bot.channels import PHOTO_TEXT
 from bot.scheduler import get_policy
@@ -20,10 +20,6 @@ from bot.settings import get_settings
 from bot.tickets import TicketError
 
 _COMMENT_TITLE = "补充意见"
-
-
-def entity(tracker: Tracker, name: str) -> Optional[str]:
-    return next(tracker.get_latest_entity_values(name), None)
 
 
 def _comment_button(ticket_id: str) -> list[dict]:

@@ -7,8 +7,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import directory, store
-from actions.followup import entity
+from actions.common import directory, entity, store
 
 
 class ActionTicketUpdate(Action):

@@ -9,7 +9,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import in_group, reporter, store
+from actions.common import entity, in_group, reporter, store
 from bot import staff
 from bot.errors import UserError
 
@@ -26,8 +26,8 @@ class ActionStaffCommand(Action):
         if member is None:
             dispatcher.utter_message(response="utter_staff_refused")
             return []
-        command = next(tracker.get_latest_entity_values("command"), None) or "commands"
-        arguments = next(tracker.get_latest_entity_values("command_args"), None) or ""
+        command = entity(tracker, "command") or "commands"
+        arguments = entity(tracker, "command_args") or ""
         try:
             response, params = staff.run_command(store(), member, command, arguments, private=not in_group(tracker))
         except UserError as error:

@@ -14,7 +14,7 @@ from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
 from actions.answers import answer_in_place
-from actions.common import directory, in_group, latest_intent, reporter, store
+from actions.common import directory, entity, in_group, latest_intent, reporter, store
 from actions.report import is_cancel
 from bot import volunteers
 from bot.scheduler import get_policy
@@ -33,10 +33,6 @@ _STOPPED_RESPONSES = {"cancelled": "utter_volunteer_cancelled", "stuck": "utter_
 
 def _text(tracker: Tracker) -> str:
     return ((tracker.latest_message or {}).get("text") or "").strip()
-
-
-def _entity(tracker: Tracker, name: str) -> Optional[str]:
-    return next(tracker.get_latest_entity_values(name), None)
 
 
 def _starting(tracker: Tracker) -> bool:
@@ -118,7 +114,7 @@ class ValidateVolunteerForm(FormValidationAction):
         return {"volunteer_name": _text(tracker)} if _asked(tracker, "volunteer_name") else {}
 
     async def extract_volunteer_phone(self, dispatcher, tracker, domain) -> Dict[Text, Any]:
-        said = _text(tracker) if _asked(tracker, "volunteer_phone") else _starting(tracker) and _entity(tracker, "phone")
+        said = _text(tracker) if _asked(tracker, "volunteer_phone") else _starting(tracker) and entity(tracker, "phone")
         return {"volunteer_phone": said} if said else {}
 
     async def extract_volunteer_platform(self, dispatcher, tracker, domain) -> Dict[Text, Any]:
@@ -128,7 +124,7 @@ class ValidateVolunteerForm(FormValidationAction):
         return {"volunteer_platform": named} if named else {}
 
     async def extract_volunteer_areas(self, dispatcher, tracker, domain) -> Dict[Text, Any]:
-        if _asked(tracker, "volunteer_areas") or (_starting(tracker) and _entity(tracker, "community")):
+        if _asked(tracker, "volunteer_areas") or (_starting(tracker) and entity(tracker, "community")):
             return {"volunteer_areas": _text(tracker)}
         return {}
 
@@ -250,7 +246,7 @@ class ActionPatrolAllClear(Action):
                                                "paused": "utter_volunteer_already_paused"}.get(
                                                    rider.status if rider else "", "utter_patrol_all_clear_guest"))
             return []
-        area = volunteers.patrol_area(engine, directory(), channel, sender_id, _entity(tracker, "community"))
+        area = volunteers.patrol_area(engine, directory(), channel, sender_id, entity(tracker, "community"))
         recorded = volunteers.record_all_clear(engine, get_policy().zone, channel, sender_id, area, store().clock())
         dispatcher.utter_message(response="utter_patrol_all_clear" if recorded else "utter_patrol_all_clear_again",
                                  area=area)
@@ -286,7 +282,7 @@ class ActionVolunteerStatus(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> List[Dict[Text, Any]]:
         rider = volunteers.get(store().engine, *reporter(tracker))
-        if rider is None or rider.status != _entity(tracker, "volunteer_status"):
+        if rider is None or rider.status != entity(tracker, "volunteer_status"):
             return []
         response = "utter_volunteer_approved" if rider.status == "active" else "utter_volunteer_paused"
         dispatcher.utter_message(response=response, name=rider.name, times="、".join(rider.nudge_times),
