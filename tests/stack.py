@@ -6,6 +6,7 @@ created; `LINLI_*` overrides select Redis or PostgreSQL.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import time
@@ -90,6 +91,13 @@ def start_stack(tmp: Path, **overrides: str) -> Stack:
     return stack
 
 
+def ticket_id_in(text: str) -> str:
+    """The ticket number Linli quoted in a reply (the test fails, saying so, if there is none)."""
+    match = re.search(r"GD\d{12}", text)
+    assert match, f"no ticket id in reply: {text}"
+    return match.group(0)
+
+
 def wait_for_model(stack: Stack, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -106,4 +114,4 @@ def wait_for_model(stack: Stack, timeout: float) -> None:
     raise TimeoutError("Rasa did not load the model in time")
 
 
-__all__ = ["Stack", "start_stack", "free_port", "PROJECT_ROOT"]
+__all__ = ["Stack", "start_stack", "free_port", "ticket_id_in", "PROJECT_ROOT"]

@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 from bot.db import session_scope
 from bot.models import Ticket, TicketEvent, TicketFollower
 from bot.tickets import AlreadyMerged, CannotMerge, DuplicatePolicy, NoLongerOpen, TicketStore, UnknownTicket, metres_between
+from tests.stack import ticket_id_in
 
 #: Two points in 万柳西园 about 60 m apart, and one about 1 km away.
 HERE, NEAR, FAR = (39.9612, 116.2981), (39.9617, 116.2984), (39.9700, 116.3040)
@@ -436,14 +437,6 @@ def stack_store(stack):
     engine.dispose()
 
 
-def ticket_id_in(text):
-    import re
-
-    match = re.search(r"GD\d{12}", text)
-    assert match, f"no ticket id in reply: {text}"
-    return match.group(0)
-
-
 @pytest.mark.slow
 def test_e2e_a_second_resident_follows_on_yes_and_files_anew_on_no(stack, stack_store):
     stack.texts("e2e-dup-first", "望园2号楼1单元101厨房顶上漏水了 电话13812340000")
@@ -485,15 +478,7 @@ def test_e2e_the_place_is_offered_on_a_second_report(stack, stack_store):
 
 @pytest.mark.slow
 def test_e2e_a_riders_photo_and_location_report(stack, stack_store):
-    from datetime import datetime, timezone
-
-    from bot.people import Person, Volunteer
-
-    now = datetime.now(timezone.utc)
-    with session_scope(stack_store.engine) as session:
-        session.add(Person(channel="rest", sender_id="e2e-rider", role="volunteer", updated_at=now))
-        session.add(Volunteer(channel="rest", sender_id="e2e-rider", name="小李", phone="13900002222",
-                              status="active", consent=True, created_at=now, updated_at=now))
+    add_person(stack_store.engine, "e2e-rider", "volunteer", "13900002222")
     assert "位置" in stack.texts("e2e-rider", "[图片]", {"photo": "tg-file-42", "chat_type": "private"})
     place = {"latitude": NEAR[0], "longitude": NEAR[1]}
     asked = stack.texts("e2e-rider", "[位置]", {"location": place, "chat_type": "private"})
@@ -507,16 +492,9 @@ def test_e2e_a_riders_photo_and_location_report(stack, stack_store):
     assert ticket.id in stack.texts("e2e-rider", "查进度")
 
 
+@pytest.mark.slow
 def test_e2e_a_rider_without_a_photo_says_so_and_the_ticket_has_none(stack, stack_store):
-    from datetime import datetime, timezone
-
-    from bot.people import Person, Volunteer
-
-    now = datetime.now(timezone.utc)
-    with session_scope(stack_store.engine) as session:
-        session.add(Person(channel="rest", sender_id="e2e-rider-2", role="volunteer", updated_at=now))
-        session.add(Volunteer(channel="rest", sender_id="e2e-rider-2", name="小赵", phone="13900003333",
-                              status="active", consent=True, created_at=now, updated_at=now))
+    add_person(stack_store.engine, "e2e-rider-2", "volunteer", "13900003333")
     assert "照片" in stack.texts("e2e-rider-2", "望园社区3号楼门口井盖丢了")
     summary = stack.texts("e2e-rider-2", "没有照片")
     assert "照片：" not in summary, summary

@@ -2,13 +2,12 @@
 tickets checked in the database the stack writes to."""
 from __future__ import annotations
 
-import re
-
 import pytest
 from sqlalchemy import create_engine, func, select
 
 from bot.models import Ticket
 from bot.tickets import TicketStore
+from tests.stack import ticket_id_in
 
 pytestmark = pytest.mark.slow
 
@@ -23,12 +22,6 @@ def tickets(stack):
 def ticket_count(tickets):
     with tickets.engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(Ticket)).scalar()
-
-
-def ticket_id_in(text):
-    match = re.search(r"GD\d{12}", text)
-    assert match, f"no ticket id in reply: {text}"
-    return match.group(0)
 
 
 def test_complete_complaint_in_one_message(stack, tickets):

@@ -17,7 +17,7 @@ from bot.cli_channels import TELEGRAM_CLASS, WECHAT_CLASS
 from bot.scheduler import ManualClock, utcnow
 from bot.tickets import TicketStore
 from tests.scheduling import start_scheduler, wait_for
-from tests.stack import start_stack
+from tests.stack import start_stack, ticket_id_in
 from tests.standins.server import LoopThread
 from tests.standins.telegram import TelegramStandIn
 from tests.standins.wechat import WeChatStandIn
@@ -75,7 +75,7 @@ def test_a_complaint_through_telegram_becomes_a_ticket_and_its_followup_closes_i
     confirmation = asked[-1]
     assert "138****9876" in confirmation["text"] and "13812349876" not in confirmation["text"]
     done = telegram_turn(loop, telegram, telegram.callback_update(user, button(confirmation, "确认提交")))
-    ticket = tickets.get(TICKET.search(" ".join(m["text"] for m in done)).group(0))
+    ticket = tickets.get(ticket_id_in(" ".join(m["text"] for m in done)))
     assert (ticket.category, ticket.reporter_channel, ticket.reporter_id) == ("elevator", "linli_telegram", str(user))
     assert ticket.handler_name == "金管家物业"
 
@@ -116,7 +116,7 @@ def test_a_complaint_through_wechat_becomes_one_ticket_even_when_wechat_retries(
     confirmed = loop.run(wechat.push(wechat.text(user, "确认"), encrypt=True, lose_first_response=True))
     assert confirmed.attempts == 2, "WeChat sent the confirmation twice"
     replies = (confirmed.reply or {}).get("Content", "") + " ".join(wechat.texts(user))
-    ticket = tickets.get(TICKET.search(replies).group(0))
+    ticket = tickets.get(ticket_id_in(replies))
     assert (ticket.category, ticket.reporter_channel, ticket.reporter_id) == ("corridor_clutter", "wechat", user)
     assert [t.id for t in tickets.list(limit=500) if t.reporter_id == user] == [ticket.id]
 
@@ -130,7 +130,7 @@ def test_staff_report_through_the_wechat_work_app_becomes_a_ticket(platforms):
     wait_for(lambda: TICKET.search((confirmed.reply or {}).get("Content", "") + " ".join(wecom.app_texts("lisi"))),
              message="the ticket number in the answer")
     replies = (confirmed.reply or {}).get("Content", "") + " ".join(wecom.app_texts("lisi"))
-    ticket = tickets.get(TICKET.search(replies).group(0))
+    ticket = tickets.get(ticket_id_in(replies))
     assert (ticket.category, ticket.reporter_channel, ticket.reporter_id) == ("elevator", "wecom", "lisi")
 
 
