@@ -13,10 +13,11 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.common import directory, entity, in_group, message_metadata, reporter, store
-from bot import broadcasts
-from bot.broadcasts import BroadcastError
-from bot.people import role_of
-from bot.settings import get_settings
+from bot.broadcasts import audience, compose, jobs, lifecycle, topics
+from bot.config import broadcasts
+from bot.broadcasts.errors import BroadcastError
+from bot.people.roles import role_of
+from bot.core.settings import get_settings
 
 ALL_TOPICS = "all"
 
@@ -61,17 +62,17 @@ class ActionBroadcastPreview(_StaffAction):
 
     def act(self, dispatcher, tracker, channel, sender_id) -> None:
         settings, engine, now = get_settings(), store().engine, store().clock()
-        draft = broadcasts.parse_notice(entity(tracker, "command_args") or "", directory(), now,
+        draft = compose.parse_notice(entity(tracker, "command_args") or "", directory(), now,
                                          ZoneInfo(settings.timezone))
         photo = message_metadata(tracker).get("photo")
         draft = replace(draft, author_channel=channel, author_id=sender_id, image_id=photo,
                         image_channel=channel if photo else None)
-        preview = broadcasts.preview(engine, draft, directory(), broadcasts.Reach.from_credentials(), now,
-                                     serves=broadcasts.serves(engine, channel, sender_id))
-        view = broadcasts.create(engine, draft, directory(), now)
+        preview = audience.preview(engine, draft, directory(), audience.Reach.from_credentials(), now,
+                                     serves=topics.serves(engine, channel, sender_id))
+        view = lifecycle.create(engine, draft, directory(), now)
         dispatcher.utter_message(
             response="utter_broadcast_preview", broadcast_id=view.id, notice=view.text,
-            details="\n".join(broadcasts.describe_preview(preview, settings.timezone)),
+            details="\n".join(audience.describe_preview(preview, settings.timezone)),
             buttons=[{"title": "确认发送", "payload": f'/broadcast_confirm{{"broadcast_id":"{view.id}"}}'},
                      {"title": "取消", "payload": f'/broadcast_cancel{{"broadcast_id":"{view.id}"}}'}])
 
@@ -83,14 +84,14 @@ class ActionBroadcastConfirm(_StaffAction):
         return "action_broadcast_confirm"
 
     def act(self, dispatcher, tracker, channel, sender_id) -> None:
-        from bot.followups import local_time
-        from bot.scheduler import Scheduler
+        from bot.core.text import local_time
+        from bot.scheduling.scheduler import Scheduler
 
         engine, now = store().engine, store().clock()
-        view = broadcasts.confirm(engine, entity(tracker, "broadcast_id"), channel, sender_id, now)
+        view = lifecycle.confirm(engine, entity(tracker, "broadcast_id"), channel, sender_id, now)
         scheduler = Scheduler(engine=engine).open()
         try:
-            broadcasts.schedule(scheduler, view, now)
+            jobs.schedule(scheduler, view, now)
         finally:
             scheduler.stop(release=False)
         if view.send_at and view.send_at > now:
@@ -111,7 +112,7 @@ class ActionBroadcastCancel(_StaffAction):
         if not broadcast_id:
             dispatcher.utter_message(response="utter_broadcast_which")
             return
-        view = broadcasts.cancel(store().engine, broadcast_id, f"{channel}:{sender_id}", store().clock())
+        view = lifecycle.cancel(store().engine, broadcast_id, f"{channel}:{sender_id}", store().clock())
         sent = view.counts.get("sent", 0) + view.counts.get("sending", 0)
         dispatcher.utter_message(response="utter_broadcast_cancelled", broadcast_id=view.id,
                                  progress=f"已发出 {sent} 人，其余不再发送。" if sent else "")
@@ -120,10 +121,10 @@ class ActionBroadcastCancel(_StaffAction):
 @lru_cache(maxsize=32)
 def _notice(broadcast_id: str) -> Optional[tuple[str, str, Optional[str]]]:
     """Source, text and image of a broadcast; read once per process (they never change)."""
-    view = broadcasts.get(store().engine, broadcast_id)
+    view = lifecycle.get(store().engine, broadcast_id)
     if view is None:
         return None
-    return broadcasts.notice_source(view, directory().street), view.text, view.image
+    return lifecycle.notice_source(view, directory().street), view.text, view.image
 
 
 class ActionBroadcastDeliver(Action):
@@ -147,10 +148,10 @@ class ActionBroadcastReport(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> List[Dict[Text, Any]]:
-        view = broadcasts.get(store().engine, entity(tracker, "broadcast_id"))
+        view = lifecycle.get(store().engine, entity(tracker, "broadcast_id"))
         if view is None:
             return []
-        lines = broadcasts.describe_outcome(broadcasts.report(store().engine, view.id))
+        lines = audience.describe_outcome(lifecycle.report(store().engine, view.id))
         if view.status == "cancelled":
             lines.insert(0, "（中途已取消）")
         dispatcher.utter_message(response="utter_broadcast_report", broadcast_id=view.id, details="\n".join(lines))
@@ -168,7 +169,7 @@ class ActionChooseNoticeTopics(Action):
         channel, sender_id = reporter(tracker)
         topic = entity(tracker, "notice_topic")
         try:
-            subscribed, chosen = broadcasts.choose_topic(store().engine, channel, sender_id,
+            subscribed, chosen = topics.choose_topic(store().engine, channel, sender_id,
                                                          None if topic in (None, ALL_TOPICS) else topic, store().clock())
         except BroadcastError as error:
             dispatcher.utter_message(text=error.user_message)

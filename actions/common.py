@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 
 from rasa_sdk import Tracker
 
-from bot.directory import Directory, get_directory
-from bot.settings import get_settings
-from bot.tickets import TicketStore
+from bot.config.directory import Directory, get_directory
+from bot.core.settings import get_settings
+from bot.tickets.store import TicketStore
 
 
 @lru_cache(maxsize=1)

@@ -13,11 +13,12 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.common import directory, entity, local_time, message_metadata, reporter, store
-from bot import followups, nudges
+from bot.volunteers import nudges
+from bot.workflows import followups, notices, supervision
 from bot.channels import PHOTO_TEXT
-from bot.scheduler import get_policy
-from bot.settings import get_settings
-from bot.tickets import TicketError
+from bot.config.policy import get_policy
+from bot.core.settings import get_settings
+from bot.tickets.errors import TicketError
 
 _COMMENT_TITLE = "补充意见"
 
@@ -77,7 +78,7 @@ class ActionFollowupAnswer(Action):
                                      buttons=_comment_button(ticket.id))
         else:
             failed = followups.failed_rounds(store().engine, ticket.id)
-            supervisor = followups.supervisor_name(get_policy(), directory().street, ticket, failed)
+            supervisor = supervision.supervisor_name(get_policy(), directory().street, ticket, failed)
             dispatcher.utter_message(response="utter_followup_reopened", ticket_id=ticket.id,
                                      handler=ticket.handler_name, supervisor=supervisor,
                                      deadline=local_time(ticket.deadline), buttons=_comment_button(ticket.id))
@@ -115,7 +116,7 @@ class ActionStaffNotice(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> List[Dict[Text, Any]]:
         try:
-            response, params = followups.staff_notice(
+            response, params = notices.staff_notice(
                 store(), entity(tracker, "notice") or "", get_settings().timezone, entity(tracker, "ticket_id"),
                 entity(tracker, "as_of"), entity(tracker, "followup_round"))
         except TicketError as error:

@@ -17,11 +17,14 @@ from rasa_sdk.types import DomainDict
 from actions.answers import answer_in_place
 from actions.common import directory, in_group, latest_intent, local_time, message_metadata, reporter, store
 from actions.location import LocationValidation
-from bot import profiles
+from bot.people import profiles
+from bot.volunteers import records
 from bot.channels.privacy import group_notice
 from bot.nlu.address import normalize_phone
-from bot.people import role_of
-from bot.tickets import NoLongerOpen, TicketError, TicketView, mask_phone, mask_room, mask_text
+from bot.people.roles import role_of
+from bot.tickets.errors import NoLongerOpen, TicketError
+from bot.tickets.views import TicketView
+from bot.privacy.masks import mask_phone, mask_room, mask_text
 
 #: Why a report ended without a ticket -> what the resident is told.
 _STOPPED_RESPONSES = {"cancelled": "utter_report_cancelled", "stuck": "utter_report_stuck",
@@ -105,7 +108,7 @@ class ValidateReportForm(LocationValidation):
         said = _mentioned(tracker)
         changes = {s: None for s in _PLACE_SLOTS if s not in said and tracker.get_slot(s) is not None}
         if is_rider(tracker):
-            phone = tracker.get_slot("phone") or profiles.volunteer_phone(*reporter(tracker))
+            phone = tracker.get_slot("phone") or records.volunteer_phone(*reporter(tracker))
             return {**changes, "phone": phone} if phone else changes
         known = self._remembered_place(tracker, said)
         if known is None:

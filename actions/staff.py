@@ -10,8 +10,9 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.common import entity, in_group, reporter, store
-from bot import staff
-from bot.errors import UserError
+from bot.people import roster
+from bot.staff import commands
+from bot.core.errors import UserError
 
 
 class ActionStaffCommand(Action):
@@ -22,14 +23,14 @@ class ActionStaffCommand(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> List[Dict[Text, Any]]:
-        member = staff.authorize(*reporter(tracker), store().engine)
+        member = roster.authorize(*reporter(tracker), store().engine)
         if member is None:
             dispatcher.utter_message(response="utter_staff_refused")
             return []
         command = entity(tracker, "command") or "commands"
         arguments = entity(tracker, "command_args") or ""
         try:
-            response, params = staff.run_command(store(), member, command, arguments, private=not in_group(tracker))
+            response, params = commands.run_command(store(), member, command, arguments, private=not in_group(tracker))
         except UserError as error:
             dispatcher.utter_message(text=error.user_message)
             return []

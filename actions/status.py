@@ -10,10 +10,11 @@ from rasa_sdk.types import DomainDict
 
 from actions.broadcast import topic_buttons
 from actions.common import directory, in_group, local_time, reporter, store
-from bot.broadcasts import topics_of
+from bot.broadcasts.topics import topics_of
 from bot.nlu.address import normalize_ticket_id
-from bot.people import set_subscription
-from bot.tickets import TicketError, TicketView
+from bot.people.subscriptions import set_subscription
+from bot.tickets.errors import TicketError
+from bot.tickets.views import TicketView
 
 _MAIN_OPTIONS = [
     {"title": "报事报修", "payload": "我要报修"},

@@ -16,9 +16,9 @@ from rasa_sdk.types import DomainDict
 from actions.answers import answer_in_place
 from actions.common import directory, entity, in_group, latest_intent, reporter, store
 from actions.report import is_cancel
-from bot import volunteers
-from bot.scheduler import get_policy
-from bot.tickets import mask_phone
+from bot.volunteers import patrol, points, records, signup
+from bot.config.policy import get_policy
+from bot.privacy.masks import mask_phone
 
 FORM = "volunteer_form"
 SLOTS = ("volunteer_name", "volunteer_phone", "volunteer_platform", "volunteer_areas", "volunteer_times",
@@ -77,7 +77,7 @@ class ValidateVolunteerForm(FormValidationAction):
     def _why_not(tracker: Tracker) -> Optional[str]:
         if in_group(tracker):
             return "group"
-        if volunteers.get(store().engine, *reporter(tracker)) is not None:
+        if records.get(store().engine, *reporter(tracker)) is not None:
             return "registered"
         return None
 
@@ -120,7 +120,7 @@ class ValidateVolunteerForm(FormValidationAction):
     async def extract_volunteer_platform(self, dispatcher, tracker, domain) -> Dict[Text, Any]:
         if _asked(tracker, "volunteer_platform"):
             return {"volunteer_platform": _text(tracker)}
-        named = _starting(tracker) and next((p for p in volunteers.KNOWN_PLATFORMS if p in _text(tracker)), None)
+        named = _starting(tracker) and next((p for p in signup.KNOWN_PLATFORMS if p in _text(tracker)), None)
         return {"volunteer_platform": named} if named else {}
 
     async def extract_volunteer_areas(self, dispatcher, tracker, domain) -> Dict[Text, Any]:
@@ -145,28 +145,28 @@ class ValidateVolunteerForm(FormValidationAction):
     def _checked(dispatcher: CollectingDispatcher, slot: str, check) -> Dict[Text, Any]:
         try:
             return {slot: check()}
-        except volunteers.VolunteerError as error:
+        except records.VolunteerError as error:
             dispatcher.utter_message(text=error.user_message)
             return {slot: None}
 
     def validate_volunteer_name(self, value, dispatcher, tracker, domain) -> Dict[Text, Any]:
-        return self._checked(dispatcher, "volunteer_name", lambda: volunteers.parse_name(str(value)))
+        return self._checked(dispatcher, "volunteer_name", lambda: signup.parse_name(str(value)))
 
     def validate_volunteer_phone(self, value, dispatcher, tracker, domain) -> Dict[Text, Any]:
-        return self._checked(dispatcher, "volunteer_phone", lambda: volunteers.parse_rider_phone(str(value)))
+        return self._checked(dispatcher, "volunteer_phone", lambda: signup.parse_rider_phone(str(value)))
 
     def validate_volunteer_platform(self, value, dispatcher, tracker, domain) -> Dict[Text, Any]:
-        return self._checked(dispatcher, "volunteer_platform", lambda: volunteers.parse_platform(str(value)))
+        return self._checked(dispatcher, "volunteer_platform", lambda: signup.parse_platform(str(value)))
 
     def validate_volunteer_areas(self, value, dispatcher, tracker, domain) -> Dict[Text, Any]:
         return self._checked(dispatcher, "volunteer_areas",
-                             lambda: list(volunteers.parse_areas(str(value), directory())))
+                             lambda: list(signup.parse_areas(str(value), directory())))
 
     def validate_volunteer_times(self, value, dispatcher, tracker, domain) -> Dict[Text, Any]:
-        from bot.nudges import NudgeError
+        from bot.volunteers.nudges import NudgeError
 
         try:
-            return {"volunteer_times": volunteers.parse_nudge_times(str(value), get_policy())}
+            return {"volunteer_times": signup.parse_nudge_times(str(value), get_policy())}
         except NudgeError as error:
             dispatcher.utter_message(text=error.user_message)
             return {"volunteer_times": None}
@@ -186,7 +186,7 @@ class ActionAskVolunteerAreas(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> List[Dict[Text, Any]]:
-        names = [c.name for c in directory().communities] + [volunteers.WHOLE_STREET[0]]
+        names = [c.name for c in directory().communities] + [signup.WHOLE_STREET[0]]
         dispatcher.utter_message(response="utter_ask_volunteer_areas",
                                  buttons=[{"title": n, "payload": n} for n in names])
         return []
@@ -204,7 +204,7 @@ class ActionSubmitVolunteer(Action):
         stopped = tracker.get_slot("volunteer_stopped")
         channel, sender_id = reporter(tracker)
         if stopped == "registered":
-            rider = volunteers.get(store().engine, channel, sender_id)
+            rider = records.get(store().engine, channel, sender_id)
             dispatcher.utter_message(response=f"utter_volunteer_already_{rider.status}")
         elif stopped:
             dispatcher.utter_message(response=_STOPPED_RESPONSES[stopped])
@@ -217,12 +217,12 @@ class ActionSubmitVolunteer(Action):
     @staticmethod
     def _sign_up(dispatcher: CollectingDispatcher, tracker: Tracker, channel: str, sender_id: str) -> None:
         try:
-            rider = volunteers.sign_up(
+            rider = signup.sign_up(
                 store().engine, get_policy(), directory(), channel, sender_id,
                 name=tracker.get_slot("volunteer_name"), phone=tracker.get_slot("volunteer_phone"),
                 platform=tracker.get_slot("volunteer_platform"), areas=tracker.get_slot("volunteer_areas") or (),
                 times=tracker.get_slot("volunteer_times") or (), consent=True, now=store().clock())
-        except volunteers.VolunteerError as error:
+        except records.VolunteerError as error:
             dispatcher.utter_message(text=error.user_message)
             return
         dispatcher.utter_message(response="utter_volunteer_welcome", name=rider.name,
@@ -240,14 +240,14 @@ class ActionPatrolAllClear(Action):
                   domain: DomainDict) -> List[Dict[Text, Any]]:
         channel, sender_id = reporter(tracker)
         engine = store().engine
-        if not volunteers.on_patrol(engine, channel, sender_id):
-            rider = volunteers.get(engine, channel, sender_id)
+        if not patrol.on_patrol(engine, channel, sender_id):
+            rider = records.get(engine, channel, sender_id)
             dispatcher.utter_message(response={"pending": "utter_patrol_all_clear_pending",
                                                "paused": "utter_volunteer_already_paused"}.get(
                                                    rider.status if rider else "", "utter_patrol_all_clear_guest"))
             return []
-        area = volunteers.patrol_area(engine, directory(), channel, sender_id, entity(tracker, "community"))
-        recorded = volunteers.record_all_clear(engine, get_policy().zone, channel, sender_id, area, store().clock())
+        area = patrol.patrol_area(engine, directory(), channel, sender_id, entity(tracker, "community"))
+        recorded = patrol.record_all_clear(engine, get_policy().zone, channel, sender_id, area, store().clock())
         dispatcher.utter_message(response="utter_patrol_all_clear" if recorded else "utter_patrol_all_clear_again",
                                  area=area)
         return []
@@ -262,12 +262,12 @@ class ActionMyPoints(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> List[Dict[Text, Any]]:
         engine, zone = store().engine, get_policy().zone
-        rider = volunteers.get(engine, *reporter(tracker))
+        rider = records.get(engine, *reporter(tracker))
         if rider is None:
             dispatcher.utter_message(response="utter_my_points_not_volunteer")
             return []
-        first = volunteers.parse_month(None, zone, store().clock())
-        [found] = volunteers.points(engine, zone, first, rider)
+        first = points.parse_month(None, zone, store().clock())
+        [found] = points.points(engine, zone, first, rider)
         dispatcher.utter_message(response="utter_my_points", name=rider.name, month=f"{first.month}月",
                                  fixed=found.fixed_reports, clear=found.all_clears)
         return []
@@ -281,7 +281,7 @@ class ActionVolunteerStatus(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> List[Dict[Text, Any]]:
-        rider = volunteers.get(store().engine, *reporter(tracker))
+        rider = records.get(store().engine, *reporter(tracker))
         if rider is None or rider.status != entity(tracker, "volunteer_status"):
             return []
         response = "utter_volunteer_approved" if rider.status == "active" else "utter_volunteer_paused"

@@ -41,9 +41,9 @@ from sqlalchemy import create_engine, insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot import broadcasts  # noqa: E402
-from bot.db import init_db  # noqa: E402
-from bot.people import Person  # noqa: E402
+from bot.broadcasts import lifecycle
+from bot.core.db import init_db
+from bot.people.models import Person
 from tests.fixtures_db import scratch_schema  # noqa: E402
 from tests.stack import start_stack  # noqa: E402
 from tests.standins.server import LoopThread  # noqa: E402
@@ -164,7 +164,7 @@ def main() -> None:
             rasa_peak, actions_peak = peak_mb(stack.processes[1].pid), peak_mb(stack.processes[0].pid)
         finally:
             stack.stop()
-        view = broadcasts.listing(engine, 1)[0]
+        view = lifecycle.listing(engine, 1)[0]
 
         telegram_private = Counter(str(p["chat_id"]) for p in telegram.sent("sendMessage"))
         wechat_custom = Counter(b["touser"] for b in wechat.sent("message/custom/send"))

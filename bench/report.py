@@ -33,13 +33,15 @@ from sqlalchemy import insert, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot import period_report  # noqa: E402
-from bot.db import get_engine, init_db  # noqa: E402
-from bot.directory import get_directory  # noqa: E402
-from bot.followups import FollowUp  # noqa: E402
-from bot.models import Ticket, TicketEvent  # noqa: E402
-from bot.scheduler import get_policy  # noqa: E402
-from bot.settings import PROJECT_ROOT, get_settings  # noqa: E402
+from bot.config import report
+from bot.reports import writers
+from bot.reports.period import Period, as_of_moment, gather
+from bot.core.db import get_engine, init_db
+from bot.config.directory import get_directory
+from bot.workflows.followups import FollowUp
+from bot.tickets.models import Ticket, TicketEvent
+from bot.config.policy import get_policy
+from bot.core.settings import PROJECT_ROOT, get_settings
 from tests.fixtures_db import scratch_schema  # noqa: E402
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -161,15 +163,15 @@ def run_cli(url: str, out: Path) -> dict:
 def steps(engine, out: Path) -> dict:
     """The same report in-process, timed step by step."""
     settings, directory = get_settings(), get_directory()
-    config = period_report.ReportConfig.load(settings.service_path, directory.service)
-    period = period_report.Period.ending_by("month", date.fromisoformat(AS_OF))
-    as_of = period_report.as_of_moment(period.last, BEIJING, datetime.now(timezone.utc))
+    config = report.ReportConfig.load(settings.service_path, directory.service)
+    period = Period.ending_by("month", date.fromisoformat(AS_OF))
+    as_of = as_of_moment(period.last, BEIJING, datetime.now(timezone.utc))
     timings = {}
     started = time.perf_counter()
-    figures = period_report.gather(engine, period, BEIJING, as_of, config, get_policy().response_hours)
+    figures = gather(engine, period, BEIJING, as_of, config, get_policy().response_hours)
     timings["figures"] = round(time.perf_counter() - started, 2)
     out.mkdir(parents=True, exist_ok=True)
-    for name, write in period_report.writers(engine, figures, config, out, directory.street):
+    for name, write in writers.writers(engine, figures, config, out, directory.street):
         started = time.perf_counter()
         write()
         timings[name] = round(time.perf_counter() - started, 2)

@@ -38,12 +38,16 @@ from sqlalchemy import func, insert, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot import followups  # noqa: E402
-from bot.db import get_engine, init_db  # noqa: E402
-from bot.delivery import DeliveryRecord  # noqa: E402
-from bot.models import Ticket, TicketEvent  # noqa: E402
-from bot.scheduler import Scheduler, SchedulerSettings, get_policy, utcnow  # noqa: E402
-from bot.tickets import TicketStore  # noqa: E402
+from bot.runtime import scheduler as _registers_workflows  # noqa: F401 - the workflows register their jobs
+from bot.workflows import planning
+from bot.core.db import get_engine, init_db
+from bot.messaging.delivery import DeliveryRecord
+from bot.tickets.models import Ticket, TicketEvent
+from bot.scheduling.scheduler import Scheduler
+from bot.scheduling.settings import SchedulerSettings
+from bot.config.policy import get_policy
+from bot.core.clock import utcnow
+from bot.tickets.store import TicketStore
 from tests.fixtures_db import scratch_schema  # noqa: E402
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
@@ -120,7 +124,7 @@ def schedule_phase(scheduler: Scheduler, store: TicketStore, ids: list[str], thr
     before = rss_mb()
     started = time.perf_counter()
     with ThreadPoolExecutor(threads) as pool:
-        for _ in pool.map(lambda ticket_id: followups.plan(context, store.get(ticket_id)), ids, chunksize=100):
+        for _ in pool.map(lambda ticket_id: planning.plan(context, store.get(ticket_id)), ids, chunksize=100):
             pass
     elapsed = time.perf_counter() - started
     return {"pending": len(ids), "threads": threads, "schedule_s": round(elapsed, 1),

@@ -81,7 +81,7 @@ async def run_level(url: str, script: list[str], concurrency: int, seconds: floa
 
 
 def parse_latency(rounds: int) -> dict:
-    from bot.cli import Parser
+    from bot.cli.serve import Parser
 
     parser = Parser()
     loop = asyncio.new_event_loop()

@@ -13,7 +13,7 @@ pytest_plugins = ["tests.fixtures_db"]
 @pytest.fixture(scope="session")
 def nlu_parser():
     """The trained model, loaded once (`./dev test` trains it before pytest starts)."""
-    from bot.cli import Parser
+    from bot.cli.serve import Parser
 
     return Parser()
 

@@ -17,9 +17,9 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from bot import db
-from bot.scheduler import ManualClock
-from bot.tickets import TicketStore
+from bot.core import db
+from bot.core.clock import ManualClock
+from bot.tickets.store import TicketStore
 
 PG_URL = os.environ.get("LINLI_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 #: A Sunday noon in Beijing: store tests start from here unless they move the clock.

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import httpx
 
-from bot import runtime
-from bot.settings import PROJECT_ROOT, Settings
+from bot.runtime import processes
+from bot.core.settings import PROJECT_ROOT, Settings
 
 
 def free_port() -> int:
@@ -70,19 +70,19 @@ def start_stack(tmp: Path, **overrides: str) -> Stack:
     try:
         settings = Settings.from_env()
         stack = Stack(env=env, settings=settings)
-        if runtime.model_is_stale(settings):
+        if processes.model_is_stale(settings):
             raise RuntimeError("The model is missing or stale: run `linli train` (./dev test does).")
         logs = [open(tmp / name, "wb") for name in ("actions.log", "rasa.log")]
         stack.logs = [tmp / "actions.log", tmp / "rasa.log"]
-        stack.processes.append(runtime.start_action_server(settings, env=env, stdout=logs[0],
+        stack.processes.append(processes.start_action_server(settings, env=env, stdout=logs[0],
                                                            stderr=subprocess.STDOUT))
-        stack.processes.append(runtime.start_rasa_server(settings, env=env, stdout=logs[1],
+        stack.processes.append(processes.start_rasa_server(settings, env=env, stdout=logs[1],
                                                          stderr=subprocess.STDOUT))
     finally:
         os.environ.clear()
         os.environ.update(old)
     try:
-        runtime.wait_for_port(settings.action_port, 120, stack.processes[0])
+        processes.wait_for_port(settings.action_port, 120, stack.processes[0])
         wait_for_model(stack, timeout=240)
     except Exception:
         stack.stop()

@@ -16,7 +16,7 @@ DOMAIN = {"forms": {"report_form": {"required_slots": []}}, "slots": {}, "respon
 @pytest.fixture(autouse=True)
 def fresh_store(tmp_path, monkeypatch):
     monkeypatch.setenv("LINLI_DATABASE_URL", f"sqlite:///{tmp_path / 'actions.db'}")
-    from bot.db import init_db
+    from bot.core.db import init_db
 
     common.store.cache_clear()
     init_db()
@@ -159,7 +159,7 @@ def test_fallback_offers_a_person_on_the_second_miss():
 
 def test_subscription_is_recorded_and_the_reply_says_what_changed():
     from actions.status import ActionSetSubscription
-    from bot.people import is_subscribed
+    from bot.people.subscriptions import is_subscribed
 
     _, first = run(ActionSetSubscription(), tracker("订阅通知", intent="subscribe_notices", sender="sub"))
     _, again = run(ActionSetSubscription(), tracker("订阅", intent="subscribe_notices", sender="sub"))

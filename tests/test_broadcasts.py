@@ -13,11 +13,15 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from bot import broadcasts
-from bot.broadcasts import Audience, BroadcastError, Draft, Reach
-from bot.db import session_scope
-from bot.directory import get_directory
-from bot.people import Person, Volunteer
+from bot.broadcasts import audience as audiences, compose, fanout, lifecycle, models, topics
+from bot.config import broadcasts
+from bot.broadcasts.compose import Audience, Draft
+from bot.broadcasts.errors import BroadcastError
+from bot.broadcasts.audience import Reach
+from bot.core.db import session_scope
+from bot.config.directory import get_directory
+from bot.people.models import Person
+from bot.volunteers.models import Volunteer
 from tests.scheduling import FakeRasa
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -61,13 +65,13 @@ def town(engine):
 
 
 def preview(engine, now, text="明天9点到12点停水", **audience):
-    return broadcasts.preview(engine, Draft(text, Audience(**audience)), get_directory(), REACH, now)
+    return audiences.preview(engine, Draft(text, Audience(**audience)), get_directory(), REACH, now)
 
 
 def stored(engine) -> tuple[int, int]:
     with session_scope(engine) as session:
-        return (session.execute(select(func.count()).select_from(broadcasts.Broadcast)).scalar(),
-                session.execute(select(func.count()).select_from(broadcasts.BroadcastRecipient)).scalar())
+        return (session.execute(select(func.count()).select_from(models.Broadcast)).scalar(),
+                session.execute(select(func.count()).select_from(models.BroadcastRecipient)).scalar())
 
 
 # -- audience and preview ----------------------------------------------------------------------------
@@ -85,7 +89,7 @@ def test_preview_counts_the_audience_per_channel_and_the_skipped_per_reason(town
     street = preview(town, clock())
     assert street.total == 7 and street.to_send["linli_telegram"] == 4
 
-    lines = broadcasts.describe_preview(community, "Asia/Shanghai")
+    lines = audiences.describe_preview(community, "Asia/Shanghai")
     assert lines[0] == "发给：望园社区订阅通知的居民"
     assert lines[1] == "共 6 人：Telegram 3，微信公众号 2，企业微信 1"
     assert lines[2] == "不发 3 人：渠道不能推送 2，未订阅或已退订 1"
@@ -93,10 +97,10 @@ def test_preview_counts_the_audience_per_channel_and_the_skipped_per_reason(town
 
 def test_community_staff_broadcast_to_the_communities_they_serve(town, clock):
     draft = Draft("停水", Audience(community="望园社区"))
-    assert broadcasts.preview(town, draft, get_directory(), REACH, clock(), serves=("望园社区",)).total == 6
+    assert audiences.preview(town, draft, get_directory(), REACH, clock(), serves=("望园社区",)).total == 6
     for audience in (Audience(community="万柳西园社区"), Audience()):
         with pytest.raises(BroadcastError, match="您负责的是望园社区，只能给望园社区发通知"):
-            broadcasts.preview(town, Draft("停水", audience), get_directory(), REACH, clock(), serves=("望园社区",))
+            audiences.preview(town, Draft("停水", audience), get_directory(), REACH, clock(), serves=("望园社区",))
 
 
 def test_volunteers_are_chosen_by_patrol_area_and_status(town, clock):
@@ -108,15 +112,15 @@ def test_volunteers_are_chosen_by_patrol_area_and_status(town, clock):
 
 def test_the_staff_command_is_read_into_an_audience_a_topic_and_a_time(clock):
     now, directory = clock(), get_directory()
-    draft = broadcasts.parse_notice("望园社区3号楼 #停水停电 定时 明天8:00 明天9点到12点停水\n请提前储水",
+    draft = compose.parse_notice("望园社区3号楼 #停水停电 定时 明天8:00 明天9点到12点停水\n请提前储水",
                                      directory, now, BEIJING)
     assert draft.audience == Audience("subscribers", "望园社区", "3", "outages")
     assert draft.text == "明天9点到12点停水\n请提前储水"
     assert draft.send_at.astimezone(BEIJING).strftime("%m-%d %H:%M") == "11-23 08:00"
-    assert broadcasts.parse_notice("望园社区 明天9点到12点停水", directory, now, BEIJING) == \
+    assert compose.parse_notice("望园社区 明天9点到12点停水", directory, now, BEIJING) == \
         Draft("明天9点到12点停水", Audience("subscribers", "望园社区"))
-    assert broadcasts.parse_notice("望园 定时清理楼道杂物", directory, now, BEIJING).text == "定时清理楼道杂物"
-    volunteers = broadcasts.parse_notice("志愿者 西园 今晚暴雨 注意安全", directory, now, BEIJING)
+    assert compose.parse_notice("望园 定时清理楼道杂物", directory, now, BEIJING).text == "定时清理楼道杂物"
+    volunteers = compose.parse_notice("志愿者 西园 今晚暴雨 注意安全", directory, now, BEIJING)
     assert volunteers.audience == Audience("volunteers", "万柳西园社区") and volunteers.text == "今晚暴雨 注意安全"
 
 
@@ -128,7 +132,7 @@ def test_the_staff_command_is_read_into_an_audience_a_topic_and_a_time(clock):
 ])
 def test_command_mistakes_are_named(clock, command, message):
     with pytest.raises(BroadcastError, match=message):
-        broadcasts.parse_notice(command, get_directory(), clock(), BEIJING)
+        compose.parse_notice(command, get_directory(), clock(), BEIJING)
 
 
 def png(path, size=(40, 30)):
@@ -172,10 +176,10 @@ def test_bad_input_is_refused_clearly_and_nothing_is_stored(town, clock, tmp_pat
         "huge image": Draft("停水", Audience(community="望园社区"), image_path=png(tmp_path / "big.png", (6000, 10))),
         "missing image": Draft("停水", Audience(community="望园社区"), image_path=str(tmp_path / "nope.png")),
     }
-    for attempt in (broadcasts.preview, broadcasts.create):
-        arguments = (town, drafts[case], get_directory(), REACH, clock()) if attempt is broadcasts.preview \
+    for attempt in (audiences.preview, lifecycle.create):
+        arguments = (town, drafts[case], get_directory(), REACH, clock()) if attempt is audiences.preview \
             else (town, drafts[case], get_directory(), clock())
-        if case == "nobody" and attempt is broadcasts.create:
+        if case == "nobody" and attempt is lifecycle.create:
             continue  # create trusts the preview that came first for who is reached
         with pytest.raises(BroadcastError, match=message):
             attempt(*arguments)
@@ -186,17 +190,17 @@ def test_bad_input_is_refused_clearly_and_nothing_is_stored(town, clock, tmp_pat
 def test_an_image_is_stored_by_content_and_goes_only_where_it_can_be_shown(town, clock, tmp_path, monkeypatch):
     monkeypatch.setenv("LINLI_VAR_DIR", str(tmp_path / "var"))
     draft = Draft("停水", Audience(community="望园社区"), image_path=png(tmp_path / "notice.png"))
-    shown = broadcasts.preview(town, draft, get_directory(), REACH, clock())
+    shown = audiences.preview(town, draft, get_directory(), REACH, clock())
     assert shown.image_channels == ("linli_telegram",)
-    assert "图片：发给Telegram的人，其余只收文字" in broadcasts.describe_preview(shown, "Asia/Shanghai")
-    view = broadcasts.create(town, draft, get_directory(), clock())
+    assert "图片：发给Telegram的人，其余只收文字" in audiences.describe_preview(shown, "Asia/Shanghai")
+    view = lifecycle.create(town, draft, get_directory(), clock())
     assert view.image.startswith(str((tmp_path / "var" / "broadcasts").resolve())) and view.image.endswith(".png")
     assert view.image_for("linli_telegram", broadcasts.get_config())
     assert not view.image_for("wechat", broadcasts.get_config())
 
 
 def test_the_command_line_says_what_is_wrong_and_stores_nothing(sqlite_engine, tmp_path, monkeypatch, capsys):
-    from bot.cli import main
+    from bot.cli.main import main
 
     credentials = tmp_path / "credentials.yml"
     credentials.write_text("rest:\nbot.channels.telegram.TelegramInput:\n  token: t\n")
@@ -225,23 +229,23 @@ def test_the_command_line_says_what_is_wrong_and_stores_nothing(sqlite_engine, t
 # -- confirming, sending once, cancelling -----------------------------------------------------------
 
 def draft_of(engine, clock, **audience):
-    return broadcasts.create(engine, Draft("明天9点到12点停水", Audience(**audience), author_channel="linli_telegram",
+    return lifecycle.create(engine, Draft("明天9点到12点停水", Audience(**audience), author_channel="linli_telegram",
                                            author_id="900"), get_directory(), clock())
 
 
 def test_only_the_author_confirms_a_fresh_draft_and_only_once(town, clock):
     view = draft_of(town, clock, community="望园社区")
     with pytest.raises(BroadcastError, match="不是您起草的"):
-        broadcasts.confirm(town, view.id, "linli_telegram", "901", clock())
-    assert broadcasts.confirm(town, view.id, "linli_telegram", "900", clock()).status == "scheduled"
+        lifecycle.confirm(town, view.id, "linli_telegram", "901", clock())
+    assert lifecycle.confirm(town, view.id, "linli_telegram", "900", clock()).status == "scheduled"
     with pytest.raises(BroadcastError, match="通知 .* 已经确认过了"):
-        broadcasts.confirm(town, view.id, "linli_telegram", "900", clock())
+        lifecycle.confirm(town, view.id, "linli_telegram", "900", clock())
     stale = draft_of(town, clock, community="望园社区")
     clock.advance(hours=1)
     with pytest.raises(BroadcastError, match="预览已经过期"):
-        broadcasts.confirm(town, stale.id, "linli_telegram", "900", clock())
+        lifecycle.confirm(town, stale.id, "linli_telegram", "900", clock())
     with pytest.raises(BroadcastError, match="没有编号为 999 的通知"):
-        broadcasts.confirm(town, 999, "linli_telegram", "900", clock())
+        lifecycle.confirm(town, 999, "linli_telegram", "900", clock())
 
 
 @pytest.fixture
@@ -253,7 +257,7 @@ def rasa():
 
 def scheduled(engine, clock, **audience):
     view = draft_of(engine, clock, **audience)
-    return broadcasts.confirm(engine, view.id, "linli_telegram", "900", clock())
+    return lifecycle.confirm(engine, view.id, "linli_telegram", "900", clock())
 
 
 def test_runners_racing_for_a_broadcast_send_to_each_person_once(town, clock, rasa):
@@ -262,7 +266,7 @@ def test_runners_racing_for_a_broadcast_send_to_each_person_once(town, clock, ra
 
     def runner():
         start.wait()
-        results.append(broadcasts.run(town, view.id, rasa.url, None, clock, reach=REACH))
+        results.append(fanout.run(town, view.id, rasa.url, None, clock, reach=REACH))
 
     threads = [threading.Thread(target=runner) for _ in range(6)]
     for thread in threads:
@@ -274,78 +278,78 @@ def test_runners_racing_for_a_broadcast_send_to_each_person_once(town, clock, ra
     assert sent_to == sorted([("linli_telegram", "1000"), ("linli_telegram", "1001"), ("linli_telegram", "1002"),
                               ("wechat", "oWX-a"), ("wechat", "oWX-b"), ("wecom", "robot:wangyuan3")])
     assert all(c.entities == {"broadcast_id": str(view.id)} for c in rasa.calls)
-    done = broadcasts.get(town, view.id)
+    done = lifecycle.get(town, view.id)
     assert done.status == "done" and done.counts == {"sent": 6, "skipped": 3}
-    assert broadcasts.run(town, view.id, rasa.url, None, clock, reach=REACH).ran is False
+    assert fanout.run(town, view.id, rasa.url, None, clock, reach=REACH).ran is False
     assert len(rasa.calls) == 6
 
 
 def test_a_runner_that_died_is_taken_over_without_sending_twice(town, clock, rasa):
     view = scheduled(town, clock, community="望园社区")
-    broadcasts._take(town, view.id, "dead-runner", clock(), REACH, broadcasts.get_config())
-    assert broadcasts._claim(town, broadcasts.get(town, view.id), "wechat", "oWX-a", clock()) == "claimed"
-    assert broadcasts.run(town, view.id, rasa.url, None, clock, reach=REACH).ran is False  # still beating
+    fanout._take(town, view.id, "dead-runner", clock(), REACH, broadcasts.get_config())
+    assert fanout._claim(town, lifecycle.get(town, view.id), "wechat", "oWX-a", clock()) == "claimed"
+    assert fanout.run(town, view.id, rasa.url, None, clock, reach=REACH).ran is False  # still beating
     clock.advance(minutes=2)
-    result = broadcasts.run(town, view.id, rasa.url, None, clock, reach=REACH)
+    result = fanout.run(town, view.id, rasa.url, None, clock, reach=REACH)
     assert result.ran and result.view.status == "done"
     assert ("wechat", "oWX-a") not in [(c.output_channel, c.conversation_id) for c in rasa.calls]
     assert len(rasa.calls) == 5
-    assert broadcasts.report(town, view.id)[("failed", "interrupted", "wechat")] == 1
+    assert lifecycle.report(town, view.id)[("failed", "interrupted", "wechat")] == 1
 
 
 def test_cancelling_stops_every_runner_and_keeps_what_was_sent(town, clock, rasa):
     view = scheduled(town, clock, community="望园社区")
-    broadcasts._take(town, view.id, "runner-a", clock(), REACH, broadcasts.get_config())
-    current = broadcasts.get(town, view.id)
-    assert broadcasts._claim(town, current, "linli_telegram", "1000", clock()) == "claimed"
-    broadcasts._record(town, view.id, "linli_telegram", "1000", "sent", None, None, clock())
-    cancelled = broadcasts.cancel(town, view.id, "staff:wang", clock())
+    fanout._take(town, view.id, "runner-a", clock(), REACH, broadcasts.get_config())
+    current = lifecycle.get(town, view.id)
+    assert fanout._claim(town, current, "linli_telegram", "1000", clock()) == "claimed"
+    fanout._record(town, view.id, "linli_telegram", "1000", "sent", None, None, clock())
+    cancelled = lifecycle.cancel(town, view.id, "staff:wang", clock())
     assert cancelled.status == "cancelled" and cancelled.counts == {"sent": 1, "skipped": 8}
-    assert broadcasts._claim(town, current, "linli_telegram", "1001", clock()) == "stop"
+    assert fanout._claim(town, current, "linli_telegram", "1001", clock()) == "stop"
     with pytest.raises(BroadcastError, match="已经取消了"):
-        broadcasts.cancel(town, view.id, "staff:wang", clock())
+        lifecycle.cancel(town, view.id, "staff:wang", clock())
     clock.advance(minutes=5)
-    assert broadcasts.run(town, view.id, rasa.url, None, clock, reach=REACH).ran is False
+    assert fanout.run(town, view.id, rasa.url, None, clock, reach=REACH).ran is False
     assert rasa.calls == []
 
 
 def test_a_resident_who_unsubscribes_while_it_runs_is_skipped(town, clock, rasa):
-    from bot.people import set_subscription
+    from bot.people.subscriptions import set_subscription
 
     view = scheduled(town, clock, community="望园社区")
-    broadcasts._take(town, view.id, "runner-a", clock(), REACH, broadcasts.get_config())
+    fanout._take(town, view.id, "runner-a", clock(), REACH, broadcasts.get_config())
     set_subscription("wechat", "oWX-a", False, engine=town)
-    assert broadcasts._claim(town, broadcasts.get(town, view.id), "wechat", "oWX-a", clock()) == "skipped"
-    assert broadcasts.report(town, view.id)[("skipped", "unsubscribed", "wechat")] == 1
+    assert fanout._claim(town, lifecycle.get(town, view.id), "wechat", "oWX-a", clock()) == "skipped"
+    assert lifecycle.report(town, view.id)[("skipped", "unsubscribed", "wechat")] == 1
 
 
 def test_without_rasa_the_run_pauses_and_nothing_is_lost(town, clock):
     view = scheduled(town, clock, community="望园社区", building="3")
-    result = broadcasts.run(town, view.id, "http://127.0.0.1:9", None, clock, reach=REACH)
+    result = fanout.run(town, view.id, "http://127.0.0.1:9", None, clock, reach=REACH)
     assert result.ran and result.paused and result.view.status == "sending"
     assert result.view.counts == {"pending": 6, "skipped": 1}
 
 
 def test_scheduled_broadcasts_wait_for_their_time(town, clock, rasa):
-    view = broadcasts.create(town, Draft("周六上午议事协商会", Audience(community="望园社区", topic="events"),
+    view = lifecycle.create(town, Draft("周六上午议事协商会", Audience(community="望园社区", topic="events"),
                                          send_at=clock() + timedelta(hours=2)), get_directory(), clock(),
                              status="scheduled")
-    assert broadcasts.run(town, view.id, rasa.url, None, clock, reach=REACH).ran is False
+    assert fanout.run(town, view.id, rasa.url, None, clock, reach=REACH).ran is False
     clock.advance(hours=2)
-    assert broadcasts.run(town, view.id, rasa.url, None, clock, reach=REACH).view.counts == \
+    assert fanout.run(town, view.id, rasa.url, None, clock, reach=REACH).view.counts == \
         {"sent": 5, "skipped": 4}
 
 
 # -- residents' topics ---------------------------------------------------------------------------------
 
 def test_topics_are_added_one_tap_at_a_time_and_all_resets(town, clock):
-    assert broadcasts.choose_topic(town, "linli_telegram", "1000", "safety", clock()) == (True, ["safety"])
-    assert broadcasts.choose_topic(town, "linli_telegram", "1000", "outages", clock()) == \
+    assert topics.choose_topic(town, "linli_telegram", "1000", "safety", clock()) == (True, ["safety"])
+    assert topics.choose_topic(town, "linli_telegram", "1000", "outages", clock()) == \
         (True, ["outages", "safety"])
-    assert broadcasts.choose_topic(town, "linli_telegram", "1000", None, clock()) == (True, [])
-    assert broadcasts.choose_topic(town, "linli_telegram", "1100", "events", clock()) == (False, ["events"])
+    assert topics.choose_topic(town, "linli_telegram", "1000", None, clock()) == (True, [])
+    assert topics.choose_topic(town, "linli_telegram", "1100", "events", clock()) == (False, ["events"])
     with pytest.raises(BroadcastError, match="没有“weather”这类通知"):
-        broadcasts.choose_topic(town, "linli_telegram", "1000", "weather", clock())
+        topics.choose_topic(town, "linli_telegram", "1000", "weather", clock())
 
 
 # -- end to end: a real Rasa stack whose channels talk to the platform stand-ins ------------------------
@@ -362,7 +366,7 @@ class Live:
         self.telegram, self.wechat, self.wecom = telegram, wechat, wecom
 
     def cli(self, *args: str) -> int:
-        from bot.cli import main
+        from bot.cli.main import main
 
         return main(["broadcast", *args])
 
@@ -428,7 +432,7 @@ def messages_to(live, chat_id) -> list[str]:
 
 
 def latest_broadcast(engine):
-    return broadcasts.listing(engine, 1)[0]
+    return lifecycle.listing(engine, 1)[0]
 
 
 @pytest.mark.slow
@@ -472,7 +476,7 @@ def test_a_notice_reaches_a_mixed_audience_once_within_the_platforms_limits(live
     assert live.violations() == {"telegram 429": 0, "robot 45009": 0, "wechat quota 45047": 0}
 
     view = latest_broadcast(live.engine)
-    figures = broadcasts.report(live.engine, view.id)
+    figures = lifecycle.report(live.engine, view.id)
     assert view.status == "done" and view.counts == {"sent": 18, "failed": 2, "skipped": 4}
     assert figures[("failed", "blocked", "linli_telegram")] == 1
     assert figures[("failed", "not_following", "wechat")] == 1
@@ -507,7 +511,7 @@ def test_an_image_goes_to_telegram_as_a_photo_and_nowhere_as_a_file_path(live, t
 
 @pytest.mark.slow
 def test_staff_broadcast_from_telegram_preview_confirm_and_report(live):
-    from bot.scheduler import ManualClock, utcnow
+    from bot.core.clock import ManualClock, utcnow
     from tests.scheduling import start_scheduler, wait_for
 
     staff, residents = 820001, [820101, 820102, 820103]
@@ -544,7 +548,7 @@ def test_staff_broadcast_from_telegram_preview_confirm_and_report(live):
 def test_residents_and_volunteers_are_refused_politely_and_nothing_happens(live):
     add_person(live.engine, "rest", "rider-1", "望园社区", role="volunteer")
     add_person(live.engine, "rest", "staff-1", role="staff")
-    target = broadcasts.create(live.engine, Draft("周末义诊", Audience(community="望园社区"),
+    target = lifecycle.create(live.engine, Draft("周末义诊", Audience(community="望园社区"),
                                                   send_at=datetime.now(timezone.utc) + timedelta(days=1)),
                                get_directory(), datetime.now(timezone.utc), status="scheduled")
     before = stored(live.engine)
@@ -553,7 +557,7 @@ def test_residents_and_volunteers_are_refused_politely_and_nothing_happens(live)
         assert "发通知是社区工作人员用的功能" in live.stack.texts(sender, f"/取消通知 {target.id}")
         assert "发通知是社区工作人员用的功能" in live.stack.texts(
             sender, f'/broadcast_cancel{{"broadcast_id":"{target.id}"}}')
-    assert stored(live.engine) == before and broadcasts.get(live.engine, target.id).status == "scheduled"
+    assert stored(live.engine) == before and lifecycle.get(live.engine, target.id).status == "scheduled"
 
     add_person(live.engine, "rest", "staff-xiyuan", role="staff", serves=["万柳西园社区"])
     assert "只能给万柳西园社区发通知" in live.stack.texts("staff-xiyuan", "/通知 望园社区 明天停水")
@@ -566,7 +570,7 @@ def test_residents_and_volunteers_are_refused_politely_and_nothing_happens(live)
 
 @pytest.mark.slow
 def test_a_scheduled_broadcast_survives_a_restart_and_is_sent_once(live, capsys):
-    from bot.scheduler import ManualClock, utcnow
+    from bot.core.clock import ManualClock, utcnow
     from tests.scheduling import start_scheduler
 
     residents = [840001, 840002]
@@ -590,7 +594,7 @@ def test_a_scheduled_broadcast_survives_a_restart_and_is_sent_once(live, capsys)
     third.wait_idle(60)
     jobs = [job.id for job in third.jobs() if job.id.startswith(f"broadcast:{view.id}")]
     third.stop()
-    assert broadcasts.get(live.engine, view.id).status == "done" and jobs == []
+    assert lifecycle.get(live.engine, view.id).status == "done" and jobs == []
     for user in residents:
         assert messages_to(live, user) == ["📢 周六上午9点在居委会开议事协商会\n—— 望园社区7号楼 活动通知"]
 
@@ -619,7 +623,7 @@ def test_cancel_from_another_process_stops_a_running_broadcast(live, capsys):
     sending.join(60)
     time.sleep(1.5)  # anything still to come would arrive within the window
     assert cancelled.returncode == 0 and f"通知 {view.id} 已取消" in cancelled.stdout, cancelled.stderr
-    final = broadcasts.get(live.engine, view.id)
+    final = lifecycle.get(live.engine, view.id)
     assert final.status == "cancelled"
     assert at_cancel <= delivered() < len(residents)
     assert delivered() - at_cancel <= broadcasts.get_config().channels["linli_telegram"].concurrency
@@ -637,8 +641,8 @@ def test_subscribing_offers_topic_buttons_and_each_tap_narrows_or_resets(live):
     assert list(offered) == ["停水停电", "安全", "活动", "全都要"]
     narrowed = live.stack.say("topics-1", offered["安全"])
     assert "以后给您发：安全" in narrowed[0]["text"] and "安全" not in buttons(narrowed)
-    assert broadcasts.topics_of(live.engine, "rest", "topics-1") == ["safety"]
+    assert topics.topics_of(live.engine, "rest", "topics-1") == ["safety"]
     live.stack.say("topics-1", buttons(narrowed)["停水停电"])
-    assert broadcasts.topics_of(live.engine, "rest", "topics-1") == ["outages", "safety"]
+    assert topics.topics_of(live.engine, "rest", "topics-1") == ["outages", "safety"]
     assert "各类社区通知都会发给您" in live.stack.texts("topics-1", offered["全都要"])
-    assert broadcasts.topics_of(live.engine, "rest", "topics-1") == []
+    assert topics.topics_of(live.engine, "rest", "topics-1") == []

@@ -3,7 +3,7 @@ import json
 import subprocess
 import sys
 
-from bot.settings import PROJECT_ROOT
+from bot.core.settings import PROJECT_ROOT
 
 
 def linli(*args, stdin=None, env=None):
@@ -28,8 +28,8 @@ def test_tickets_list_and_show(tmp_path):
     import os
 
     env = {**os.environ, "LINLI_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
-    from bot.tickets import TicketStore
-    from bot.db import get_engine, init_db
+    from bot.tickets.store import TicketStore
+    from bot.core.db import get_engine, init_db
 
     engine = get_engine(env["LINLI_DATABASE_URL"])
     init_db(engine)

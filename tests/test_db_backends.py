@@ -10,9 +10,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select, text
 
-from bot import db
-from bot.models import Ticket, TicketEvent, TicketSequence
-from bot.tickets import IllegalTransition, TicketStore
+from bot.core import db
+from bot.tickets.models import Ticket, TicketEvent, TicketSequence
+from bot.tickets.errors import IllegalTransition
+from bot.tickets.store import TicketStore
 
 THREADS, PER_THREAD = 8, 25
 

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from bot.directory import Directory, get_directory
-from bot.settings import PACKAGE_DATA
+from bot.config.directory import Directory, get_directory
+from bot.core.settings import PACKAGE_DATA
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)

@@ -4,9 +4,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from bot.db import session_scope
-from bot.models import Ticket, TicketEvent, TicketFollower
-from bot.tickets import AlreadyMerged, CannotMerge, DuplicatePolicy, NoLongerOpen, TicketStore, UnknownTicket, metres_between
+from bot.core.db import session_scope
+from bot.tickets.models import Ticket, TicketEvent, TicketFollower
+from bot.tickets.errors import AlreadyMerged, CannotMerge, NoLongerOpen, UnknownTicket
+from bot.config.service import DuplicatePolicy
+from bot.tickets.store import TicketStore
+from bot.tickets.duplicates import metres_between
 from tests.stack import ticket_id_in
 
 #: Two points in 万柳西园 about 60 m apart, and one about 1 km away.
@@ -173,8 +176,8 @@ def test_merge_closes_the_source_and_moves_reporter_and_followers(store, clock):
 
 
 def test_linli_tickets_merge(tmp_path, monkeypatch, capsys):
-    from bot.cli import main
-    from bot.db import get_engine, init_db
+    from bot.cli.main import main
+    from bot.core.db import get_engine, init_db
 
     monkeypatch.setenv("LINLI_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
     monkeypatch.setenv("LINLI_VAR_DIR", str(tmp_path))
@@ -238,7 +241,7 @@ LEAK = {"category": {"name": "leak", "confidence": 0.95}}
 def actions_db(tmp_path, monkeypatch):
     """The action server's store, profiles and people on a fresh SQLite database."""
     from actions import common
-    from bot.db import get_engine, init_db
+    from bot.core.db import get_engine, init_db
 
     monkeypatch.setenv("LINLI_DATABASE_URL", f"sqlite:///{tmp_path / 'actions.db'}")
     common.store.cache_clear()
@@ -276,7 +279,8 @@ def submit(slots, sender="bob", metadata=None):
 def add_person(engine, sender, role="resident", phone=None):
     from datetime import datetime, timezone
 
-    from bot.people import Person, Volunteer
+    from bot.people.models import Person
+    from bot.volunteers.models import Volunteer
 
     now = datetime.now(timezone.utc)
     with session_scope(engine) as session:
@@ -351,7 +355,7 @@ def test_a_ticket_closed_meanwhile_is_filed_anew(actions_db):
 
 
 def test_the_place_is_remembered_and_offered_next_time(actions_db):
-    from bot.profiles import place_of
+    from bot.people.profiles import place_of
 
     submit({"category": "noise", "description": "楼上太吵", "community": "望园社区", "building": "3",
             "report_confirmed": True})
@@ -429,7 +433,7 @@ def test_request_human_with_a_malformed_phone_says_why(actions_db):
 def stack_store(stack):
     from sqlalchemy import create_engine
 
-    from bot.db import init_db
+    from bot.core.db import init_db
 
     engine = create_engine(stack.env["LINLI_DATABASE_URL"], future=True)
     init_db(engine)

@@ -8,8 +8,8 @@ import pytest
 import redis
 from sqlalchemy import create_engine
 
-from bot.db import init_db
-from bot.tickets import TicketStore
+from bot.core.db import init_db
+from bot.tickets.store import TicketStore
 from tests.fixtures_db import scratch_schema
 from tests.stack import start_stack
 

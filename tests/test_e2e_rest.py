@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from bot.models import Ticket
-from bot.tickets import TicketStore
+from bot.tickets.models import Ticket
+from bot.tickets.store import TicketStore
 from tests.stack import ticket_id_in
 
 pytestmark = pytest.mark.slow

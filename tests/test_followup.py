@@ -6,11 +6,13 @@ from datetime import timedelta
 
 import pytest
 
-from bot import followups
-from bot.delivery import delivered
-from bot.followups import FollowUpOver
-from bot.scheduler import ManualClock, Recipient
-from bot.tickets import NotAllowed, TicketError, TicketStore, UnknownTicket
+from bot.workflows import followups, notices, planning
+from bot.messaging.delivery import delivered
+from bot.workflows.followups import FollowUpOver
+from bot.core.clock import ManualClock
+from bot.messaging.recipients import Recipient
+from bot.tickets.errors import NotAllowed, TicketError, UnknownTicket
+from bot.tickets.store import TicketStore
 from tests.scheduling import FakeRasa, beijing, start_scheduler
 
 MONDAY_10 = "2026-11-23 10:00"
@@ -59,7 +61,7 @@ def report(store, **overrides):
 
 def resolve(work, ticket_id, note="已修好"):
     """What `linli tickets resolve` does: the change, then its jobs at once."""
-    return followups.plan(work, work.tickets.transition(ticket_id, "resolved", "staff:wang", note))
+    return planning.plan(work, work.tickets.transition(ticket_id, "resolved", "staff:wang", note))
 
 
 def actions(store, ticket_id):
@@ -279,29 +281,29 @@ def test_daily_digest_to_staff(work, store, rasa):
     advance(work, hours=20, minutes=29)  # 08:30 the next morning
     [digest] = [c for c in rasa.named("EXTERNAL_staff_notice") if c.entities["notice"] == "digest"]
     assert digest.conversation_id == "wangyuan-street-duty"
-    response, params = followups.staff_notice(store, "digest", "Asia/Shanghai", as_of=digest.entities["as_of"])
+    response, params = notices.staff_notice(store, "digest", "Asia/Shanghai", as_of=digest.entities["as_of"])
     assert response == "utter_notice_digest"
     assert (params["new"], params["overdue"], params["escalated"], params["overdue_list"]) == (2, 1, 1, overdue.id)
 
 
 def test_riders_hear_when_staff_approve_or_pause_them_and_the_digest_counts_who_waits(work, store, rasa):
-    from bot import volunteers
+    from bot.volunteers import records, signup
 
-    volunteers.sign_up(work.engine, work.policy, store.directory, "linli_telegram", "77", name="小王",
+    signup.sign_up(work.engine, work.policy, store.directory, "linli_telegram", "77", name="小王",
                        phone="13912345678", platform="美团", areas=["望园社区"], times=["11:00"], consent=True,
                        now=work.clock())
-    _, params = followups.staff_notice(store, "digest", "Asia/Shanghai")
+    _, params = notices.staff_notice(store, "digest", "Asia/Shanghai")
     assert "待审核的骑手志愿者 1 人" in params["pending_volunteers"]
-    volunteers.approve(work.engine, work.policy, "linli_telegram:77", work.clock())
+    records.approve(work.engine, work.policy, "linli_telegram:77", work.clock())
     advance(work, minutes=1)
     advance(work, minutes=1)
     [told] = rasa.named("EXTERNAL_volunteer_status")
     assert (told.output_channel, told.conversation_id, told.entities) == ("linli_telegram", "77",
                                                                           {"volunteer_status": "active"})
-    volunteers.pause(work.engine, "linli_telegram:77", work.clock())
+    records.pause(work.engine, "linli_telegram:77", work.clock())
     advance(work, minutes=1)
     assert [t.entities["volunteer_status"] for t in rasa.named("EXTERNAL_volunteer_status")] == ["active", "paused"]
-    assert followups.staff_notice(store, "digest", "Asia/Shanghai")[1]["pending_volunteers"] == ""
+    assert notices.staff_notice(store, "digest", "Asia/Shanghai")[1]["pending_volunteers"] == ""
 
 
 def test_reporter_and_followers_hear_when_the_ticket_moves_once(work, store, rasa):
@@ -336,13 +338,13 @@ def test_old_steps_are_not_announced(work, store, rasa):
 
 def test_staff_notice_wording_comes_from_the_ticket(work, store):
     ticket = report(store)
-    response, params = followups.staff_notice(store, "due_soon", "Asia/Shanghai", ticket.id,
+    response, params = notices.staff_notice(store, "due_soon", "Asia/Shanghai", ticket.id,
                                               as_of=(ticket.deadline - timedelta(hours=42)).isoformat())
     assert response == "utter_notice_due_soon"
     assert (params["place"], params["handler"], params["left"], params["deadline"]) == (
         "万柳西园社区5号楼", "首华物业", "42小时", "11月30日10:00")
     with pytest.raises(UnknownTicket):
-        followups.staff_notice(store, "whistle", "Asia/Shanghai", "GD209901010001")
+        notices.staff_notice(store, "whistle", "Asia/Shanghai", "GD209901010001")
 
 
 def test_failed_deliveries_are_retried_and_sent_once(work, store, rasa):
@@ -384,15 +386,15 @@ def test_sweep_plans_tickets_nobody_planned(work, store, clock):
     created = report(other)
     resolved = report(other, building="6")
     other.transition(resolved.id, "resolved", "staff:wang")
-    counts = followups.sweep(work)
+    counts = planning.sweep(work)
     assert (counts["watched"], counts["followups"]) == (1, 1)
     assert work.schedule.get(f"deadline:{created.id}:overdue") is not None
     assert work.schedule.get(f"followup:{resolved.id}:1:ask") is not None
-    assert followups.sweep(work)["watched"] == followups.sweep(work)["followups"] == 0
+    assert planning.sweep(work)["watched"] == planning.sweep(work)["followups"] == 0
 
 
 def test_three_rates_with_the_counts_behind_them(work, store):
-    from bot.rates import compute
+    from bot.reports.rates import compute
 
     start = work.clock()
     on_time = report(store, reporter_id="a")

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from bot.db import get_engine, init_db
-from bot.settings import PROJECT_ROOT
-from bot.tickets import TicketStore
+from bot.core.db import get_engine, init_db
+from bot.core.settings import PROJECT_ROOT
+from bot.tickets.store import TicketStore
 
 
 @pytest.fixture

@@ -11,9 +11,10 @@ import httpx
 import pytest
 from sqlalchemy import create_engine
 
-from bot import followups, nudges
-from bot.delivery import delivered
-from bot.scheduler import ManualClock, utcnow
+from bot.volunteers import nudges
+from bot.workflows import digest, followups, planning
+from bot.messaging.delivery import delivered
+from bot.core.clock import ManualClock, utcnow
 from tests.scheduling import start_scheduler
 from tests.stack import start_stack
 
@@ -56,7 +57,7 @@ def new_ticket(stack, sender, text="万柳西园5号楼2单元502屋顶漏水了
 
 
 def resolve(work, ticket_id):
-    return followups.plan(work, work.tickets.transition(ticket_id, "resolved", "staff:wang", "已修好"))
+    return planning.plan(work, work.tickets.transition(ticket_id, "resolved", "staff:wang", "已修好"))
 
 
 def sent(work, key):
@@ -163,7 +164,7 @@ def test_rider_nudge_and_its_buttons(stack, work):
 
 
 def test_digest_reaches_staff(stack, work):
-    followups.send_digest(work)
+    digest.send_digest(work)
     day = work.clock().astimezone(work.policy.zone).date().isoformat()
-    digest = text_of(sent(work, f"digest:{day}:wecom:wangyuan-street-duty"))
-    assert "工单日报" in digest and "新增" in digest
+    text = text_of(sent(work, f"digest:{day}:wecom:wangyuan-street-duty"))
+    assert "工单日报" in text and "新增" in text

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from bot import nudges
-from bot.nudges import NudgeError
-from bot.scheduler import ManualClock
+from bot.volunteers import nudges
+from bot.workflows import nudge_jobs
+from bot.volunteers.nudges import NudgeError
+from bot.core.clock import ManualClock
 from tests.scheduling import FakeRasa, beijing, start_scheduler
 
 
@@ -37,7 +38,7 @@ def at(work, local):
 
 def subscribe(work, sender="rider1", **options):
     view = nudges.subscribe(work.engine, work.policy, "linli_telegram", sender, work.clock(), **options)
-    nudges.sweep(work)
+    nudge_jobs.sweep(work)
     return view
 
 
@@ -61,8 +62,8 @@ def test_nudges_come_at_the_chosen_times_on_the_chosen_days(work, rasa):
 def test_a_nudge_slot_is_delivered_once_even_if_its_job_runs_twice(work, rasa):
     subscribe(work, times=["18:00"])
     work.clock.set(beijing("2026-11-23 18:00"))
-    nudges.nudge(work, "linli_telegram", "rider1", "18:00")
-    nudges.nudge(work, "linli_telegram", "rider1", "18:00")
+    nudge_jobs.nudge(work, "linli_telegram", "rider1", "18:00")
+    nudge_jobs.nudge(work, "linli_telegram", "rider1", "18:00")
     work.schedule.wait_idle()
     assert len(nudged(rasa)) == 1
 
@@ -108,7 +109,7 @@ def test_unsubscribe_stops_nudges_and_removes_their_jobs(work, rasa):
     nudges.unsubscribe(work.engine, "linli_telegram", "rider1", work.clock())
     at(work, "2026-11-23 18:00")  # before the sweep: the job checks and stays silent
     assert not nudged(rasa)
-    nudges.sweep(work)
+    nudge_jobs.sweep(work)
     assert work.schedule.get("nudge:linli_telegram:rider1:1800") is None
     assert work.schedule.get("nudge:linli_telegram:rider1:0900") is None
 
@@ -127,7 +128,7 @@ def test_flood_nudge_reaches_active_riders_of_the_area_and_waits_for_the_morning
     subscribe(work, "r-paused", area="望园社区", times=["18:00"])
     nudges.pause(work.engine, work.policy, "linli_telegram", "r-paused", work.clock())
     work.clock.set(beijing("2026-11-23 23:00"))
-    assert nudges.flood_alert(work.schedule, work.engine, work.clock(), "望园社区") == 2
+    assert nudge_jobs.flood_alert(work.schedule, work.engine, work.clock(), "望园社区") == 2
     work.schedule.wait_idle()
     assert not rasa.named("EXTERNAL_patrol_nudge"), "quiet hours: the flood nudge waits"
     at(work, "2026-11-24 08:00")

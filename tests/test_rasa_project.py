@@ -2,8 +2,8 @@
 import subprocess
 import sys
 
-from bot.runtime import model_path
-from bot.settings import PROJECT_ROOT, get_settings
+from bot.runtime.processes import model_path
+from bot.core.settings import PROJECT_ROOT, get_settings
 
 
 def rasa(*args, tmp_path=None):

@@ -3,7 +3,7 @@ import jsonschema
 import pytest
 from rasa.core.actions.action import RemoteAction
 
-from bot.rasa_server import _validate_action_result
+from bot.runtime.rasa_server import _validate_action_result
 
 GOOD = {"events": [{"event": "slot", "name": "building", "value": "5"}],
         "responses": [{"text": "好的", "buttons": []}]}

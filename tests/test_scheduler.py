@@ -19,11 +19,14 @@ import yaml
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot import followups
-from bot.db import get_engine, init_db
-from bot.scheduler import LocalLease, ManualClock, Policy, RedisLease, Scheduler, get_policy, utcnow
-from bot.settings import PACKAGE_DATA, PROJECT_ROOT
-from bot.tickets import TicketStore
+from bot.workflows import followups, planning
+from bot.core.db import get_engine, init_db
+from bot.scheduling.lease import LocalLease, RedisLease
+from bot.core.clock import ManualClock, utcnow
+from bot.config.policy import Policy, get_policy
+from bot.scheduling.scheduler import Scheduler
+from bot.core.settings import PACKAGE_DATA, PROJECT_ROOT
+from bot.tickets.store import TicketStore
 from tests.scheduling import REDIS_URL, FakeRasa, beijing, settings_for, start_scheduler, wait_for
 
 CALLS: list = []
@@ -127,7 +130,7 @@ def test_restart_with_jobs_pending_delivers_each_once(engine, rasa, store_url, p
     first = start_scheduler(engine, rasa.url, clock, store_url, key_prefix=prefix)
     store, ids = resolved_tickets(engine, clock, 20)
     for ticket_id in ids:
-        followups.plan(first.context, store.get(ticket_id))
+        planning.plan(first.context, store.get(ticket_id))
     first.stop()
     clock.advance(days=2)  # every follow-up came due while no scheduler ran
     second = start_scheduler(engine, rasa.url, clock, store_url, key_prefix=prefix)
@@ -237,7 +240,7 @@ def test_killing_the_active_process_hands_its_jobs_to_the_standby_once(tmp_path,
 
     def start(name):
         log = open(tmp_path / f"{name}.log", "wb")
-        return subprocess.Popen([sys.executable, "-m", "bot.scheduler"], cwd=PROJECT_ROOT, env=env,
+        return subprocess.Popen([sys.executable, "-m", "bot.runtime.scheduler"], cwd=PROJECT_ROOT, env=env,
                                 stdout=log, stderr=subprocess.STDOUT)
 
     active = start("first")
@@ -255,7 +258,7 @@ def test_killing_the_active_process_hands_its_jobs_to_the_standby_once(tmp_path,
         writer = Scheduler(settings_for(database, rasa.url, REDIS_URL, key_prefix=prefix), engine=engine,
                            policy=policy).open()
         for ticket_id in ids:
-            followups.plan(writer.planning_context(store), store.get(ticket_id))
+            planning.plan(writer.planning_context(store), store.get(ticket_id))
         writer.stop(release=False)
         active.send_signal(signal.SIGKILL)
         killed = time.monotonic()

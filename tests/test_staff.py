@@ -18,11 +18,15 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import common
 from actions.staff import ActionStaffCommand
-from bot import people, volunteers
+from bot.config import staff
+from bot.people import roles, roster
+from bot.volunteers import records, signup
 from bot.nlu.commands import COMMANDS, OWN_INTENTS, parse_command
-from bot.people import StaffMember
-from bot.scheduler import Policy, Recipient, get_policy
-from bot.settings import PACKAGE_DATA, PROJECT_ROOT
+from bot.config.staff import StaffMember
+from bot.config.policy import Policy, get_policy
+from bot.messaging.recipients import recipients_for
+from bot.messaging.recipients import Recipient
+from bot.core.settings import PACKAGE_DATA, PROJECT_ROOT
 
 STAFF = ("linli_telegram", "9001")
 XIYUAN_STAFF = ("wecom", "xiyuan-li")
@@ -40,12 +44,12 @@ def world(tmp_path, monkeypatch):
     staff_file = tmp_path / "staff.yml"
     shutil.copy(PACKAGE_DATA / "staff.yml", staff_file)
     monkeypatch.setenv("LINLI_STAFF_FILE", str(staff_file))
-    from bot.db import init_db
+    from bot.core.db import init_db
 
     common.store.cache_clear()
     init_db()
-    people.add_staff(StaffMember(*STAFF, name="街道小王", notices=False))
-    people.add_staff(StaffMember(*XIYUAN_STAFF, name="西园小李", communities=("西园",), notices=False))
+    roster.add_staff(StaffMember(*STAFF, name="街道小王", notices=False))
+    roster.add_staff(StaffMember(*XIYUAN_STAFF, name="西园小李", communities=("西园",), notices=False))
     yield staff_file
     common.store.cache_clear()
 
@@ -79,11 +83,11 @@ def leak(**overrides):
 
 
 def rider(sender_id="rider-1", status="active"):
-    view = volunteers.sign_up(common.store().engine, get_policy(), common.store().directory, "rest", sender_id,
+    view = signup.sign_up(common.store().engine, get_policy(), common.store().directory, "rest", sender_id,
                               name="张强", phone="13900001111", platform="美团", areas=["望园社区"], times=["11:00"],
                               consent=True, now=common.store().clock())
     if status == "active":
-        view = volunteers.approve(common.store().engine, get_policy(), view.key, common.store().clock())
+        view = records.approve(common.store().engine, get_policy(), view.key, common.store().clock())
     return view
 
 
@@ -116,17 +120,17 @@ def test_everything_else_is_not_a_command(text):
 
 def test_staff_add_and_remove_take_effect_at_once(world):
     who = ("linli_telegram", "7777")
-    assert people.role_of(*who) == "resident"
+    assert roles.role_of(*who) == "resident"
     ticket = leak()
     assert say(who, f"/查看 {ticket.id}")["response"] == "utter_staff_refused"
-    people.add_staff(StaffMember(*who, communities=("望园",)))
-    assert people.role_of(*who) == "staff" and people.staff_communities(*who) == ("望园社区",)
+    roster.add_staff(StaffMember(*who, communities=("望园",)))
+    assert roles.role_of(*who) == "staff" and roles.staff_communities(*who) == ("望园社区",)
     assert say(who, "/工单")["response"] in ("utter_staff_no_tickets", "utter_staff_ticket_list")
-    assert people.load_staff(world)[-1] == StaffMember(*who, communities=("望园社区",))
-    assert people.remove_staff(*who) is True
-    assert people.role_of(*who) == "resident"
+    assert staff.load_staff(world)[-1] == StaffMember(*who, communities=("望园社区",))
+    assert roster.remove_staff(*who) is True
+    assert roles.role_of(*who) == "resident"
     assert say(who, f"/查看 {ticket.id}")["response"] == "utter_staff_refused"
-    assert people.remove_staff(*who) is False
+    assert roster.remove_staff(*who) is False
 
 
 def test_a_hand_edited_staff_file_applies_at_the_next_command(world):
@@ -139,38 +143,38 @@ def test_a_hand_edited_staff_file_applies_at_the_next_command(world):
 
 
 def test_a_removed_staff_member_who_rides_stays_a_volunteer(world):
-    people.add_staff(StaffMember("rest", "rider-1"))
+    roster.add_staff(StaffMember("rest", "rider-1"))
     rider("rider-1")
-    assert people.role_of("rest", "rider-1") == "staff"
-    people.remove_staff("rest", "rider-1")
-    assert people.role_of("rest", "rider-1") == "volunteer"
+    assert roles.role_of("rest", "rider-1") == "staff"
+    roster.remove_staff("rest", "rider-1")
+    assert roles.role_of("rest", "rider-1") == "volunteer"
 
 
 def test_staff_file_refuses_unknown_communities_and_keeps_its_comments(world):
-    with pytest.raises(people.StaffFileError) as refused:
-        people.add_staff(StaffMember("wecom", "x", communities=("火星社区",)))
+    with pytest.raises(staff.StaffFileError) as refused:
+        roster.add_staff(StaffMember("wecom", "x", communities=("火星社区",)))
     assert "火星社区" in refused.value.user_message
     assert world.read_text(encoding="utf-8").startswith("# Community staff")
-    assert ("wecom", "x") not in [m.key for m in people.load_staff(world)]
+    assert ("wecom", "x") not in [m.key for m in staff.load_staff(world)]
 
 
 def test_notices_follow_the_staff_file_as_it_changes(world):
-    policy = Policy.load(PACKAGE_DATA / "service.yml", "Asia/Shanghai", world)
+    policy = recipients_for(Policy.load(PACKAGE_DATA / "service.yml", "Asia/Shanghai"), world)
     assert policy.street == (Recipient("wecom", "wangyuan-street-duty"),)
     assert policy.communities["万柳西园社区"] == (Recipient("wecom", "wanliuxiyuan-office"),)
     assert policy.digest == (Recipient("wecom", "wangyuan-street-duty"),)
-    people.add_staff(StaffMember("linli_telegram", "555", communities=("望园",)))
-    people.add_staff(StaffMember("wecom", "shouhua-duty", handlers=("首华物业",)))
+    roster.add_staff(StaffMember("linli_telegram", "555", communities=("望园",)))
+    roster.add_staff(StaffMember("wecom", "shouhua-duty", handlers=("首华物业",)))
     assert policy.communities["望园社区"] == (Recipient("wecom", "wangyuan-office"), Recipient("linli_telegram", "555"))
     assert policy.handlers == {"首华物业": (Recipient("wecom", "shouhua-duty"),)}
     assert Recipient("wecom", "shouhua-duty") not in policy.street, "a handler's duty account is not the street"
     assert Recipient(*STAFF) not in policy.street, "notices: false means commands only"
-    people.remove_staff("linli_telegram", "555")
+    roster.remove_staff("linli_telegram", "555")
     assert policy.communities["望园社区"] == (Recipient("wecom", "wangyuan-office"),)
 
 
 def test_a_broken_staff_file_keeps_the_last_good_recipients(world):
-    policy = Policy.load(PACKAGE_DATA / "service.yml", "Asia/Shanghai", world)
+    policy = recipients_for(Policy.load(PACKAGE_DATA / "service.yml", "Asia/Shanghai"), world)
     world.write_text("staff:\n- {channel: wecom, id: a, communities: [火星]}\n", encoding="utf-8")
     assert policy.street == (Recipient("wecom", "wangyuan-street-duty"),)
 
@@ -184,13 +188,13 @@ def test_the_command_line_keeps_file_and_database_in_step(world, tmp_path):
 
     added = linli("staff", "add", "wecom", "zhao", "--name", "赵姐", "--community", "望园")
     assert added.returncode == 0 and "望园社区" in added.stdout, added.stderr
-    assert people.role_of("wecom", "zhao") == "staff"
+    assert roles.role_of("wecom", "zhao") == "staff"
     listed = linli("staff", "list")
     assert "zhao" in listed.stdout and "赵姐" in listed.stdout
     bad = linli("staff", "add", "wecom", "qian", "--community", "火星")
-    assert bad.returncode == 1 and "火星" in bad.stderr and people.role_of("wecom", "qian") == "resident"
+    assert bad.returncode == 1 and "火星" in bad.stderr and roles.role_of("wecom", "qian") == "resident"
     assert linli("staff", "remove", "wecom", "zhao").returncode == 0
-    assert people.role_of("wecom", "zhao") == "resident"
+    assert roles.role_of("wecom", "zhao") == "resident"
     assert "zhao" not in world.read_text(encoding="utf-8")
 
 
@@ -205,11 +209,11 @@ def test_every_staff_command_is_refused_for_residents_and_volunteers(who, templa
     applicant = rider("rider-1")
     pending = rider("rider-2", status="pending")
     ticket, other = leak(), leak(description="又漏了")
-    assert people.role_of(*VOLUNTEER) == "volunteer"
-    before = (common.store().list(), volunteers.list_volunteers(common.store().engine))
+    assert roles.role_of(*VOLUNTEER) == "volunteer"
+    before = (common.store().list(), records.list_volunteers(common.store().engine))
     message = say(who, template.format(ticket=ticket.id, other=other.id) + f" {pending.key} 万柳西园社区")
     assert message["response"] == "utter_staff_refused" and not message.get("text")
-    assert (common.store().list(), volunteers.list_volunteers(common.store().engine)) == before
+    assert (common.store().list(), records.list_volunteers(common.store().engine)) == before
     assert applicant.status == "active"
 
 
@@ -296,9 +300,9 @@ def test_volunteer_commands():
     assert "13900001111" not in say(STAFF, "/志愿者", chat_type="group")["lines"]
     approved = say(STAFF, f"/批准 {pending.key}")
     assert approved["response"] == "utter_staff_volunteer_approved" and approved["times"] == "11:00"
-    assert people.role_of("rest", "rider-9") == "volunteer"
+    assert roles.role_of("rest", "rider-9") == "volunteer"
     assert say(STAFF, "/暂停 张强")["response"] == "utter_staff_volunteer_paused"
-    assert people.role_of("rest", "rider-9") == "resident"
+    assert roles.role_of("rest", "rider-9") == "resident"
     points = say(STAFF, "/积分")
     assert "张强（美团）：隐患上报已解决 0 件，平安巡查 0 次" in points["lines"]
 
@@ -318,7 +322,7 @@ def test_nothing_here_reads_roles_from_message_metadata():
 
 
 def test_the_default_staff_file_loads():
-    members = people.load_staff(Path(PACKAGE_DATA / "staff.yml"))
+    members = staff.load_staff(Path(PACKAGE_DATA / "staff.yml"))
     assert {m.id for m in members} == {"wangyuan-street-duty", "wanliuxiyuan-office", "wangyuan-office"}
 
 
@@ -336,17 +340,17 @@ async def test_telegram_passes_staff_commands_to_the_dialogue():
 
 
 def test_roster_and_roles_on_both_backends(engine, tmp_path):
-    roster = tmp_path / "roster.yml"
-    shutil.copy(PACKAGE_DATA / "staff.yml", roster)
-    people.add_staff(StaffMember("wecom", "pg-zhou", communities=("望园东里",)), engine, roster)
-    assert people.role_of("wecom", "pg-zhou", engine) == "staff"
-    assert people.staff_communities("wecom", "pg-zhou", engine) == ("望园社区",)
-    assert people.role_of("linli_telegram", "-1001:42", engine) == "resident"
-    people.add_staff(StaffMember("linli_telegram", "42"), engine, roster)
-    assert people.role_of("linli_telegram", "-1001:42", engine) == "staff", "a group member is the same person"
-    people.remove_staff("wecom", "pg-zhou", engine, roster)
-    assert people.role_of("wecom", "pg-zhou", engine) == "resident"
-    assert people.sync_staff(engine, roster) == 4
+    staff_yml = tmp_path / "roster.yml"
+    shutil.copy(PACKAGE_DATA / "staff.yml", staff_yml)
+    roster.add_staff(StaffMember("wecom", "pg-zhou", communities=("望园东里",)), engine, staff_yml)
+    assert roles.role_of("wecom", "pg-zhou", engine) == "staff"
+    assert roles.staff_communities("wecom", "pg-zhou", engine) == ("望园社区",)
+    assert roles.role_of("linli_telegram", "-1001:42", engine) == "resident"
+    roster.add_staff(StaffMember("linli_telegram", "42"), engine, staff_yml)
+    assert roles.role_of("linli_telegram", "-1001:42", engine) == "staff", "a group member is the same person"
+    roster.remove_staff("wecom", "pg-zhou", engine, staff_yml)
+    assert roles.role_of("wecom", "pg-zhou", engine) == "resident"
+    assert roster.sync_staff(engine, staff_yml) == 4
 
 
 @pytest.mark.parametrize("text, intent, entities", [

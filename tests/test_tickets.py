@@ -8,13 +8,16 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
-from bot.db import session_scope
-from bot.directory import Directory
-from bot.models import CallbackRequest, Ticket, TicketEvent, TicketFollower
-from bot.settings import PACKAGE_DATA
-from bot.tickets import (TRANSITIONS, IllegalTransition, NotAllowed, TicketError, TicketStatus, TicketStore,
-                         UnknownTicket, format_ticket_id, mask_phone, mask_room, mask_text, parse_phone,
-                         parse_ticket_id)
+from bot.core.db import session_scope
+from bot.config.directory import Directory
+from bot.callbacks.models import CallbackRequest
+from bot.tickets.models import Ticket, TicketEvent, TicketFollower
+from bot.core.settings import PACKAGE_DATA
+from bot.tickets.status import TRANSITIONS, TicketStatus
+from bot.tickets.errors import IllegalTransition, NotAllowed, TicketError, UnknownTicket
+from bot.tickets.store import TicketStore
+from bot.core.text import format_ticket_id, parse_phone, parse_ticket_id
+from bot.privacy.masks import mask_phone, mask_room, mask_text
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 

@@ -17,13 +17,16 @@ from sqlalchemy import create_engine, func, select
 
 from actions import common
 from actions.volunteers import ActionMyPoints, ActionPatrolAllClear, ActionSubmitVolunteer, ValidateVolunteerForm
-from bot import nudges, people, volunteers
-from bot.directory import get_directory
-from bot.nudges import NudgeError
-from bot.people import PatrolAllClear, StaffMember
-from bot.scheduler import ManualClock, get_policy
-from bot.settings import PACKAGE_DATA
-from bot.volunteers import VolunteerError
+from bot.people import roles, roster
+from bot.volunteers import nudges, patrol, points, records, signup
+from bot.config.directory import get_directory
+from bot.volunteers.nudges import NudgeError
+from bot.volunteers.models import PatrolAllClear
+from bot.config.staff import StaffMember
+from bot.core.clock import ManualClock
+from bot.config.policy import get_policy
+from bot.core.settings import PACKAGE_DATA
+from bot.volunteers.records import VolunteerError
 from tests.fixtures_db import NOON_BEIJING
 from tests.scheduling import BEIJING, beijing, start_scheduler
 from tests.stack import start_stack
@@ -32,7 +35,7 @@ RIDER = dict(name="张强", phone="13812345678", platform="美团", areas=["望�
 
 
 def sign_up(engine, sender="rider-1", now=NOON_BEIJING, **overrides):
-    return volunteers.sign_up(engine, get_policy(), get_directory(), "rest", sender, now=now, **{**RIDER, **overrides})
+    return signup.sign_up(engine, get_policy(), get_directory(), "rest", sender, now=now, **{**RIDER, **overrides})
 
 
 # -- answers ---------------------------------------------------------------------------------------
@@ -40,23 +43,23 @@ def sign_up(engine, sender="rider-1", now=NOON_BEIJING, **overrides):
 @pytest.mark.parametrize("text, phone", [("13812345678", "13812345678"), ("138 1234 5678", "13812345678"),
                                          ("+86 138-1234-5678", "13812345678"), ("电话是13812345678", "13812345678")])
 def test_phone_numbers_as_riders_write_them(text, phone):
-    assert volunteers.parse_rider_phone(text) == phone
+    assert signup.parse_rider_phone(text) == phone
 
 
 @pytest.mark.parametrize("text", ["12345", "1381234567", "23812345678", "我没手机", "", "138123456789"])
 def test_invalid_phone_numbers_are_refused_clearly(text):
     with pytest.raises(VolunteerError) as refused:
-        volunteers.parse_rider_phone(text)
+        signup.parse_rider_phone(text)
     assert "11位手机号" in refused.value.user_message
 
 
 def test_patrol_areas_accept_aliases_several_or_all_and_refuse_unknown_ones():
     directory = get_directory()
-    assert volunteers.parse_areas("西园", directory) == ("万柳西园社区",)
-    assert volunteers.parse_areas("望园东里和西园", directory) == ("望园社区", "万柳西园社区")
-    assert volunteers.parse_areas("全部", directory) == ("万柳西园社区", "望园社区")
+    assert signup.parse_areas("西园", directory) == ("万柳西园社区",)
+    assert signup.parse_areas("望园东里和西园", directory) == ("望园社区", "万柳西园社区")
+    assert signup.parse_areas("全部", directory) == ("万柳西园社区", "望园社区")
     with pytest.raises(VolunteerError) as refused:
-        volunteers.parse_areas("火星小区", directory)
+        signup.parse_areas("火星小区", directory)
     assert "火星小区" in refused.value.user_message and "万柳西园社区、望园社区" in refused.value.user_message
 
 
@@ -65,21 +68,21 @@ def test_patrol_areas_accept_aliases_several_or_all_and_refuse_unknown_ones():
                                           ("9:00 12:00 15:00 18:00", "最多提醒3次")])
 def test_nonsense_nudge_times_are_refused(text, reason):
     with pytest.raises(NudgeError) as refused:
-        volunteers.parse_nudge_times(text, get_policy())
+        signup.parse_nudge_times(text, get_policy())
     assert reason in refused.value.user_message
 
 
 def test_nudge_times_as_riders_write_them():
-    assert volunteers.parse_nudge_times("18点、8点半，11:00", get_policy()) == ["08:30", "11:00", "18:00"]
+    assert signup.parse_nudge_times("18点、8点半，11:00", get_policy()) == ["08:30", "11:00", "18:00"]
 
 
 def test_names_and_platforms():
-    assert volunteers.parse_name("我叫张强") == "张强"
-    assert volunteers.parse_platform("我跑饿了么的") == "饿了么"
-    assert volunteers.parse_platform("蜂鸟众包") == "蜂鸟众包"
+    assert signup.parse_name("我叫张强") == "张强"
+    assert signup.parse_platform("我跑饿了么的") == "饿了么"
+    assert signup.parse_platform("蜂鸟众包") == "蜂鸟众包"
     for bad in ("13812345678", "", "张" * 21):
         with pytest.raises(VolunteerError):
-            volunteers.parse_name(bad)
+            signup.parse_name(bad)
 
 
 # -- signing up, approving, pausing ------------------------------------------------------------------
@@ -87,24 +90,24 @@ def test_names_and_platforms():
 def test_a_sign_up_waits_for_approval_then_gets_its_nudges(engine):
     pending = sign_up(engine)
     assert (pending.status, pending.areas, pending.nudge_times) == ("pending", ("望园社区",), ("11:00", "17:30"))
-    assert people.role_of("rest", "rider-1", engine) == "resident"
+    assert roles.role_of("rest", "rider-1", engine) == "resident"
     assert nudges.get(engine, "rest", "rider-1") is None, "no nudges before staff approve"
 
-    approved = volunteers.approve(engine, get_policy(), "rest:rider-1", NOON_BEIJING)
-    assert approved.status == "active" and people.role_of("rest", "rider-1", engine) == "volunteer"
+    approved = records.approve(engine, get_policy(), "rest:rider-1", NOON_BEIJING)
+    assert approved.status == "active" and roles.role_of("rest", "rider-1", engine) == "volunteer"
     subscription = nudges.get(engine, "rest", "rider-1")
     assert (subscription.area, subscription.times, subscription.active) == ("望园社区", ("11:00", "17:30"), True)
 
-    paused = volunteers.pause(engine, "13812345678", NOON_BEIJING)
-    assert paused.status == "paused" and people.role_of("rest", "rider-1", engine) == "resident"
+    paused = records.pause(engine, "13812345678", NOON_BEIJING)
+    assert paused.status == "paused" and roles.role_of("rest", "rider-1", engine) == "resident"
     assert not nudges.get(engine, "rest", "rider-1").active
-    volunteers.approve(engine, get_policy(), "张强", NOON_BEIJING)
+    records.approve(engine, get_policy(), "张强", NOON_BEIJING)
     assert nudges.get(engine, "rest", "rider-1").active
 
 
 def test_several_patrol_areas_are_nudged_for_the_whole_street(engine):
     sign_up(engine, areas=["西园", "望园"])
-    volunteers.approve(engine, get_policy(), "rest:rider-1", NOON_BEIJING)
+    records.approve(engine, get_policy(), "rest:rider-1", NOON_BEIJING)
     assert nudges.get(engine, "rest", "rider-1").area is None
 
 
@@ -119,28 +122,28 @@ def test_a_bad_sign_up_stores_nothing(engine, change, reason):
     with pytest.raises((VolunteerError, NudgeError)) as refused:
         sign_up(engine, **change)
     assert reason in refused.value.user_message
-    assert volunteers.list_volunteers(engine) == []
+    assert records.list_volunteers(engine) == []
 
 
 def test_staff_name_riders_unambiguously(engine):
     sign_up(engine, "a")
     sign_up(engine, "b", phone="13900002222")
     with pytest.raises(VolunteerError) as ambiguous:
-        volunteers.find(engine, "张强")
+        records.find(engine, "张强")
     assert "不止一位" in ambiguous.value.user_message
-    assert volunteers.find(engine, "13900002222").sender_id == "b"
-    assert volunteers.find(engine, "rest:a").sender_id == "a"
+    assert records.find(engine, "13900002222").sender_id == "b"
+    assert records.find(engine, "rest:a").sender_id == "a"
 
 
 # -- all clear and points ----------------------------------------------------------------------------
 
 def test_all_clear_is_recorded_once_per_rider_area_and_local_day(engine):
     zone, day = get_policy().zone, beijing("2026-11-23 10:00")
-    assert volunteers.record_all_clear(engine, zone, "rest", "r1", "望园社区", day) is True
-    assert volunteers.record_all_clear(engine, zone, "rest", "r1", "望园社区", day + timedelta(hours=13)) is False
-    assert volunteers.record_all_clear(engine, zone, "rest", "r1", "万柳西园社区", day) is True
-    assert volunteers.record_all_clear(engine, zone, "rest", "r2", "望园社区", day) is True
-    assert volunteers.record_all_clear(engine, zone, "rest", "r1", "望园社区", beijing("2026-11-24 00:01")) is True
+    assert patrol.record_all_clear(engine, zone, "rest", "r1", "望园社区", day) is True
+    assert patrol.record_all_clear(engine, zone, "rest", "r1", "望园社区", day + timedelta(hours=13)) is False
+    assert patrol.record_all_clear(engine, zone, "rest", "r1", "万柳西园社区", day) is True
+    assert patrol.record_all_clear(engine, zone, "rest", "r2", "望园社区", day) is True
+    assert patrol.record_all_clear(engine, zone, "rest", "r1", "望园社区", beijing("2026-11-24 00:01")) is True
     with engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(PatrolAllClear)).scalar() == 4
 
@@ -170,19 +173,19 @@ def test_points_count_fixed_reports_and_patrols_of_the_month(engine, clock, stor
     clock.set(beijing("2026-12-01 00:30"))
     close(report())                                    # December, Beijing time (still November in UTC)
     for day in ("2026-11-02 10:00", "2026-11-03 10:00", "2026-11-30 23:59", "2026-12-01 08:00"):
-        volunteers.record_all_clear(engine, zone, "rest", "r1", "望园社区", beijing(day))
+        patrol.record_all_clear(engine, zone, "rest", "r1", "望园社区", beijing(day))
 
     november = {p.rider.sender_id: (p.fixed_reports, p.all_clears)
-                for p in volunteers.points(engine, zone, date(2026, 11, 1))}
+                for p in points.points(engine, zone, date(2026, 11, 1))}
     assert november == {"r1": (2, 3), "r2": (1, 0)}
-    [october] = volunteers.points(engine, zone, date(2026, 10, 1), volunteers.get(engine, "rest", "r1"))
+    [october] = points.points(engine, zone, date(2026, 10, 1), records.get(engine, "rest", "r1"))
     assert (october.fixed_reports, october.all_clears) == (1, 0)
 
 
 @pytest.mark.parametrize("text, first", [("", date(2026, 11, 1)), ("2026-10", date(2026, 10, 1)),
                                          ("2025年12月", date(2025, 12, 1)), ("3月", date(2026, 3, 1))])
 def test_months_as_staff_write_them(text, first):
-    assert volunteers.parse_month(text, BEIJING, NOON_BEIJING) == first
+    assert points.parse_month(text, BEIJING, NOON_BEIJING) == first
 
 
 # -- the form and the actions ----------------------------------------------------------------------
@@ -191,7 +194,7 @@ def test_months_as_staff_write_them(text, first):
 def chat(tmp_path, monkeypatch):
     """The action server's store on a fresh SQLite database."""
     monkeypatch.setenv("LINLI_DATABASE_URL", f"sqlite:///{tmp_path / 'volunteers.db'}")
-    from bot.db import init_db
+    from bot.core.db import init_db
 
     common.store.cache_clear()
     init_db()
@@ -236,7 +239,7 @@ def test_an_invalid_phone_is_explained_and_asked_again(chat):
     assert slots["failed_attempts"] == 1
     slots, _ = run(ValidateVolunteerForm(), tracker("还是1381234", slots={**asked, "failed_attempts": 2}))
     assert slots["volunteer_stopped"] == "stuck" and slots["requested_slot"] is None
-    assert volunteers.list_volunteers(chat.engine) == []
+    assert records.list_volunteers(chat.engine) == []
 
 
 def test_digits_answer_the_phone_question_whatever_the_classifier_thought(chat):
@@ -274,7 +277,7 @@ def test_cancelling_or_refusing_consent_stores_nothing(chat):
               "volunteer_areas": ["望园社区"], "volunteer_times": ["11:00"], "volunteer_consent": False}
     _, messages = run(ActionSubmitVolunteer(), tracker("不同意", "deny", slots=filled))
     assert messages[0]["response"] == "utter_volunteer_no_consent"
-    assert volunteers.list_volunteers(chat.engine) == []
+    assert records.list_volunteers(chat.engine) == []
 
 
 def test_signing_up_and_signing_up_again(chat):
@@ -283,7 +286,7 @@ def test_signing_up_and_signing_up_again(chat):
     slots, messages = run(ActionSubmitVolunteer(), tracker("同意", "affirm", slots=filled))
     assert messages[0]["response"] == "utter_volunteer_welcome" and messages[0]["times"] == "11:00、17:30"
     assert all(value in (None, 0) for value in slots.values()), "the answers leave the conversation"
-    assert volunteers.get(chat.engine, "rest", "r1").status == "pending"
+    assert records.get(chat.engine, "rest", "r1").status == "pending"
     slots, _ = run(ValidateVolunteerForm(), tracker("报名志愿者", "volunteer_signup", active=False))
     assert slots["volunteer_stopped"] == "registered"
     _, messages = run(ActionSubmitVolunteer(), tracker("报名志愿者", "volunteer_signup", slots=slots))
@@ -302,7 +305,7 @@ def test_all_clear_and_points_in_chat(chat):
     sign_up(chat.engine, "r1", now=chat.clock())
     _, messages = run(ActionPatrolAllClear(), tracker("一切正常", "patrol_all_clear", active=False))
     assert messages[0]["response"] == "utter_patrol_all_clear_pending"
-    volunteers.approve(chat.engine, get_policy(), "rest:r1", chat.clock())
+    records.approve(chat.engine, get_policy(), "rest:r1", chat.clock())
     _, first = run(ActionPatrolAllClear(), tracker("一切正常", "patrol_all_clear", active=False))
     _, again = run(ActionPatrolAllClear(), tracker("都正常", "patrol_all_clear", active=False))
     assert (first[0]["response"], first[0]["area"]) == ("utter_patrol_all_clear", "望园社区")
@@ -369,7 +372,7 @@ def test_sign_up_first_nudge_all_clear_and_a_report_through_the_stack(rider_stac
     assert "手机号" in stack.texts(rider, "张强")
     again = stack.texts(rider, "1381234")
     assert "11位手机号" in again and "留个手机号" in again
-    assert volunteers.get(engine, "rest", rider) is None
+    assert records.get(engine, "rest", rider) is None
     assert "哪个社区" in stack.texts(rider, "13812345678")
     unknown = stack.texts(rider, "火星小区")
     assert "没找到“火星小区”" in unknown and "哪个社区" in unknown
@@ -379,13 +382,13 @@ def test_sign_up_first_nudge_all_clear_and_a_report_through_the_stack(rider_stac
     assert "138****5678" in texts(confirm) and "13812345678" not in texts(confirm)
     welcome = texts(tap(stack, rider, confirm, "同意"))
     assert "欢迎加入流动吹哨人" in welcome and len(welcome.splitlines()) == 2
-    assert volunteers.get(engine, "rest", rider).status == "pending"
+    assert records.get(engine, "rest", rider).status == "pending"
 
     # Staff approve in chat: refused before the boss is on the roster, done at once after.
     assert "只对社区工作人员开放" in stack.texts(boss, f"/批准 rest:{rider}")
-    people.add_staff(StaffMember("rest", boss), engine)
+    roster.add_staff(StaffMember("rest", boss), engine)
     approved = stack.texts(boss, f"/批准 rest:{rider}")
-    assert "已批准 张强" in approved and volunteers.get(engine, "rest", rider).status == "active"
+    assert "已批准 张强" in approved and records.get(engine, "rest", rider).status == "active"
     assert "只对社区工作人员开放" in stack.texts(rider, "/工单 列表")
 
     # The first nudge, delivered by the scheduler through Rasa; its buttons.
@@ -398,7 +401,7 @@ def test_sign_up_first_nudge_all_clear_and_a_report_through_the_stack(rider_stac
                                   BEIJING)
         clock.set(eleven.astimezone(timezone.utc))
         scheduler.wait_idle(60)
-        from bot.delivery import delivered
+        from bot.messaging.delivery import delivered
 
         [record] = delivered(engine, f"nudge:rest:{rider}:{eleven.date().isoformat()}T11:00")
         assert record.status == "sent", record.error
@@ -424,7 +427,7 @@ def test_sign_up_first_nudge_all_clear_and_a_report_through_the_stack(rider_stac
     found = re.search(r"GD\d{12}", replies)
     assert found, "\n".join(transcript)
     ticket_id = found.group(0)
-    from bot.tickets import TicketStore
+    from bot.tickets.store import TicketStore
 
     ticket = TicketStore(engine=engine).get(ticket_id)
     assert (ticket.reporter_id, ticket.community, ticket.category) == (rider, "望园社区", "public_facility")
@@ -432,6 +435,6 @@ def test_sign_up_first_nudge_all_clear_and_a_report_through_the_stack(rider_stac
     assert "平安巡查 1 次" in points and "隐患上报已解决 0 件" in points
 
     # Removed from the roster: refused again at once.
-    people.remove_staff("rest", boss, engine)
+    roster.remove_staff("rest", boss, engine)
     assert "只对社区工作人员开放" in stack.texts(boss, "/志愿者")
     engine.dispose()

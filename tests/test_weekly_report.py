@@ -19,14 +19,16 @@ import matplotlib.backends.backend_agg as backend_agg
 import pytest
 from PIL import Image
 
-from bot import period_report, rates
-from bot.directory import get_directory
-from bot.followups import FollowUp
-from bot.db import session_scope
-from bot.period_report import Period, ReportConfig, ReportError
-from bot.scheduler import ManualClock, get_policy
-from bot.settings import PROJECT_ROOT, get_settings
-from bot.tickets import TicketStore
+from bot.reports import charts, rates, writers
+from bot.config.directory import get_directory
+from bot.workflows.followups import FollowUp
+from bot.core.db import session_scope
+from bot.reports.period import Period, ReportError
+from bot.config.report import ReportConfig
+from bot.core.clock import ManualClock
+from bot.config.policy import get_policy
+from bot.core.settings import PROJECT_ROOT, get_settings
+from bot.tickets.store import TicketStore
 
 ZONE = ZoneInfo("Asia/Shanghai")
 ALICE = "oAlice7x2Qm9WpLk3VbN8"  # a WeChat openid: never printed in full
@@ -126,7 +128,7 @@ def config():
 
 def make(engine, tmp_path, config, community=None, kind="month", as_of=AS_OF):
     period = Period.ending_by(kind, (as_of - timedelta(seconds=1)).date())
-    return period_report.make(engine, period, ZONE, as_of, config, get_policy().response_hours, tmp_path / "report",
+    return writers.make(engine, period, ZONE, as_of, config, get_policy().response_hours, tmp_path / "report",
                               "望园街道", community)
 
 
@@ -240,24 +242,24 @@ def test_every_chart_is_a_png_drawn_in_the_cjk_font(engine, seeded, config, tmp_
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=r"Glyph \d+ .*missing from current font")
         _, files = make(engine, tmp_path, config)
-    charts = [f for f in files if f.suffix == ".png"]
-    assert sorted(f.name for f in charts) == sorted(period_report.CHARTS)
-    for chart in charts:
+    pngs = [f for f in files if f.suffix == ".png"]
+    assert sorted(f.name for f in pngs) == sorted(charts.CHARTS)
+    for chart in pngs:
         assert chart.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
         with Image.open(chart) as image:
             image.verify()
         with Image.open(chart) as image:
             low, high = image.convert("L").getextrema()
             assert image.width > 600 and image.height > 300 and low < high, chart.name
-    assert used and {os.path.basename(f) for f in used} == {period_report.CJK_FONT_FILE}
+    assert used and {os.path.basename(f) for f in used} == {charts.CJK_FONT_FILE}
 
 
 def test_a_font_without_chinese_glyphs_is_refused(engine, seeded, config, tmp_path, monkeypatch):
     """The check above would catch tofu: with matplotlib's own DejaVu Sans a chart is an error."""
     figures, _ = make(engine, tmp_path, config)
-    monkeypatch.setattr(period_report, "cjk_font", lambda: "DejaVu Sans")
+    monkeypatch.setattr(charts, "cjk_font", lambda: "DejaVu Sans")
     with pytest.raises(ReportError, match="缺字"):
-        period_report.render_chart(period_report.CHARTS["rates.png"], figures, config, tmp_path / "tofu.png")
+        charts.render_chart(charts.CHARTS["rates.png"], figures, config, tmp_path / "tofu.png")
 
 
 def test_community_filter(engine, seeded, config, tmp_path):
@@ -283,7 +285,7 @@ def test_a_period_without_tickets_gives_an_empty_report(engine, config, tmp_path
     assert table_row(summary, "响应率")[:3] == ["响应率", "—", "0/0"]
     assert "没有超期未办结的工单" in summary and "本周期没有达到 4 件的楼栋" in summary
     assert read_csv(tmp_path / "report" / "tickets.csv") == []
-    assert len(files) == 2 + len(period_report.CHARTS) and all(f.stat().st_size > 0 for f in files)
+    assert len(files) == 2 + len(charts.CHARTS) and all(f.stat().st_size > 0 for f in files)
 
 
 # -- the command -----------------------------------------------------------------------------------
@@ -300,7 +302,7 @@ def test_command_writes_the_folder(engine, seeded, tmp_path):
     assert result.returncode == 0, result.stderr
     folder = tmp_path / "var" / "reports" / "month-2026-09-01-万柳西园社区"
     assert f"报表已生成：{folder}" in result.stdout and "受理工单 7 件" in result.stdout
-    assert sorted(p.name for p in folder.iterdir()) == sorted(["summary.md", "tickets.csv", *period_report.CHARTS])
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["summary.md", "tickets.csv", *charts.CHARTS])
     assert "本周期受理工单 **7** 件" in (folder / "summary.md").read_text(encoding="utf-8")
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Optional
 
-from bot.settings import get_settings
+from bot.core.settings import get_settings
 
 KEY_PREFIX = "linli:channel:"
 _MEMORY_LIMIT = 100_000

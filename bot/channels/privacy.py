@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 
+from bot.core.text import MASKED_MOBILE, MOBILE_IN_TEXT, TICKET_ID_WRITTEN
+
 _PERSONAL = re.compile(
-    r"(?<!\d)1[3-9]\d{9}(?!\d)"                # mobile number
-    r"|(?<!\d)1[3-9]\d[*＊]{4}\d{4}(?!\d)"      # masked mobile number (138****5678)
-    r"|GD\d{12}"                                # ticket id
+    "|".join(p.pattern for p in (MOBILE_IN_TEXT, MASKED_MOBILE, TICKET_ID_WRITTEN)) +
     r"|(?<!\d)\d{3,4}\s*(?:室|房间|号房|户)"     # room: 502室
     r"|单元\s*\d{3,4}(?!\d)"                     # room after the unit: 2单元502
     r"|(?<!\d)\d{3,4}\s*号(?![楼院线])",         # room: 502号 (not 12号楼)

@@ -26,7 +26,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from typing import Any, AsyncIterator, Callable, Hashable, Optional
 
-from bot.settings import get_settings
+from bot.core.settings import get_settings
 
 logger = logging.getLogger(__name__)
 

@@ -37,6 +37,7 @@ from telegram.error import Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter, ExtBot
 from telegram.request import HTTPXRequest
 
+from bot.core.text import TICKET_ID_WRITTEN, split_text as _split, utf16_units
 from bot.channels import LOCATION_TEXT, PHOTO_TEXT, Direct, Inbound, known_keys
 from bot.channels.dedup import ShortTermStore
 from bot.channels.privacy import group_notice, is_personal
@@ -49,7 +50,6 @@ CHANNEL = "linli_telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = ["message", "callback_query"]
 CALLBACK_DATA_BYTES = 64
-_TICKET_ID = re.compile(r"GD\d{12}", re.IGNORECASE)
 
 UNSUPPORTED = "这类消息我还看不懂😅 请用文字告诉我，也可以发照片或位置。"
 COMMAND_HELP = ("我能帮您：/report 报事报修，/status 查进度，/subscribe 订阅通知，"
@@ -171,36 +171,8 @@ def build_bot(settings: TelegramSettings) -> ExtBot:
 
 
 def split_text(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> List[str]:
-    """Pieces of at most ``limit`` UTF-16 code units (Telegram's unit), cut at a line or sentence
-    end when one is near."""
-    parts: List[str] = []
-    rest = text.strip()
-    while rest:
-        if _utf16_len(rest) <= limit:
-            parts.append(rest)
-            break
-        cut = _utf16_prefix(rest, limit)
-        window = rest[:cut]
-        boundary = max(window.rfind(mark) for mark in ("\n", "。", "！", "？", ". "))
-        if boundary >= cut // 2:
-            cut = boundary + 1
-        parts.append(rest[:cut].rstrip())
-        rest = rest[cut:].lstrip()
-    return parts
-
-
-def _utf16_len(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
-
-
-def _utf16_prefix(text: str, units: int) -> int:
-    """How many characters of ``text`` fit in ``units`` UTF-16 code units."""
-    count = 0
-    for index, char in enumerate(text):
-        count += 2 if ord(char) > 0xFFFF else 1
-        if count > units:
-            return index
-    return len(text)
+    """Pieces Telegram accepts: it counts UTF-16 code units."""
+    return _split(text, limit, utf16_units)
 
 
 class TelegramInput(InputChannel):
@@ -360,8 +332,8 @@ class TelegramInput(InputChannel):
         metadata = {**metadata, "command": name}
         if name == "start":
             return Inbound(_start_payload(argument), metadata)
-        if name == "status" and _TICKET_ID.search(argument):
-            ticket = _TICKET_ID.search(argument).group(0).upper()
+        if name == "status" and TICKET_ID_WRITTEN.search(argument):
+            ticket = "GD" + TICKET_ID_WRITTEN.search(argument).group(1)
             return Inbound(f'/check_status{{"ticket_id": "{ticket}"}}', metadata)
         return Inbound(argument or COMMAND_PAYLOADS[name], metadata)
 
@@ -429,8 +401,8 @@ def _start_payload(argument: str) -> str:
     if argument == "report":
         return "/report_issue"
     if argument.startswith("status"):
-        ticket = _TICKET_ID.search(argument)
-        return f'/check_status{{"ticket_id": "{ticket.group(0).upper()}"}}' if ticket else "/check_status"
+        ticket = TICKET_ID_WRITTEN.search(argument)
+        return f'/check_status{{"ticket_id": "GD{ticket.group(1)}"}}' if ticket else "/check_status"
     if argument == "subscribe":
         return "/subscribe_notices"
     return "/greet"

@@ -37,7 +37,7 @@ from bot.channels.ratelimit import SendWindows, SlidingWindow, Window
 from bot.channels.wechat import load_menu, menu_payloads
 from bot.channels.wxcommon import (ApiOutput, CallbackInput, Said, SharedTokenMixin, WeChatAPIError, call_api,
                                    render, split_utf8, token_session)
-from bot.settings import get_settings
+from bot.core.settings import get_settings
 
 logger = logging.getLogger(__name__)
 

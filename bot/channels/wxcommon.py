@@ -34,6 +34,7 @@ from sanic.response import HTTPResponse
 from wechatpy.exceptions import InvalidSignatureException, WeChatClientException
 from wechatpy.session import SessionStorage
 
+from bot.core.text import split_text, utf8_bytes
 from bot.channels import LOCATION_TEXT, PHOTO_TEXT, Direct, Inbound
 from bot.channels.dedup import ShortTermStore
 
@@ -155,20 +156,8 @@ async def call_api(client: SharedTokenMixin, function: Callable, *args, **kwargs
 
 # ------------------------------------------------------------------------------- text and buttons
 def split_utf8(text: str, limit: int = TEXT_BYTES) -> List[str]:
-    """Pieces of at most ``limit`` UTF-8 bytes, cut at a line or sentence end when one is near."""
-    parts: List[str] = []
-    rest = text.strip()
-    while rest:
-        if len(rest.encode()) <= limit:
-            parts.append(rest)
-            break
-        cut = len(rest.encode()[:limit].decode(errors="ignore"))
-        boundary = max(rest.rfind(mark, 0, cut) for mark in ("\n", "。", "！", "？", ". "))
-        if boundary >= cut // 2:
-            cut = boundary + 1
-        parts.append(rest[:cut].rstrip())
-        rest = rest[cut:].lstrip()
-    return parts
+    """Pieces WeChat accepts: it counts UTF-8 bytes."""
+    return split_text(text, limit, utf8_bytes)
 
 
 @dataclass

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Iterable
 
+from bot.core.text import MOBILE_WRITTEN, TICKET_ID_WRITTEN
+
 _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
               "六": 6, "七": 7, "八": 8, "九": 9}
 _NUM = r"(?:\d{1,3}|[零〇一二两三四五六七八九十百]{1,4})"
@@ -22,8 +24,6 @@ _BUILDING = re.compile(rf"(?<![\d号])({_NUM})\s*(?:号楼|号樓|栋|棟|幢|#�
 _UNIT = re.compile(rf"(?<!\d)({_NUM})\s*单元")
 _ROOM_AFTER = re.compile(r"(?:单元|楼|栋|幢|#)\s*(\d{3,4})(?:室|号|房|户)?(?!\d)")
 _ROOM_MARKED = re.compile(r"(?<!\d)(\d{3,4})\s*(?:室|号房|房间)")
-_PHONE = re.compile(r"(?<!\d)(1[3-9]\d)[\s-]?(\d{4})[\s-]?(\d{4})(?!\d)")
-_TICKET = re.compile(r"(?i)(?<![a-z])gd\s*(\d{12})(?!\d)")
 _BARE_NUMBER = re.compile(rf"^\s*(?:是|在|住)?\s*({_NUM})\s*(?:号|号楼|栋|单元|室|楼)?\s*(?:吧|啊|的)?\s*$")
 
 
@@ -62,12 +62,12 @@ def _number(text: str) -> str | None:
 
 def normalize_phone(text: str) -> str | None:
     """Digits of a mainland mobile number, or None: anything else is not a number we can call back."""
-    match = _PHONE.search(text.translate(_FULLWIDTH))
+    match = MOBILE_WRITTEN.search(text.translate(_FULLWIDTH))
     return "".join(match.groups()) if match else None
 
 
 def normalize_ticket_id(text: str) -> str | None:
-    match = _TICKET.search(text.translate(_FULLWIDTH))
+    match = TICKET_ID_WRITTEN.search(text.translate(_FULLWIDTH))
     return f"GD{match.group(1)}" if match else None
 
 
@@ -88,9 +88,9 @@ def extract(text: str, community_aliases: Iterable[tuple[str, str]] = ()) -> lis
             spans.append(Span(entity, value, start, end))
             taken.append((start, end))
 
-    for m in _TICKET.finditer(norm):
+    for m in TICKET_ID_WRITTEN.finditer(norm):
         add("ticket_id", f"GD{m.group(1)}", m.start(), m.end())
-    for m in _PHONE.finditer(norm):
+    for m in MOBILE_WRITTEN.finditer(norm):
         add("phone", "".join(m.groups()), m.start(), m.end())
     for m in _TRIPLE.finditer(norm):
         add("building", m.group(1), m.start(1), m.end(1))

@@ -210,7 +210,7 @@ class AddressEntityExtractor(GraphComponent, EntityExtractorMixin):
     @classmethod
     def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
                execution_context: ExecutionContext) -> "AddressEntityExtractor":
-        from bot.directory import get_directory
+        from bot.config.directory import get_directory
 
         return cls(get_directory().community_aliases())
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, List, Text
 
+from bot.core.text import MOBILE
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.nlu.tokenizers.jieba_tokenizer import JiebaTokenizer
 from rasa.nlu.tokenizers.tokenizer import Token
 from rasa.shared.nlu.training_data.message import Message
 
-_MOBILE = re.compile(r"1[3-9]\d{9}")
 _NUMBER = re.compile(r"[0-9０-９]+")
 
 
@@ -26,7 +26,7 @@ def number_shape(text: str, keep: frozenset) -> str | None:
     themselves (``keep``: chat slang such as 88 and 886 for goodbye)."""
     if text in keep or not _NUMBER.fullmatch(text):
         return None
-    if _MOBILE.fullmatch(text):
+    if re.fullmatch(MOBILE, text):
         return "PHONE"
     return f"NUM{min(len(text), 5)}"
 

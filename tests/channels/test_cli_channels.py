@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from bot.channels.wechat import api_menu, load_menu
-from bot.cli_channels import TELEGRAM_CLASS, WECHAT_CLASS, create_wechat_menu, set_telegram_webhook
-from bot.settings import PROJECT_ROOT
+from bot.cli.channels import TELEGRAM_CLASS, WECHAT_CLASS, create_wechat_menu, set_telegram_webhook
+from bot.core.settings import PROJECT_ROOT
 from tests.standins.telegram import TelegramStandIn
 from tests.standins.wechat import WeChatStandIn
 

@@ -12,10 +12,10 @@ import pytest
 import yaml
 from sqlalchemy import create_engine
 
-from bot import followups
-from bot.cli_channels import TELEGRAM_CLASS, WECHAT_CLASS
-from bot.scheduler import ManualClock, utcnow
-from bot.tickets import TicketStore
+from bot.workflows import followups, planning
+from bot.cli.channels import TELEGRAM_CLASS, WECHAT_CLASS
+from bot.core.clock import ManualClock, utcnow
+from bot.tickets.store import TicketStore
 from tests.scheduling import start_scheduler, wait_for
 from tests.stack import start_stack, ticket_id_in
 from tests.standins.server import LoopThread
@@ -68,6 +68,12 @@ def button(message: dict, title: str) -> str:
     return next(k["callback_data"] for k in keys if k["text"] == title)
 
 
+def _follow_up_question(messages: list[dict], ticket_id: str) -> dict | None:
+    """The follow-up question about the ticket (the one with answer buttons), not the progress
+    notice about the same ticket that may arrive before or after it."""
+    return next((m for m in messages if ticket_id in m["text"] and "reply_markup" in m), None)
+
+
 def test_a_complaint_through_telegram_becomes_a_ticket_and_its_followup_closes_it(platforms):
     loop, stack, tickets, telegram, _, _ = platforms
     user = 700000 + uuid.uuid4().int % 99999
@@ -83,14 +89,14 @@ def test_a_complaint_through_telegram_becomes_a_ticket_and_its_followup_closes_i
     clock = ManualClock(utcnow())
     scheduler = start_scheduler(tickets.engine, stack.url, clock)
     try:
-        followups.plan(scheduler.context, tickets.transition(ticket.id, "resolved", "staff:wang", "换了主板"))
+        planning.plan(scheduler.context, tickets.transition(ticket.id, "resolved", "staff:wang", "换了主板"))
         clock.set(followups.followups(tickets.engine, ticket.id)[0].due_at)
         scheduler.wait_idle(60)
-        wait_for(lambda: any(ticket.id in m["text"] for m in telegram.sent(chat_id=user)[seen:]),
-                 message="the follow-up reaching Telegram")
+        wait_for(lambda: _follow_up_question(telegram.sent(chat_id=user)[seen:], ticket.id),
+                 message="the follow-up question reaching Telegram")
     finally:
         scheduler.stop()
-    question = telegram.sent(chat_id=user)[-1]
+    question = _follow_up_question(telegram.sent(chat_id=user)[seen:], ticket.id)
     satisfaction = telegram_turn(loop, telegram, telegram.callback_update(user, button(question, "已解决")))[-1]
     closing = telegram_turn(loop, telegram, telegram.callback_update(user, button(satisfaction, "满意")))
     assert closing and tickets.get(ticket.id).status == "closed"

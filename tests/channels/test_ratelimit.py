@@ -20,7 +20,7 @@ import redis
 from bot.channels.ratelimit import KEY_PREFIX, RedisWindow, SendWindows, SlidingWindow
 from bot.channels.telegram import TelegramInput
 from bot.channels.wecom import WeComInput
-from bot.settings import PROJECT_ROOT
+from bot.core.settings import PROJECT_ROOT
 from tests.standins.telegram import TelegramLimits, TelegramStandIn
 from tests.standins.wecom import WeComStandIn
 

@@ -1,0 +1,137 @@
+"""``linli train|shell|run|parse``."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from typing import Iterable
+from bot.core.settings import get_settings
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from bot.runtime.processes import train
+
+    print(f"model: {train(force=args.force)}")
+    return 0
+
+
+def _serve(shell: bool, workers: int = 1, telegram_polling: bool = False) -> int:
+    """Action server plus Rasa (server or shell), the scheduler with the server, and Telegram polling
+    when asked; all stop together."""
+    from bot.runtime import processes
+
+    settings = get_settings()
+    processes.train(settings)
+    children = [processes.start_action_server(settings)]
+    try:
+        processes.wait_for_port(settings.action_port, 120, children[0])
+        if shell:
+            # Library deprecation warnings are noise in a chat window; the server logs keep them.
+            return processes.rasa_command("shell", "--model", str(processes.model_path(settings)),
+                                 "--endpoints", str(processes.write_endpoints(settings)),
+                                 "--port", str(settings.rasa_port),
+                                 env={**os.environ, "PYTHONWARNINGS": "ignore"}).returncode
+        server = processes.start_rasa_server(settings, workers=workers)
+        children.append(server)
+        children.append(processes.start_scheduler())
+        if telegram_polling:
+            children.append(subprocess.Popen([sys.executable, "-m", "bot.cli.channels", "telegram-polling"]))
+        signal.signal(signal.SIGTERM, lambda *_: server.terminate())
+        return server.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for child in reversed(children):
+            child.terminate()
+            child.wait(10)
+
+
+def _cmd_shell(args: argparse.Namespace) -> int:
+    return _serve(shell=True)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    return _serve(shell=False, workers=args.workers, telegram_polling=args.telegram_polling)
+
+
+def parse_result(parsed: dict) -> dict:
+    """The stable, documented shape of `linli parse` output."""
+    intent = parsed.get("intent") or {}
+    entities = [{"entity": e["entity"], "value": e["value"]} for e in parsed.get("entities", [])
+                if e.get("entity") != "category"]
+    category = next((e["value"] for e in parsed.get("entities", []) if e.get("entity") == "category"), None)
+    if intent.get("name") == "faq":
+        selected = ((parsed.get("response_selector") or {}).get("faq") or {}).get("response") or {}
+        key = selected.get("intent_response_key")
+        intent = {**intent, "full_retrieval_intent": key}
+    return {
+        "text": parsed.get("text"),
+        "intent": {k: v for k, v in (("name", intent.get("name")), ("confidence", intent.get("confidence")),
+                                     ("full_retrieval_intent", intent.get("full_retrieval_intent"))) if v is not None},
+        "entities": entities,
+        "category": category,
+    }
+
+
+class Parser:
+    """Loads the trained model once and parses many messages with it."""
+
+    def __init__(self) -> None:
+        import logging
+
+        from rasa.core.agent import Agent
+        from rasa.utils.log_utils import configure_structlog
+
+        # Rasa's structured log writes to stdout unless configured; stdout is for the JSON results.
+        configure_structlog(logging.WARNING)
+
+        from bot.runtime.processes import model_path, train
+
+        settings = get_settings()
+        train(settings)
+        self.agent = Agent.load(str(model_path(settings)))
+
+    async def parse(self, text: str) -> dict:
+        return parse_result(await self.agent.parse_message(text))
+
+
+def _lines(source: Iterable[str]) -> Iterable[str]:
+    for line in source:
+        yield line.rstrip("\n")
+
+
+def _cmd_parse(args: argparse.Namespace) -> int:
+    # Standard output carries only the JSON results: whatever Rasa, jieba or TensorFlow print while
+    # loading and parsing goes to standard error.
+    results, sys.stdout = sys.stdout, sys.stderr
+    parser = Parser()
+
+    async def run() -> None:
+        texts = _lines(sys.stdin) if args.text == "-" else [args.text]
+        for text in texts:
+            print(json.dumps(await parser.parse(text), ensure_ascii=False), file=results, flush=True)
+
+    asyncio.run(run())
+    return 0
+
+
+def register(sub) -> None:
+    train = sub.add_parser("train", help="train the Rasa model (skipped when it is up to date)")
+    train.add_argument("--force", action="store_true")
+    train.set_defaults(func=_cmd_train)
+
+    sub.add_parser("shell", help="chat as a resident in the terminal").set_defaults(func=_cmd_shell)
+
+    run = sub.add_parser("run", help="Rasa server (REST channel, API) and the action server")
+    run.add_argument("--workers", type=int, default=1, help="Rasa worker processes (needs Redis)")
+    run.add_argument("--telegram-polling", action="store_true",
+                     help="fetch Telegram updates by polling (a pilot without a public URL)")
+    run.set_defaults(func=_cmd_run)
+
+    parse = sub.add_parser("parse", help="print NLU results as JSON; '-' reads one message per line")
+    parse.add_argument("text")
+    parse.set_defaults(func=_cmd_parse)

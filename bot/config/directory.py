@@ -1,0 +1,225 @@
+"""The directory (who is where) and the dispatch rules (who must act on what).
+
+Geography comes from the directory YAML (`LINLI_DIRECTORY`), policy from the service YAML
+(`LINLI_SERVICE_CONFIG`); this module only reads them and applies them, so a street changes its
+routing, tiers or deadlines by editing YAML. Both files are checked when they are loaded, so a
+mistake in them stops the process at start-up instead of misrouting a resident's complaint.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import Optional
+import yaml
+from bot.core.settings import get_settings
+from bot.config.service import ServiceConfig
+
+
+HANDLER_KINDS = ("property_company", "community", "owner_unit", "department")
+
+
+@dataclass(frozen=True)
+class Hotline:
+    kind: str  # customer_service | control_room | engineering
+    label: str
+    number: str
+    hours: str
+
+
+@dataclass(frozen=True)
+class PropertyCompany:
+    name: str
+    short_name: str
+    hotlines: tuple[Hotline, ...]
+
+    def hotline_text(self) -> str:
+        return "\n".join(f"{h.label} {h.number}（{h.hours}）" for h in self.hotlines)
+
+
+@dataclass(frozen=True)
+class Building:
+    id: str
+    community: str
+    property_company: Optional[str] = None
+    owner_unit: Optional[str] = None
+
+    @property
+    def unmanaged(self) -> bool:
+        return not self.property_company
+
+
+@dataclass(frozen=True)
+class Community:
+    name: str
+    aliases: tuple[str, ...]
+    office_phone: str
+    office_hours: str
+    grid_workers: tuple[dict, ...]
+    buildings: dict = field(hash=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Department:
+    id: str
+    name: str
+    phone: str
+    hours: str
+    categories: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """Who must act on a ticket, at which tier, and by when."""
+
+    handler_kind: str  # one of HANDLER_KINDS
+    handler_name: str
+    handler_phones: tuple[str, ...]
+    tier: str
+    deadline_class: str
+    deadline_hours: float
+    deadline: datetime
+
+
+def _expand_buildings(community: str, entries: list[dict]) -> dict[str, Building]:
+    buildings: dict[str, Building] = {}
+    for entry in entries:
+        if "ids" in entry:
+            first, last = (int(x) for x in str(entry["ids"]).split("-"))
+            ids = [str(i) for i in range(first, last + 1)]
+        else:
+            ids = [str(entry["id"])]
+        for building_id in ids:
+            if building_id in buildings:
+                raise ValueError(f"{community}: building {building_id} is listed twice")
+            buildings[building_id] = Building(building_id, community, entry.get("property_company"),
+                                              entry.get("owner_unit"))
+    return buildings
+
+
+class Directory:
+    def __init__(self, raw: dict, service: ServiceConfig) -> None:
+        self.service = service
+        street = raw["street"]
+        self.street = street["name"]
+        self.street_office_phone = str(street.get("office_phone", ""))
+        self.street_office_hours = street.get("office_hours", "")
+        self.departments = {d["id"]: Department(d["id"], d["name"], str(d.get("phone", "")), d.get("hours", ""),
+                                                tuple(d.get("categories", ())))
+                            for d in street.get("departments", ())}
+        self.property_companies = {
+            p["name"]: PropertyCompany(p["name"], p.get("short_name", p["name"]),
+                                       tuple(Hotline(h["kind"], h["label"], str(h["number"]), h.get("hours", ""))
+                                             for h in p.get("hotlines", ())))
+            for p in raw.get("property_companies", ())}
+        self.communities = [Community(c["name"], tuple(c.get("aliases", ())), str(c.get("office_phone", "")),
+                                      c.get("office_hours", ""), tuple(c.get("grid_workers", ())),
+                                      _expand_buildings(c["name"], c.get("buildings", ())))
+                            for c in raw["communities"]]
+        self._check()
+
+    def _check(self) -> None:
+        """Fails at load, not mid-conversation, when the YAML refers to something it does not define."""
+        if not self.communities:
+            raise ValueError("the directory lists no community")
+        for community in self.communities:
+            for building in community.buildings.values():
+                if building.property_company and building.property_company not in self.property_companies:
+                    raise ValueError(f"{community.name} {building.id}: unknown property company "
+                                     f"{building.property_company}")
+        for code, route in self.service.routes().items():
+            if route.startswith("department:") and route.split(":", 1)[1] not in self.departments:
+                raise ValueError(f"{code} routes to unknown {route}")
+
+    @classmethod
+    def load(cls, path: Path | str, service_path: Path | str | None = None) -> "Directory":
+        """The directory at ``path`` with the service policy at ``service_path`` (default: settings)."""
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        return cls(raw, ServiceConfig.load(Path(service_path or get_settings().service_path)))
+
+    def single_community(self) -> Optional[str]:
+        """The street's only community, when it has just one: then nobody needs to be asked."""
+        return self.communities[0].name if len(self.communities) == 1 else None
+
+    def community_of(self, named: Optional[str]) -> Optional[str]:
+        """The community a resident named, or the only one there is."""
+        return named or self.single_community()
+
+    def community_aliases(self) -> list[tuple[str, str]]:
+        """(written form, canonical name) pairs for the entity extractor."""
+        return [(alias, c.name) for c in self.communities for alias in (c.name, *c.aliases)]
+
+    def find_community(self, text: Optional[str]) -> Optional[Community]:
+        """The community a name, alias or sentence refers to; the longest alias mentioned wins.
+
+        The street's own name is ignored: 望园街道 is the street, not 望园社区.
+        """
+        text = (text or "").strip().replace(self.street, "")
+        matches = [(len(alias), name) for alias, name in self.community_aliases() if alias in text]
+        if not matches:
+            return None
+        name = max(matches)[1]
+        return next(c for c in self.communities if c.name == name)
+
+    def building(self, community: Optional[str], building_id: Optional[str]) -> Optional[Building]:
+        found = self.find_community(community)
+        return found.buildings.get(str(building_id).strip()) if found and building_id is not None else None
+
+    def buildings_of(self, community: str) -> list[Building]:
+        found = self.find_community(community)
+        return list(found.buildings.values()) if found else []
+
+    def property_company(self, name: str) -> Optional[PropertyCompany]:
+        return self.property_companies.get(name)
+
+    def location_needs(self, category: str) -> list[str]:
+        known = self.service.categories.get(category)
+        return list(known.location) if known else ["building"]
+
+    def deadline_class(self, category: str, description: Optional[str]) -> str:
+        if description and any(word in description for word in self.service.urgent_keywords):
+            return "emergency"
+        return self.service.categories[category].deadline_class
+
+    def dispatch(self, category: str, community: Optional[str], building_id: Optional[str],
+                 description: Optional[str] = None, now: Optional[datetime] = None) -> Dispatch:
+        """Routes by category × building, with the tier and deadline from service policy."""
+        rule = self.service.categories.get(category)
+        if rule is None:
+            raise ValueError(f"unknown category {category}")
+        handler_kind, handler_name, phones = self._handler(rule.route, community, building_id)
+        deadline_class = self.deadline_class(category, description)
+        hours = float(self.service.deadline_classes[deadline_class])
+        now = now or datetime.now(timezone.utc)
+        return Dispatch(handler_kind, handler_name, phones, rule.tier, deadline_class, hours,
+                        now + timedelta(hours=hours))
+
+    def _handler(self, route: str, community: Optional[str], building_id: Optional[str]):
+        found = self.find_community(community)
+        if not route.startswith("department:") and found is None:
+            route = self.service.unlocated_route
+        if route.startswith("department:"):
+            department = self.departments[route.split(":", 1)[1]]
+            return "department", department.name, (department.phone,)
+        building = self.building(found.name, building_id) if route == "building" else None
+        if building and building.property_company:
+            company = self.property_companies[building.property_company]
+            return "property_company", company.name, tuple(h.number for h in company.hotlines)
+        if building and building.owner_unit:
+            return "owner_unit", building.owner_unit, (found.office_phone,)
+        return "community", found.name, (found.office_phone,)
+
+
+@lru_cache(maxsize=4)
+def _load(directory_path: str, service_path: str) -> Directory:
+    return Directory.load(Path(directory_path), Path(service_path))
+
+
+def get_directory(*, reload: bool = False) -> Directory:
+    """The directory named by the current settings, loaded once per process (``reload``: read the
+    files again, for tests and after an edit)."""
+    if reload:
+        _load.cache_clear()
+    settings = get_settings()
+    return _load(str(settings.directory_path), str(settings.service_path))

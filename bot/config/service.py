@@ -1,0 +1,148 @@
+"""Service policy read from service.yml: categories and their routing, tiers, deadlines, wording of
+statuses, call-back hours, duplicate reports (see the comments in the file).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import yaml
+from datetime import time
+
+
+@dataclass(frozen=True)
+class DuplicatePolicy:
+    """When a new report is offered an open ticket as "the same problem", and when the residents
+    following a ticket raise it a tier (service.yml `duplicates`, documented there)."""
+
+    within_days: float
+    within_metres: float
+    followers_to_escalate: int
+
+    @classmethod
+    def load(cls, path: Path | str) -> "DuplicatePolicy":
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        try:
+            section = raw["duplicates"]
+            policy = cls(float(section["within_days"]), float(section["within_metres"]),
+                         int(section["followers_to_escalate"]))
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"{path}: missing or malformed duplicates setting: {error}") from error
+        if policy.within_days <= 0 or policy.within_metres <= 0 or policy.followers_to_escalate < 0:
+            raise ValueError(f"{path}: duplicates: within_days and within_metres must be positive, "
+                             "followers_to_escalate 0 (never) or more")
+        return policy
+
+
+@lru_cache(maxsize=4)
+def duplicate_policy(path: str) -> DuplicatePolicy:
+    return DuplicatePolicy.load(path)
+
+
+@dataclass(frozen=True)
+class Category:
+    code: str
+    label: str
+    deadline_class: str
+    tier: str
+    route: str
+    location: tuple[str, ...]
+
+
+def _route_ok(route: str) -> bool:
+    return route in ("building", "community") or (route.startswith("department:") and len(route) > 11)
+
+
+@dataclass(frozen=True)
+class CallbackPolicy:
+    """When staff call back after "转人工": once ``within_hours`` of working time (between opening
+    and closing on working days) have passed, counted from the request or from the next opening."""
+
+    opens: time
+    closes: time
+    working_days: frozenset[int]  # ISO weekdays, Monday = 1
+    within_hours: float
+
+    @classmethod
+    def of(cls, raw: dict) -> "CallbackPolicy":
+        opens, closes = (time.fromisoformat(t) for t in raw["working_hours"])
+        policy = cls(opens, closes, frozenset(int(d) for d in raw["working_days"]), float(raw["within_hours"]))
+        if not (opens < closes and policy.working_days and policy.working_days <= set(range(1, 8))
+                and policy.within_hours > 0):
+            raise ValueError("callback: working_hours must open before closing, working_days be ISO "
+                             "weekdays 1-7 and within_hours be positive")
+        return policy
+
+    def expected_by(self, now: datetime, zone: ZoneInfo) -> datetime:
+        """A promise staff can keep: a request at 17:00 is due at 10:00 the next working day (half
+        an hour today, an hour and a half tomorrow), not at closing time."""
+        left = timedelta(hours=self.within_hours)
+        moment = now.astimezone(zone)
+        while True:
+            start = max(moment, datetime.combine(moment.date(), self.opens, zone))
+            end = datetime.combine(moment.date(), self.closes, zone)
+            if moment.isoweekday() in self.working_days and start < end:
+                if start + left <= end:
+                    return (start + left).astimezone(timezone.utc)
+                left -= end - start
+            moment = datetime.combine(moment.date() + timedelta(days=1), self.opens, zone)
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """Policy read from service.yml (see the comments there)."""
+
+    categories: dict
+    deadline_classes: dict
+    urgent_keywords: tuple[str, ...]
+    tiers: dict
+    unlocated_route: str
+    status_labels: dict
+    event_labels: dict
+    description_max_chars: int
+    photos_max: int
+    category_min_confidence: float
+    cancel_words: tuple[str, ...]
+    answered_in_place: tuple[str, ...]
+    callback: CallbackPolicy
+    quiet_hours: tuple[str, str]
+
+    @classmethod
+    def load(cls, path: Path) -> "ServiceConfig":
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        try:
+            config = cls(
+                categories={code: Category(code=code, label=c["label"], deadline_class=c["deadline_class"],
+                                           tier=c["tier"], route=c["route"], location=tuple(c.get("location", ())))
+                            for code, c in raw["categories"].items()},
+                deadline_classes={name: float(hours) for name, hours in raw["deadline_classes"].items()},
+                urgent_keywords=tuple(raw.get("urgent_keywords", ())), tiers=raw["tiers"],
+                unlocated_route=raw["unlocated_route"],
+                status_labels=raw["status_labels"], event_labels=raw["event_labels"],
+                description_max_chars=int(raw["description_max_chars"]), photos_max=int(raw["photos_max"]),
+                category_min_confidence=float(raw["category_min_confidence"]),
+                cancel_words=tuple(raw["cancel_words"]), answered_in_place=tuple(raw["answered_in_place"]),
+                callback=CallbackPolicy.of(raw["callback"]), quiet_hours=tuple(raw["quiet_hours"]))
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"{path}: missing or malformed setting: {error}") from error
+        problems = config.problems()
+        if problems:
+            raise ValueError(f"{path}: " + "; ".join(problems))
+        return config
+
+    def problems(self) -> list[str]:
+        categories = self.categories.values()
+        found = [f"category {c.code}: unknown deadline class {c.deadline_class}"
+                 for c in categories if c.deadline_class not in self.deadline_classes]
+        found += [f"category {c.code}: unknown tier {c.tier}" for c in categories if c.tier not in self.tiers]
+        found += [f"{code}: unknown route {route}" for code, route in self.routes().items() if not _route_ok(route)]
+        if self.urgent_keywords and "emergency" not in self.deadline_classes:
+            found.append("urgent_keywords need an emergency deadline class")
+        return found
+
+    def routes(self) -> dict[str, str]:
+        """Every route the policy names: per category, and for tickets with no known community."""
+        return {**{code: c.route for code, c in self.categories.items()}, "unlocated_route": self.unlocated_route}

@@ -1,0 +1,3 @@
+"""Foundations every other package may use: settings, the database, errors, clocks, text patterns and
+formats, the Redis client. Imports nothing else of ``bot``.
+"""

@@ -1,0 +1,124 @@
+"""Proactive messages: sent through Rasa's ``trigger_intent`` API, each one at most once.
+
+Linli never writes to a channel behind Rasa's back: a proactive message is an ``EXTERNAL_…`` intent
+triggered in the recipient's conversation, so the dialogue knows what was asked (a follow-up answer
+is understood in context) and the channel's output channel does the sending. A channel that has no
+output channel for proactive messages (the REST channel) gets Rasa's collecting channel, whose
+messages come back in the response and are kept in the delivery record.
+
+Every delivery has a key ("followup:GD…:1:ask"). The key is claimed in the database before the
+request goes out, so two processes racing for the same job send once; a failed delivery can be
+claimed again by a retry.
+"""
+from __future__ import annotations
+
+import logging
+import socket
+from datetime import datetime
+from typing import Callable, Optional
+from urllib.parse import quote
+
+import httpx
+from sqlalchemy import JSON, Column, Integer, String, Text, and_, select, update
+from sqlalchemy.exc import IntegrityError
+from bot.core.db import Base, UtcDateTime, session_scope
+from bot.messaging.recipients import Recipient
+from bot.core.errors import RetryLater
+
+
+log = logging.getLogger(__name__)
+
+
+class DeliveryRecord(Base):
+    __tablename__ = "deliveries"
+
+    key = Column(String(200), primary_key=True)
+    channel = Column(String(32), nullable=False)
+    conversation_id = Column(String(128), nullable=False)
+    intent = Column(String(64), nullable=False)
+    entities = Column(JSON, nullable=False, default=dict)
+    status = Column(String(16), nullable=False, index=True)  # sending | sent | failed
+    attempts = Column(Integer, nullable=False, default=1)
+    claimed_at = Column(UtcDateTime, nullable=False)
+    sent_at = Column(UtcDateTime)
+    messages = Column(JSON)
+    error = Column(Text)
+
+
+def trigger_intent_url(rasa_url: str, conversation_id: str) -> str:
+    """Rasa's route does not decode the id: "robot:xiyuan" or a group member's "<group>:<user>" must
+    arrive as written (":" and "@" are legal in a path), not as "robot%3Axiyuan", another
+    conversation."""
+    return f"{rasa_url}/conversations/{quote(conversation_id, safe=':@')}/trigger_intent"
+
+
+class DeliveryFailed(RetryLater):
+    pass
+
+
+class Delivery:
+    """Sends proactive messages through one Rasa server (any replica behind a load balancer)."""
+
+    def __init__(self, rasa_url: str, token: Optional[str], engine, clock: Callable[[], datetime],
+                 workers: int = 8, timeout: float = 30.0) -> None:
+        self.rasa_url = rasa_url.rstrip("/")
+        self.token = token
+        self.engine = engine
+        self.clock = clock
+        # TCP_NODELAY: without it a POST waits for Linux's 40 ms delayed ACK between headers and body.
+        transport = httpx.HTTPTransport(limits=httpx.Limits(max_connections=max(workers, 1) * 2),
+                                        socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
+        self.client = httpx.Client(timeout=timeout, transport=transport)
+
+    def send(self, key: str, to: Recipient, intent: str, entities: dict | None = None) -> Optional[list]:
+        """Triggers ``intent`` in the recipient's conversation; returns the collected messages (empty
+        when the channel sent them itself), or None when this key was delivered or is being
+        delivered already. Raises :class:`DeliveryFailed` (a :class:`RetryLater`) on failure."""
+        entities = {k: v for k, v in (entities or {}).items() if v is not None}
+        if not self._claim(key, to, intent, entities):
+            return None
+        try:
+            response = self.client.post(
+                trigger_intent_url(self.rasa_url, to.conversation_id),
+                params={"output_channel": to.channel, **({"token": self.token} if self.token else {})},
+                json={"name": intent, "entities": entities})
+            response.raise_for_status()
+        except httpx.HTTPError as error:
+            detail = f"{type(error).__name__}: {error}"[:1000]
+            self._finish(key, "failed", error=detail)
+            raise DeliveryFailed(f"{key}: {detail}") from error
+        messages = response.json().get("messages", [])
+        self._finish(key, "sent", messages=messages)
+        return messages
+
+    def _claim(self, key: str, to: Recipient, intent: str, entities: dict) -> bool:
+        now = self.clock()
+        try:
+            with session_scope(self.engine) as session:
+                session.add(DeliveryRecord(key=key, channel=to.channel, conversation_id=to.conversation_id,
+                                           intent=intent, entities=entities, status="sending", attempts=1,
+                                           claimed_at=now))
+            return True
+        except IntegrityError:
+            with session_scope(self.engine) as session:
+                claimed = session.execute(
+                    update(DeliveryRecord).where(and_(DeliveryRecord.key == key, DeliveryRecord.status == "failed"))
+                    .values(status="sending", attempts=DeliveryRecord.attempts + 1, claimed_at=now, error=None))
+                return claimed.rowcount == 1
+
+    def _finish(self, key: str, status: str, messages: list | None = None, error: str | None = None) -> None:
+        with session_scope(self.engine) as session:
+            session.execute(update(DeliveryRecord).where(DeliveryRecord.key == key).values(
+                status=status, messages=messages, error=error, sent_at=self.clock() if status == "sent" else None))
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def delivered(engine, key_prefix: str = "") -> list[DeliveryRecord]:
+    """Delivery records, oldest first (tests, ``linli schedule list``)."""
+    with session_scope(engine) as session:
+        query = select(DeliveryRecord).order_by(DeliveryRecord.claimed_at, DeliveryRecord.key)
+        if key_prefix:
+            query = query.where(DeliveryRecord.key.startswith(key_prefix))
+        return list(session.execute(query).scalars())

@@ -1,0 +1,134 @@
+"""Starting Linli's processes: training, the action server and the Rasa server, wired from settings.
+
+Rasa reads its stores and action endpoint from an endpoints file; Linli writes that file from
+``LINLI_*`` settings so there is one source of configuration: with ``LINLI_REDIS_URL`` set, the
+tracker and lock stores live in Redis and several Rasa processes can serve one street.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+import yaml
+from bot.core.settings import PROJECT_ROOT, Settings, get_settings
+
+
+MODEL_NAME = "linli"
+TRAINING_INPUTS = ("config.yml", "nlu", "dialogs")
+
+
+def model_path(settings: Settings) -> Path:
+    return settings.model_dir / f"{MODEL_NAME}.tar.gz"
+
+
+def model_is_stale(settings: Settings) -> bool:
+    """True when there is no model or any training input changed after it was built."""
+    path = model_path(settings)
+    if not path.exists():
+        return True
+    built = path.stat().st_mtime
+    for name in TRAINING_INPUTS:
+        root = PROJECT_ROOT / name
+        files = [root] if root.is_file() else [p for p in root.rglob("*") if p.is_file()]
+        if any(p.stat().st_mtime > built for p in files):
+            return True
+    return False
+
+
+def train(settings: Settings | None = None, force: bool = False) -> Path:
+    settings = settings or get_settings()
+    path = model_path(settings)
+    if force or model_is_stale(settings):
+        settings.model_dir.mkdir(parents=True, exist_ok=True)
+        rasa_command("train", "--config", "config.yml", "--domain", "dialogs/domain",
+              "--data", "nlu", "dialogs", "--out", str(settings.model_dir),
+              "--fixed-model-name", MODEL_NAME, check=True)
+    return path
+
+
+def _redis_store(url: str, kind: str) -> dict:
+    parsed = urlparse(url)
+    store = {"type": "redis", "url": parsed.hostname or "127.0.0.1", "port": parsed.port or 6379,
+             "db": int((parsed.path or "/0").strip("/") or 0), "key_prefix": f"linli{kind}"}
+    if parsed.password:
+        store["password"] = parsed.password
+    return store
+
+
+def write_endpoints(settings: Settings | None = None) -> Path:
+    """Rasa's endpoints file, derived from settings (never edited by hand)."""
+    settings = settings or get_settings()
+    endpoints: dict = {"action_endpoint": {"url": f"http://127.0.0.1:{settings.action_port}/webhook"}}
+    if settings.redis_url:
+        endpoints["tracker_store"] = {**_redis_store(settings.redis_url, "tracker"), "record_exp": 30 * 86400}
+        endpoints["lock_store"] = _redis_store(settings.redis_url, "lock")
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.var_dir / f"endpoints-{settings.rasa_port}.yml"
+    path.write_text(yaml.safe_dump(endpoints, allow_unicode=True))
+    return path
+
+
+def credentials_path(settings: Settings) -> Path:
+    """``LINLI_CREDENTIALS`` or ``credentials.yml`` at the top; the REST channel alone otherwise."""
+    explicit = os.environ.get("LINLI_CREDENTIALS")
+    if explicit:
+        return Path(explicit)
+    local = PROJECT_ROOT / "credentials.yml"
+    if local.exists():
+        return local
+    path = settings.var_dir / "credentials-rest.yml"
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text("rest:\n")
+    return path
+
+
+def rasa_command(*args: str, check: bool = False, **popen) -> subprocess.CompletedProcess | subprocess.Popen:
+    command = [sys.executable, "-m", "bot.runtime.rasa_server", *args]
+    if popen.pop("background", False):
+        return subprocess.Popen(command, cwd=PROJECT_ROOT, **popen)
+    return subprocess.run(command, cwd=PROJECT_ROOT, check=check, **popen)
+
+
+def start_action_server(settings: Settings, **popen) -> subprocess.Popen:
+    from bot.core.db import init_db
+
+    init_db()
+    return subprocess.Popen([sys.executable, "-m", "rasa_sdk", "--actions", "actions",
+                             "--port", str(settings.action_port)], cwd=PROJECT_ROOT, **popen)
+
+
+def start_rasa_server(settings: Settings, workers: int = 1, **popen) -> subprocess.Popen:
+    env = dict(popen.pop("env", os.environ))
+    if workers > 1:
+        if not settings.redis_url:
+            raise SystemExit("More than one Rasa worker needs LINLI_REDIS_URL (a shared lock store).")
+        env["SANIC_WORKERS"] = str(workers)
+    args = ["run", "--model", str(model_path(settings)), "--enable-api",
+            "--port", str(settings.rasa_port), "--endpoints", str(write_endpoints(settings)),
+            "--credentials", str(credentials_path(settings))]
+    if settings.api_token:
+        args += ["--auth-token", settings.api_token]
+    return rasa_command(*args, background=True, env=env, **popen)
+
+
+def start_scheduler(**popen) -> subprocess.Popen:
+    """The scheduler process (follow-ups, deadline watch, nudges, digest). Every ``linli run`` starts
+    one; with Redis they share a lease and one of them runs the jobs."""
+    return subprocess.Popen([sys.executable, "-m", "bot.runtime.scheduler"], cwd=PROJECT_ROOT, **popen)
+
+
+def wait_for_port(port: int, timeout: float, process: subprocess.Popen | None = None) -> None:
+    """Blocks until something listens on 127.0.0.1:port; fails fast if the process died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited with code {process.returncode} before port {port} opened")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.25)
+    raise TimeoutError(f"nothing listened on port {port} within {timeout:.0f} s")

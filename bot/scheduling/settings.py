@@ -1,0 +1,43 @@
+"""How the scheduler process runs (``LINLI_SCHEDULER_*``)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+from bot.core.settings import env, get_settings
+
+
+# -- settings and policy ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SchedulerSettings:
+    """How the scheduler process runs (``LINLI_SCHEDULER_*``); what it does is in :class:`Policy`."""
+
+    database_url: str
+    redis_url: Optional[str]
+    rasa_url: str
+    api_token: Optional[str]
+    timezone: str
+    lease_seconds: float = 20.0       # a standby takes over at most lease + renew seconds after a crash
+    misfire_grace_seconds: int = 3600  # recurring jobs later than this are skipped, not run stale
+    workers: int = 8                   # jobs (deliveries) run in parallel
+    sweep_seconds: float = 60.0        # how often the state of tickets and subscriptions is turned into jobs
+    key_prefix: str = "linli"          # Redis keys: <prefix>:jobs, <prefix>:run_times, <prefix>:lease
+    max_attempts: int = 5              # deliveries tried before they are left as failed
+
+    @property
+    def renew_seconds(self) -> float:
+        return max(min(self.lease_seconds / 4, 5.0), 0.05)
+
+    @classmethod
+    def from_env(cls) -> "SchedulerSettings":
+        base = get_settings()
+
+        def number(name: str, default: float) -> float:
+            return float(env(f"SCHEDULER_{name}", str(default)))
+
+        return cls(database_url=base.database_url, redis_url=base.redis_url,
+                   rasa_url=env("RASA_URL", f"http://127.0.0.1:{base.rasa_port}"), api_token=base.api_token,
+                   timezone=base.timezone, lease_seconds=number("LEASE_SECONDS", 20),
+                   misfire_grace_seconds=int(number("MISFIRE_GRACE", 3600)), workers=int(number("WORKERS", 8)),
+                   sweep_seconds=number("SWEEP_SECONDS", 60), key_prefix=env("SCHEDULER_KEY_PREFIX", "linli"),
+                   max_attempts=int(number("MAX_ATTEMPTS", 5)))

@@ -1,0 +1,3 @@
+"""What staff do: the staff commands of the chat and the CLI, one implementation for both.
+May import: bot.workflows, bot.scheduling, bot.tickets, bot.people, bot.volunteers, bot.config, bot.privacy, bot.core.
+"""

@@ -1,0 +1,177 @@
+"""Staff commands in chat ("/工单", "/办结 …", "/志愿者"): parsing the arguments and the reply."""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Optional
+from bot.volunteers import points, records
+from bot.config.policy import get_policy
+from bot.tickets.store import TicketStore
+from bot.tickets.views import TicketView
+from bot.core.text import TICKET_ID_WRITTEN, parse_ticket_id
+from bot.people.roster import Staff
+from bot.staff.tickets import CommandError, TICKET_CHANGES, EVENT_OF, act, list_tickets, ticket_details, ticket_line
+
+
+log = logging.getLogger(__name__)
+
+
+_SEPARATORS = re.compile(r"[\s,，、;；]+")
+OVERDUE_WORDS = ("逾期", "超期", "超时", "过期", "overdue")
+FILLER_WORDS = ("列表", "全部", "所有", "list", "all")
+LIST_LIMIT = 20
+
+
+def _ticket_for(store: TicketStore, staff: Staff, ticket_id: Optional[str]) -> TicketView:
+    if not ticket_id:
+        raise CommandError("请写上工单号，比如 GD202611220007。")
+    ticket = store.get(ticket_id)
+    if ticket is None:
+        raise CommandError(f"没有找到工单 {ticket_id}，请核对一下工单号。")
+    if not staff.serves(ticket.community):
+        raise CommandError(f"工单 {ticket.id} 不在您负责的社区（{'、'.join(staff.communities)}），请联系街道处理。")
+    return ticket
+
+
+# -- chat commands -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Arguments:
+    """A command's words: the ticket ids in it and the rest, in order."""
+
+    ticket_ids: tuple[str, ...]
+    rest: str
+
+    @classmethod
+    def of(cls, text: str) -> "Arguments":
+        text = text or ""
+        ids = tuple(parse_ticket_id(m.group(0)) for m in TICKET_ID_WRITTEN.finditer(text))
+        rest = TICKET_ID_WRITTEN.sub(" ", text).strip(" \t:：,，。")
+        return cls(ids, " ".join(rest.split()))
+
+
+Reply = tuple[str, dict]
+
+
+def run_command(store: TicketStore, staff: Staff, command: str, arguments: str, private: bool) -> Reply:
+    """(response name, its parameters) for a staff chat command already authorised; raises
+    :class:`CommandError`, ``TicketError`` or ``VolunteerError`` with the reason when it cannot."""
+    args = Arguments.of(arguments)
+    if command == "list" and args.ticket_ids and not args.rest:
+        command = "show"
+    if command == "list":
+        return _list(store, staff, args.rest)
+    if command == "show":
+        ticket = _ticket_for(store, staff, next(iter(args.ticket_ids), None))
+        return "utter_staff_ticket", ticket_details(store, ticket, private)
+    if command in TICKET_CHANGES:
+        return _change(store, staff, command, args)
+    if command in ("volunteers", "approve", "pause", "points"):
+        return _volunteers(store, command, args.rest, private)
+    return "utter_staff_commands", {}
+
+
+def _list(store: TicketStore, staff: Staff, words: str) -> Reply:
+    service, filters, named = store.directory.service, {}, []
+    for word in (w for w in _SEPARATORS.split(words) if w):
+        if word.lower() in OVERDUE_WORDS:
+            filters["overdue"] = True
+        elif word.lower() in FILLER_WORDS:
+            continue
+        elif status := _status(service.status_labels, word):
+            filters["status"] = status
+        elif community := store.directory.find_community(word):
+            filters["community"] = community.name
+        else:
+            raise CommandError(f"“{word[:20]}”看不懂。可以写状态（{'、'.join(service.status_labels.values())}）、"
+                               f"社区名或“逾期”，比如“/工单 望园 逾期”。")
+        named.append(word)
+    tickets = list_tickets(store, limit=LIST_LIMIT + 1, staff=staff, **filters)
+    if not tickets:
+        return "utter_staff_no_tickets", {}
+    now = store.clock()
+    lines = [ticket_line(store, t, now) for t in tickets[:LIST_LIMIT]]
+    more = f"\n（只显示最新{LIST_LIMIT}件，加上社区或状态可以缩小范围）" if len(tickets) > LIST_LIMIT else ""
+    return "utter_staff_ticket_list", {"title": " ".join(named) or "最新工单", "count": len(lines),
+                                       "lines": "\n".join(lines) + more}
+
+
+def _status(labels: dict, word: str) -> Optional[str]:
+    """A status as staff write it: its code or (the start of) its label."""
+    word = word.lower()
+    if word in labels:
+        return word
+    return next((code for code, label in labels.items() if len(word) >= 2 and label.startswith(word)), None)
+
+
+def _change(store: TicketStore, staff: Staff, command: str, args: Arguments) -> Reply:
+    ticket = _ticket_for(store, staff, next(iter(args.ticket_ids), None))
+    text = args.rest
+    if command == "merge":
+        if len(args.ticket_ids) < 2:
+            raise CommandError("合并要写两个工单号：先写要并入的，再写保留的，比如“/合并 GD…0008 GD…0007”。")
+        text = _ticket_for(store, staff, args.ticket_ids[1]).id
+    changed = act(store, command, ticket.id, staff.actor, text)
+    service = store.directory.service
+    status = service.status_labels.get(changed.status, changed.status)
+    if command == "merge":
+        return "utter_staff_ticket_merged", {"source": ticket.id, "target": changed.id, "status": status}
+    done = service.event_labels.get(EVENT_OF.get(command, command), command)
+    return "utter_staff_ticket_changed", {"ticket_id": changed.id, "done": done, "handler": changed.handler_name,
+                                          "status": status}
+
+
+# -- rider volunteers --------------------------------------------------------------------------
+
+def _volunteers(store: TicketStore, command: str, words: str, private: bool) -> Reply:
+    engine, now, policy = store.engine, store.clock(), get_policy()
+    if command == "approve":
+        rider = records.approve(engine, policy, _who(words), now)
+        return "utter_staff_volunteer_approved", {"name": rider.name, "key": rider.key,
+                                                  "areas": "、".join(rider.areas), "times": "、".join(rider.nudge_times)}
+    if command == "pause":
+        rider = records.pause(engine, _who(words), now)
+        return "utter_staff_volunteer_paused", {"name": rider.name, "key": rider.key}
+    if command == "points":
+        first = points.parse_month(words, policy.zone, now)
+        found = points.points(engine, policy.zone, first)
+        if not found:
+            return "utter_staff_no_volunteers", {}
+        return "utter_staff_points", {"month": f"{first.year}年{first.month}月",
+                                      "lines": "\n".join(points_line(p) for p in found)}
+    status = volunteer_status(words)
+    riders = records.list_volunteers(engine, status)
+    if not riders:
+        return "utter_staff_no_volunteers", {}
+    return "utter_staff_volunteer_list", {"count": len(riders),
+                                          "lines": "\n".join(volunteer_line(r, private) for r in riders)}
+
+
+def _who(words: str) -> str:
+    if not words:
+        raise CommandError("请写上是哪位骑手：名单里的编号（如 wechat:abc）、手机号或姓名。")
+    return words
+
+
+def volunteer_status(words: str) -> Optional[str]:
+    """pending / active / paused from what staff wrote ("待审核", "已通过"...); None for all."""
+    words = (words or "").strip().lower()
+    if not words or words in FILLER_WORDS:
+        return None
+    found = next((code for code, label in records.STATUS_LABELS.items()
+                  if words in (code, label) or (len(words) >= 2 and words in label)), None)
+    if found is None:
+        raise CommandError(f"“{words[:20]}”看不懂，可以写：{'、'.join(records.STATUS_LABELS.values())}。")
+    return found
+
+
+def volunteer_line(rider: records.VolunteerView, private: bool) -> str:
+    phone = f"｜{rider.phone}" if private else ""
+    return (f"{rider.name}（{rider.platform or '-'}）｜{'、'.join(rider.areas)}｜{rider.status_label}"
+            f"{phone}｜编号 {rider.key}")
+
+
+def points_line(found: points.Points) -> str:
+    return (f"{found.rider.name}（{found.rider.platform or '-'}）：隐患上报已解决 {found.fixed_reports} 件，"
+            f"平安巡查 {found.all_clears} 次")

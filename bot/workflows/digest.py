@@ -1,0 +1,60 @@
+"""The daily digest for staff: new, overdue, escalated, awaiting follow-up."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from sqlalchemy import (func, select)
+from bot.core.db import session_scope
+from bot.tickets.models import Ticket, TicketEvent
+from bot.volunteers.models import Volunteer
+from apscheduler.triggers.cron import CronTrigger
+
+from bot.scheduling.registry import recurring
+from bot.scheduling.scheduler import Context
+from bot.messaging.send import notify_staff
+from bot.tickets.status import OPEN_VALUES
+from bot.workflows.followups import ACTIVE, FollowUp
+
+
+# -- digest ----------------------------------------------------------------------------------------
+
+@recurring("system:digest", lambda context: CronTrigger(hour=context.policy.digest_time.hour,
+                                                        minute=context.policy.digest_time.minute,
+                                                        timezone=context.policy.zone))
+def send_digest(context: Context) -> None:
+    now = context.clock()
+    day = now.astimezone(context.policy.zone).date().isoformat()
+    notify_staff(context, f"digest:{day}", context.recipients.digest, "digest", as_of=now.isoformat())
+
+
+@dataclass(frozen=True)
+class Digest:
+    new: int
+    overdue: int
+    escalated: int
+    awaiting_followup: int
+    overdue_ids: tuple[str, ...]
+    pending_volunteers: int = 0
+
+
+def digest(engine, as_of: datetime, community: str | None = None) -> Digest:
+    """The last 24 hours for staff: new, overdue now, escalated, awaiting follow-up; and rider
+    sign-ups waiting for approval (street-wide: a rider patrols several communities)."""
+    since = as_of - timedelta(days=1)
+    where = [Ticket.community == community] if community else []
+    with session_scope(engine) as session:
+        def count(*conditions, of=Ticket):
+            query = select(func.count()).select_from(of)
+            if of is not Ticket:
+                query = query.join(Ticket, Ticket.id == of.ticket_id)
+            return session.execute(query.where(*where, *conditions)).scalar()
+
+        overdue = [Ticket.status.in_(OPEN_VALUES), Ticket.deadline < as_of]
+        overdue_ids = session.execute(select(Ticket.id).where(*where, *overdue).order_by(Ticket.deadline).limit(5))
+        return Digest(new=count(Ticket.created_at >= since, Ticket.created_at < as_of), overdue=count(*overdue),
+                      escalated=count(TicketEvent.action == "escalated", TicketEvent.at >= since,
+                                      TicketEvent.at < as_of, of=TicketEvent),
+                      awaiting_followup=count(FollowUp.status.in_(ACTIVE), of=FollowUp),
+                      overdue_ids=tuple(overdue_ids.scalars()),
+                      pending_volunteers=session.execute(select(func.count()).select_from(Volunteer)
+                                                         .where(Volunteer.status == "pending")).scalar())

@@ -1,0 +1,275 @@
+"""Follow-ups (回访) after a ticket is resolved: asking, reminding, giving up, and the answers.
+
+A follow-up goes ``scheduled → asked → (reminded) → answered | no_answer``, or ``cancelled`` when
+the ticket left "resolved" before it was asked. Solved and (basically) satisfied closes the ticket;
+anything else reopens it, the handler's supervisor is told (督办), and the next resolution brings
+the next follow-up (两次回访，两次督办).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Optional
+from sqlalchemy import (Column, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func, select, update)
+from sqlalchemy.exc import IntegrityError
+from bot.core.db import Base, UtcDateTime, session_scope
+from bot.scheduling.scheduler import Context
+from bot.messaging.recipients import Recipient
+from bot.tickets.errors import IllegalTransition, NotAllowed, TicketError, UnknownTicket
+from bot.tickets.store import TicketStore
+from bot.tickets.views import TicketView
+from bot.privacy.masks import mask_text
+
+
+log = logging.getLogger(__name__)
+
+
+SOLVED_ANSWERS = ("solved", "partly", "unsolved")
+SATISFACTION_ANSWERS = ("satisfied", "basically", "dissatisfied")
+ANSWER_LABELS = {"solved": "已解决", "partly": "部分解决", "unsolved": "没解决",
+                 "satisfied": "满意", "basically": "基本满意", "dissatisfied": "不满意"}
+AWAITING = ("asked", "reminded")
+ACTIVE = ("scheduled", *AWAITING)
+
+
+class FollowUp(Base):
+    __tablename__ = "followups"
+
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    ticket_id = Column(String(16), ForeignKey("tickets.id"), nullable=False)
+    round = Column(Integer, nullable=False)
+    status = Column(String(16), nullable=False)
+    channel = Column(String(32), nullable=False)
+    sender_id = Column(String(128), nullable=False)
+    due_at = Column(UtcDateTime, nullable=False)
+    asked_at = Column(UtcDateTime)
+    reminded_at = Column(UtcDateTime)
+    answered_at = Column(UtcDateTime)
+    closed_at = Column(UtcDateTime)  # answered, given up on or cancelled
+    solved = Column(String(16))
+    satisfaction = Column(String(16))
+    outcome = Column(String(16))  # closed | reopened, after an answer
+    comment = Column(Text)
+    supervised_at = Column(UtcDateTime)
+
+    __table_args__ = (UniqueConstraint("ticket_id", "round", name="uq_followups_ticket_round"),
+                      Index("ix_followups_status", "status"), Index("ix_followups_ticket", "ticket_id"),
+                      Index("ix_followups_closed_at", "closed_at"))
+
+
+@dataclass(frozen=True)
+class FollowUpView:
+    ticket_id: str
+    round: int
+    status: str
+    channel: str
+    sender_id: str
+    due_at: datetime
+    asked_at: Optional[datetime]
+    answered_at: Optional[datetime]
+    solved: Optional[str]
+    satisfaction: Optional[str]
+    outcome: Optional[str]
+    comment: Optional[str]
+
+    @classmethod
+    def of(cls, row: FollowUp) -> "FollowUpView":
+        return cls(row.ticket_id, row.round, row.status, row.channel, row.sender_id, row.due_at, row.asked_at,
+                   row.answered_at, row.solved, row.satisfaction, row.outcome, row.comment)
+
+
+class FollowUpOver(TicketError):
+    def __init__(self, ticket_id: str) -> None:
+        super().__init__(f"no follow-up awaits an answer for {ticket_id}",
+                         f"工单 {ticket_id} 的回访已经结束了，谢谢您！问题要是又出现了，直接跟我说，我重新登记。")
+
+
+# -- reading ---------------------------------------------------------------------------------------
+
+def followups(engine, ticket_id: str) -> list[FollowUpView]:
+    with session_scope(engine) as session:
+        rows = session.execute(select(FollowUp).where(FollowUp.ticket_id == ticket_id).order_by(FollowUp.round))
+        return [FollowUpView.of(row) for row in rows.scalars()]
+
+
+def followup_of(engine, ticket_id: str, round_: int) -> Optional[FollowUpView]:
+    with session_scope(engine) as session:
+        row = session.execute(select(FollowUp).where(FollowUp.ticket_id == ticket_id,
+                                                     FollowUp.round == round_)).scalar()
+        return FollowUpView.of(row) if row else None
+
+
+def _latest(engine, ticket_id: str, statuses) -> Optional[FollowUpView]:
+    with session_scope(engine) as session:
+        row = session.execute(select(FollowUp).where(FollowUp.ticket_id == ticket_id, FollowUp.status.in_(statuses))
+                              .order_by(FollowUp.round.desc()).limit(1)).scalar()
+        return FollowUpView.of(row) if row else None
+
+
+def _move(engine, ticket_id: str, round_: int, from_statuses, **values) -> bool:
+    """Compare-and-set: changes the follow-up only if it is still in one of ``from_statuses``, so of
+    two racing jobs (or a job and an answer) exactly one wins."""
+    with session_scope(engine) as session:
+        result = session.execute(update(FollowUp).where(
+            FollowUp.ticket_id == ticket_id, FollowUp.round == round_, FollowUp.status.in_(from_statuses))
+            .values(**values))
+        return result.rowcount == 1
+
+
+def failed_rounds(engine, ticket_id: str) -> int:
+    with session_scope(engine) as session:
+        return session.execute(select(func.count()).select_from(FollowUp).where(
+            FollowUp.ticket_id == ticket_id, FollowUp.outcome == "reopened")).scalar()
+
+
+def _resolved_at(ticket: TicketView) -> datetime:
+    return next((e.at for e in reversed(ticket.history) if e.action == "resolved"), ticket.updated_at)
+
+
+def plan_followup(context: Context, ticket: TicketView) -> FollowUpView:
+    followup = _current_or_next(context, ticket)
+    if followup.status == "scheduled":
+        context.schedule.at(f"followup:{ticket.id}:{followup.round}:ask", ask, followup.due_at,
+                            ticket_id=ticket.id, round=followup.round)
+    return followup
+
+
+def _current_or_next(context: Context, ticket: TicketView) -> FollowUpView:
+    """The follow-up under way, or the next round: due a delay after the resolution, outside the
+    quiet hours. One read and at most one insert, in one transaction."""
+    try:
+        with session_scope(context.engine) as session:
+            latest = session.execute(select(FollowUp).where(FollowUp.ticket_id == ticket.id)
+                                     .order_by(FollowUp.round.desc()).limit(1)).scalar()
+            if latest is not None and latest.status in ACTIVE:
+                return FollowUpView.of(latest)
+            row = FollowUp(ticket_id=ticket.id, round=(latest.round if latest else 0) + 1, status="scheduled",
+                           channel=ticket.reporter_channel, sender_id=ticket.reporter_id,
+                           due_at=context.policy.outside_quiet(_resolved_at(ticket) + context.policy.followup_delay))
+            session.add(row)
+            session.flush()
+            return FollowUpView.of(row)
+    except IntegrityError:  # another process planned it a moment ago
+        return _latest(context.engine, ticket.id, ACTIVE)
+
+
+# -- follow-up jobs --------------------------------------------------------------------------------
+
+def ask(context: Context, ticket_id: str, round: int) -> None:
+    followup, ticket = followup_of(context.engine, ticket_id, round), context.tickets.get(ticket_id)
+    if followup is None or followup.status != "scheduled" or not _still_resolved(context, followup, ticket):
+        return
+    context.delivery.send(f"followup:{ticket_id}:{round}:ask", Recipient(followup.channel, followup.sender_id),
+                          "EXTERNAL_followup", {"ticket_id": ticket_id, "followup_round": str(round)})
+    now = context.clock()
+    if _move(context.engine, ticket_id, round, ("scheduled",), status="asked", asked_at=now):
+        context.tickets.record(ticket_id, "linli", "followup_asked", f"第{round}次回访已发给居民")
+        context.schedule.at(f"followup:{ticket_id}:{round}:remind", remind,
+                            context.policy.outside_quiet(now + context.policy.followup_reminder_after),
+                            ticket_id=ticket_id, round=round)
+
+
+def remind(context: Context, ticket_id: str, round: int) -> None:
+    followup, ticket = followup_of(context.engine, ticket_id, round), context.tickets.get(ticket_id)
+    if followup is None or followup.status != "asked" or not _still_resolved(context, followup, ticket):
+        return
+    context.delivery.send(f"followup:{ticket_id}:{round}:remind", Recipient(followup.channel, followup.sender_id),
+                          "EXTERNAL_followup", {"ticket_id": ticket_id, "followup_round": str(round),
+                                                "reminder": "yes"})
+    now = context.clock()
+    if _move(context.engine, ticket_id, round, ("asked",), status="reminded", reminded_at=now):
+        context.schedule.at(f"followup:{ticket_id}:{round}:no-answer", give_up,
+                            now + context.policy.followup_no_answer_after, quiet=False,
+                            ticket_id=ticket_id, round=round)
+
+
+def give_up(context: Context, ticket_id: str, round: int) -> None:
+    """No answer after the reminder: the follow-up is "no answer" and the resolved ticket closes."""
+    if not _move(context.engine, ticket_id, round, ("reminded",), status="no_answer", closed_at=context.clock()):
+        return
+    ticket = context.tickets.get(ticket_id)
+    if ticket and ticket.status == "resolved":
+        context.tickets.transition(ticket_id, "closed", "linli", f"第{round}次回访两次联系均未答复，按未回访办结",
+                                   action="no_answer")
+
+
+def _still_resolved(context: Context, followup: FollowUpView, ticket: Optional[TicketView]) -> bool:
+    """A ticket staff reopened (or closed) before the resident was asked needs no follow-up now."""
+    if ticket is not None and ticket.status == "resolved":
+        return True
+    _move(context.engine, followup.ticket_id, followup.round, ACTIVE, status="cancelled", closed_at=context.clock())
+    return False
+
+
+# -- answers (called by the action server) ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class Answer:
+    """What an answer did: ``next`` is ``ask_satisfaction``, ``ask_solved`` (satisfaction came first),
+    ``closed`` or ``reopened``."""
+
+    next: str
+    ticket: TicketView
+    round: int
+
+
+def record_answer(tickets: TicketStore, ticket_id: str, channel: str, sender_id: str, answer: str) -> Answer:
+    """Records a one-tap answer; someone else's ticket, a closed follow-up or an unknown answer
+    changes nothing and raises a :class:`TicketError` with a message for the resident."""
+    if answer not in ANSWER_LABELS:
+        raise TicketError(f"unknown answer {answer}", "这个回答我没看懂，请点一下消息里的按钮。")
+    ticket = _own_ticket(tickets, ticket_id, channel, sender_id)
+    followup = _latest(tickets.engine, ticket.id, AWAITING)
+    if followup is None or ticket.status != "resolved":
+        raise FollowUpOver(ticket.id)
+    if answer in SOLVED_ANSWERS:
+        if not _move(tickets.engine, ticket.id, followup.round, AWAITING, solved=answer):
+            raise FollowUpOver(ticket.id)
+        return Answer("ask_satisfaction", ticket, followup.round)
+    if followup.solved is None:
+        return Answer("ask_solved", ticket, followup.round)
+    outcome = "closed" if followup.solved == "solved" and answer != "dissatisfied" else "reopened"
+    note = f"第{followup.round}次回访：{ANSWER_LABELS[followup.solved]}，{ANSWER_LABELS[answer]}"
+    try:
+        changed = tickets.transition(ticket.id, outcome, f"{channel}:{sender_id}", note)
+    except IllegalTransition:
+        raise FollowUpOver(ticket.id) from None
+    now = tickets.clock()
+    _move(tickets.engine, ticket.id, followup.round, AWAITING, status="answered", satisfaction=answer,
+          outcome=outcome, answered_at=now, closed_at=now)
+    return Answer(outcome, changed, followup.round)
+
+
+def add_comment(tickets: TicketStore, ticket_id: str, channel: str, sender_id: str, text: str,
+                photo: str | None = None) -> TicketView:
+    """A comment or photo after a follow-up answer goes onto the follow-up and into the history."""
+    ticket = _own_ticket(tickets, ticket_id, channel, sender_id)
+    followup = _latest(tickets.engine, ticket.id, ("answered", *AWAITING))
+    text = mask_text((text or "").strip())[:500]
+    if followup is None:
+        raise FollowUpOver(ticket.id)
+    if not text and not photo:
+        raise TicketError("empty comment", "没收到内容，直接打字或发张照片就行。")
+    note = "；".join(filter(None, (f"居民补充：{text}" if text else None, f"照片 {photo}" if photo else None)))
+    with session_scope(tickets.engine) as session:
+        row = session.execute(select(FollowUp).where(FollowUp.ticket_id == ticket.id,
+                                                     FollowUp.round == followup.round)).scalar_one()
+        row.comment = "\n".join(filter(None, (row.comment, note)))
+    return tickets.record(ticket.id, f"{channel}:{sender_id}", "followup_comment", note)
+
+
+def _own_ticket(tickets: TicketStore, ticket_id: str, channel: str, sender_id: str) -> TicketView:
+    ticket = tickets.get(ticket_id) if ticket_id else None
+    if ticket is None:
+        raise UnknownTicket(ticket_id or "")
+    if (ticket.reporter_channel, ticket.reporter_id) != (channel, sender_id):
+        raise NotAllowed(f"{channel}:{sender_id} may not answer for {ticket.id}")
+    return ticket
+
+
+# -- what the dialogue says (used by actions/followup.py) ------------------------------------------
+
+def answer_buttons(ticket_id: str, answers) -> list[dict]:
+    return [{"title": ANSWER_LABELS[a],
+             "payload": f'/followup_answer{{"ticket_id":"{ticket_id}","followup_result":"{a}"}}'} for a in answers]

@@ -1,0 +1,41 @@
+"""What staff notices say (due soon, whistle, supervision, digest), from the ticket as it is now."""
+from __future__ import annotations
+
+from datetime import datetime
+from bot.tickets.errors import TicketError, UnknownTicket
+from bot.tickets.store import TicketStore
+from bot.core.text import duration, local_time
+from bot.tickets.views import place
+from bot.workflows.digest import digest
+from bot.workflows.followups import followup_of
+from bot.workflows.supervision import verdict
+
+
+def staff_notice(tickets: TicketStore, notice: str, zone: str, ticket_id: str | None = None,
+                 as_of: str | None = None, round_: str | None = None) -> tuple[str, dict]:
+    """(response name, its parameters) for a staff notice, from the ticket as it is now."""
+    now = datetime.fromisoformat(as_of) if as_of else tickets.clock()
+    if notice == "digest":
+        figures = digest(tickets.engine, now)
+        return "utter_notice_digest", {
+            "date": local_time(now, zone)[:-5], "street": tickets.directory.street, "new": figures.new,
+            "overdue": figures.overdue, "escalated": figures.escalated, "awaiting": figures.awaiting_followup,
+            "overdue_list": "、".join(figures.overdue_ids) or "无",
+            "pending_volunteers": f"\n待审核的骑手志愿者 {figures.pending_volunteers} 人（/志愿者 查看）"
+                                  if figures.pending_volunteers else ""}
+    ticket = tickets.get(ticket_id or "")
+    if ticket is None:
+        raise UnknownTicket(ticket_id or "")
+    service = tickets.directory.service
+    params = {"ticket_id": ticket.id, "category": service.categories[ticket.category].label, "place": place(ticket),
+              "handler": ticket.handler_name, "deadline": local_time(ticket.deadline, zone) if ticket.deadline else "-",
+              "tier": service.tiers.get(ticket.tier, ticket.tier), "description": ticket.description[:80]}
+    if notice == "due_soon":
+        return "utter_notice_due_soon", {**params, "left": duration(ticket.deadline - now)}
+    if notice == "whistle":
+        return "utter_notice_whistle", {**params, "overdue": duration(now - ticket.deadline)}
+    if notice == "supervision":
+        followup = followup_of(tickets.engine, ticket.id, int(round_ or 0))
+        return "utter_notice_supervision", {**params, "round": round_ or "", "verdict": verdict(followup) if followup else "",
+                                            "comment": (followup.comment if followup else None) or "无"}
+    raise TicketError(f"unknown notice {notice}")

@@ -1,0 +1,68 @@
+"""Rider duty nudges as jobs: one per subscription and time, and the flood-season nudge."""
+from __future__ import annotations
+
+from datetime import datetime
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import select
+from bot.core.db import session_scope
+from bot.scheduling.registry import sweep_step
+from bot.scheduling.scheduler import Context
+from bot.messaging.recipients import Recipient
+from bot.volunteers.nudges import NudgeSubscription, NudgeView, WEEKDAYS, get
+
+
+def _job_id(channel: str, sender_id: str, at: str) -> str:
+    return f"nudge:{channel}:{sender_id}:{at.replace(':', '')}"
+
+
+@sweep_step("nudges")
+def sweep(context: Context, batch: int = 500) -> int:
+    """Turns changed subscriptions into jobs: one cron job per chosen time while active."""
+    with session_scope(context.engine) as session:
+        rows = session.execute(select(NudgeSubscription).where(
+            NudgeSubscription.version != NudgeSubscription.planned_version).limit(batch)).scalars().all()
+        for row in rows:
+            wanted = set(row.times) if row.active else set()
+            for at in set(row.planned_times) - wanted:
+                context.schedule.remove(_job_id(row.channel, row.sender_id, at))
+            for at in wanted:
+                hour, minute = (int(x) for x in at.split(":"))
+                days = ",".join(WEEKDAYS[d - 1] for d in row.weekdays)
+                context.schedule.every(_job_id(row.channel, row.sender_id, at), nudge,
+                                       CronTrigger(day_of_week=days, hour=hour, minute=minute,
+                                                   timezone=context.policy.zone),
+                                       channel=row.channel, sender_id=row.sender_id, at=at)
+            row.planned_version, row.planned_times = row.version, sorted(wanted)
+        return len(rows)
+
+
+def nudge(context: Context, channel: str, sender_id: str, at: str) -> None:
+    """A routine nudge at one of the rider's times, at most once per time and day."""
+    subscription, now = get(context.engine, channel, sender_id), context.clock()
+    if subscription is None or not subscription.active or at not in subscription.times or subscription.paused(now):
+        return
+    day = now.astimezone(context.policy.zone).date().isoformat()
+    context.delivery.send(f"nudge:{channel}:{sender_id}:{day}T{at}", Recipient(channel, sender_id),
+                          "EXTERNAL_patrol_nudge", {"nudge": "routine", "community": subscription.area})
+
+
+def flood_alert(schedule, engine, now: datetime, community: str | None = None, run_at: datetime | None = None) -> int:
+    """Staff ask riders in an area (or all) to check for flooding before heavy rain; each rider gets
+    one job (quiet hours defer it to the morning). Returns how many riders will be nudged."""
+    alert = now.strftime("%Y%m%dT%H%M%S")
+    with session_scope(engine) as session:
+        query = select(NudgeSubscription).where(NudgeSubscription.active.is_(True))
+        riders = [NudgeView.of(row) for row in session.execute(query).scalars()]
+    riders = [r for r in riders if not r.paused(now) and (community is None or r.area in (None, community))]
+    for rider in riders:
+        schedule.at(f"flood:{alert}:{rider.channel}:{rider.sender_id}", flood_nudge, run_at or now,
+                    channel=rider.channel, sender_id=rider.sender_id, alert=alert, community=community)
+    return len(riders)
+
+
+def flood_nudge(context: Context, channel: str, sender_id: str, alert: str, community: str | None) -> None:
+    subscription = get(context.engine, channel, sender_id)
+    if subscription is None or not subscription.active or subscription.paused(context.clock()):
+        return
+    context.delivery.send(f"flood:{alert}:{channel}:{sender_id}", Recipient(channel, sender_id),
+                          "EXTERNAL_patrol_nudge", {"nudge": "flood", "community": community or subscription.area})
