@@ -9,6 +9,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.common import directory, latest_intent
+from bot.tickets.dispatch import dispatch
 
 
 def _place(tracker: Tracker):
@@ -30,8 +31,8 @@ def responsible_party(dispatcher: CollectingDispatcher, tracker: Tracker) -> Non
         dispatcher.utter_message(response="utter_ask_building")
         return
     category = _category(tracker)
-    dispatch = directory().dispatch(category or "other", community, building.id)
-    if building.property_company and dispatch.handler_kind == "property_company":
+    routed = dispatch(directory(), category or "other", community, building.id)
+    if building.property_company and routed.handler_kind == "property_company":
         company = directory().property_company(building.property_company)
         dispatcher.utter_message(response="utter_responsible_property", community=community,
                                  building=building.id, company=company.name,
@@ -45,10 +46,10 @@ def responsible_party(dispatcher: CollectingDispatcher, tracker: Tracker) -> Non
         dispatcher.utter_message(response="utter_responsible_unmanaged", community=community,
                                  building=building.id, office_phone=office.office_phone,
                                  office_hours=office.office_hours)
-    if category and dispatch.handler_kind == "department":
+    if category and routed.handler_kind == "department":
         dispatcher.utter_message(response="utter_responsible_department",
                                  category=directory().service.categories[category].label,
-                                 handler=dispatch.handler_name)
+                                 handler=routed.handler_name)
 
 
 def property_hotline(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:

@@ -16,7 +16,7 @@ from actions.common import directory, entity, in_group, message_metadata, report
 from bot.broadcasts import audience, compose, jobs, lifecycle, topics
 from bot.config import broadcasts
 from bot.broadcasts.errors import BroadcastError
-from bot.people.roles import role_of
+from bot.people import roster
 from bot.core.settings import get_settings
 
 ALL_TOPICS = "all"
@@ -31,13 +31,14 @@ def topic_buttons(chosen: list[str]) -> list[dict]:
 
 
 class _StaffAction(Action, ABC):
-    """Asks ``role_of`` on every call: a resident or volunteer is refused and nothing happens.
+    """Checks the sender is staff on every call (the same check as every staff command): a
+    resident or volunteer is refused and nothing happens.
     Abstract, so the action server does not register it as an action of its own."""
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> List[Dict[Text, Any]]:
         channel, sender_id = reporter(tracker)
-        if role_of(channel, sender_id, store().engine) != "staff":
+        if roster.authorize(channel, sender_id, store().engine) is None:
             dispatcher.utter_message(response="utter_broadcast_refused")
             return []
         if in_group(tracker):  # a preview is between the staff member and Linli

@@ -34,6 +34,7 @@ from sqlalchemy import insert, text
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.config import report
+from bot.tickets.dispatch import dispatch
 from bot.reports import writers
 from bot.reports.period import Period, as_of_moment, gather
 from bot.core.db import get_engine, init_db
@@ -80,7 +81,7 @@ class Seeder:
         ticket_id = f"GD{day}{self.sequences[day]:04d}"
         category = self.random.choices(self.categories, self.weights)[0]
         community, building = self.random.choice(self.places) if self.random.random() > 0.02 else (None, None)
-        dispatch = self.directory.dispatch(category, community, building, "", created.astimezone(timezone.utc))
+        routed = dispatch(self.directory, category, community, building, "", created.astimezone(timezone.utc))
         status = self.random.choices([s for s, _ in STATUSES], [w for _, w in STATUSES])[0]
         channel, sender = self.reporter()
         created = created.astimezone(timezone.utc)
@@ -88,8 +89,8 @@ class Seeder:
                   "unit": str(self.random.randint(1, 6)), "room": f"{self.random.randint(1, 18)}0{self.random.randint(1, 4)}",
                   "description": self.random.choice(DESCRIPTIONS), "photos": [], "phone": f"139{self.random.randrange(10**8):08d}",
                   "reporter_channel": channel, "reporter_id": sender, "source": "resident",
-                  "handler_kind": dispatch.handler_kind, "handler_name": dispatch.handler_name, "tier": dispatch.tier,
-                  "deadline_class": dispatch.deadline_class, "deadline": dispatch.deadline, "status": status,
+                  "handler_kind": routed.handler_kind, "handler_name": routed.handler_name, "tier": routed.tier,
+                  "deadline_class": routed.deadline_class, "deadline": routed.deadline, "status": status,
                   "created_at": created, "updated_at": created}
         events = [{"ticket_id": ticket_id, "at": created, "actor": f"{channel}:{sender}", "action": "created",
                    "from_status": None, "to_status": "new"},

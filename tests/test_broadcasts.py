@@ -5,6 +5,7 @@ Telegram, WeChat and WeChat Work stand-ins (tests/test_broadcasts_e2e.py is not 
 half is at the bottom of this file, marked slow)."""
 from __future__ import annotations
 
+import shutil
 import threading
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -13,6 +14,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
+from bot.core.settings import PACKAGE_DATA
 from bot.broadcasts import audience as audiences, compose, fanout, lifecycle, models, topics
 from bot.config import broadcasts
 from bot.broadcasts.compose import Audience, Draft
@@ -361,9 +363,18 @@ ROBOT_KEY = "robot-key-wangyuan3"
 
 
 class Live:
-    def __init__(self, loop, stack, engine, telegram, wechat, wecom) -> None:
+    def __init__(self, loop, stack, engine, telegram, wechat, wecom, staff_file) -> None:
         self.loop, self.stack, self.engine = loop, stack, engine
         self.telegram, self.wechat, self.wecom = telegram, wechat, wecom
+        self.staff_file = staff_file
+
+    def make_staff(self, channel: str, sender_id, communities=()) -> None:
+        """Staff are who the staff file lists (the stack's own copy), as `linli staff add` writes it."""
+        from bot.config.staff import StaffMember
+        from bot.people import roster
+
+        roster.add_staff(StaffMember(channel, str(sender_id), communities=tuple(communities)), self.engine,
+                         self.staff_file)
 
     def cli(self, *args: str) -> int:
         from bot.cli.main import main
@@ -412,13 +423,16 @@ def live(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("broadcasts_e2e")
     credentials = tmp / "credentials.yml"
     credentials.write_text(yaml.safe_dump(credentials_for(telegram, wechat, wecom), allow_unicode=True))
-    stack = start_stack(tmp, credentials=str(credentials))
+    staff_file = tmp / "staff.yml"
+    shutil.copy(PACKAGE_DATA / "staff.yml", staff_file)
+    stack = start_stack(tmp, credentials=str(credentials), staff_file=str(staff_file))
     telegram.webhook = {"url": f"{stack.url}/webhooks/linli_telegram/webhook", "secret_token": "broadcast-secret"}
     environment = pytest.MonkeyPatch()  # this process broadcasts as `linli broadcast` would, beside the stack
-    for name in ("LINLI_DATABASE_URL", "LINLI_VAR_DIR", "LINLI_CREDENTIALS", "LINLI_RASA_PORT", "LINLI_ACTION_PORT"):
+    for name in ("LINLI_DATABASE_URL", "LINLI_VAR_DIR", "LINLI_CREDENTIALS", "LINLI_RASA_PORT", "LINLI_ACTION_PORT",
+                 "LINLI_STAFF_FILE"):
         environment.setenv(name, stack.env[name])
     engine = create_engine(stack.env["LINLI_DATABASE_URL"], future=True)
-    yield Live(loop, stack, engine, telegram, wechat, wecom)
+    yield Live(loop, stack, engine, telegram, wechat, wecom, staff_file)
     environment.undo()
     stack.stop()
     engine.dispose()
@@ -515,7 +529,7 @@ def test_staff_broadcast_from_telegram_preview_confirm_and_report(live):
     from tests.scheduling import start_scheduler, wait_for
 
     staff, residents = 820001, [820101, 820102, 820103]
-    add_person(live.engine, "linli_telegram", staff, role="staff")
+    live.make_staff("linli_telegram", staff)
     for user in residents:
         add_person(live.engine, "linli_telegram", user, "望园社区", "6")
 
@@ -547,7 +561,7 @@ def test_staff_broadcast_from_telegram_preview_confirm_and_report(live):
 @pytest.mark.slow
 def test_residents_and_volunteers_are_refused_politely_and_nothing_happens(live):
     add_person(live.engine, "rest", "rider-1", "望园社区", role="volunteer")
-    add_person(live.engine, "rest", "staff-1", role="staff")
+    live.make_staff("rest", "staff-1")
     target = lifecycle.create(live.engine, Draft("周末义诊", Audience(community="望园社区"),
                                                   send_at=datetime.now(timezone.utc) + timedelta(days=1)),
                                get_directory(), datetime.now(timezone.utc), status="scheduled")
@@ -559,7 +573,7 @@ def test_residents_and_volunteers_are_refused_politely_and_nothing_happens(live)
             sender, f'/broadcast_cancel{{"broadcast_id":"{target.id}"}}')
     assert stored(live.engine) == before and lifecycle.get(live.engine, target.id).status == "scheduled"
 
-    add_person(live.engine, "rest", "staff-xiyuan", role="staff", serves=["万柳西园社区"])
+    live.make_staff("rest", "staff-xiyuan", ["万柳西园社区"])
     assert "只能给万柳西园社区发通知" in live.stack.texts("staff-xiyuan", "/通知 望园社区 明天停水")
     assert "没有找到“东湖社区”" in live.stack.texts("staff-1", "/通知 东湖社区 明天停水")
     assert "通知内容是空的" in live.stack.texts("staff-1", "/通知 望园社区")

@@ -9,6 +9,7 @@ import yaml
 
 from bot.config.directory import Directory, get_directory
 from bot.core.settings import PACKAGE_DATA
+from bot.tickets.dispatch import dispatch
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)
@@ -90,15 +91,15 @@ def test_unknown_places(directory):
     ("leak", None, None, "department", "街道接诉即办中心", "community"),
 ])
 def test_dispatch_table(directory, category, community, building, kind, name, tier):
-    dispatch = directory.dispatch(category, community, building, now=NOW)
-    assert (dispatch.handler_kind, dispatch.handler_name, dispatch.tier) == (kind, name, tier)
-    assert dispatch.handler_phones and all(dispatch.handler_phones)
+    routed = dispatch(directory, category, community, building, now=NOW)
+    assert (routed.handler_kind, routed.handler_name, routed.tier) == (kind, name, tier)
+    assert routed.handler_phones and all(routed.handler_phones)
 
 
 def test_a_managed_building_gives_the_property_hotlines(directory):
-    dispatch = directory.dispatch("leak", "万柳西园社区", "5", now=NOW)
-    assert dispatch.handler_phones == tuple(h.number for h in directory.property_company("首华物业").hotlines)
-    assert directory.dispatch("leak", "万柳西园社区", "9", now=NOW).handler_phones == (
+    routed = dispatch(directory, "leak", "万柳西园社区", "5", now=NOW)
+    assert routed.handler_phones == tuple(h.number for h in directory.property_company("首华物业").hotlines)
+    assert dispatch(directory, "leak", "万柳西园社区", "9", now=NOW).handler_phones == (
         directory.communities[0].office_phone,)
 
 
@@ -110,9 +111,9 @@ def test_a_managed_building_gives_the_property_hotlines(directory):
     ("other", "燃气泄漏", "emergency", 2),
 ])
 def test_deadlines_by_category_and_urgent_words(directory, category, description, deadline_class, hours):
-    dispatch = directory.dispatch(category, "万柳西园社区", "5", description, now=NOW)
-    assert (dispatch.deadline_class, dispatch.deadline_hours) == (deadline_class, hours)
-    assert dispatch.deadline == NOW + timedelta(hours=hours)
+    routed = dispatch(directory, category, "万柳西园社区", "5", description, now=NOW)
+    assert (routed.deadline_class, routed.deadline_hours) == (deadline_class, hours)
+    assert routed.deadline == NOW + timedelta(hours=hours)
 
 
 def test_every_category_is_configured(directory):
@@ -121,7 +122,7 @@ def test_every_category_is_configured(directory):
         assert category.label and category.tier in directory.service.tiers
         assert category.location or category.route.startswith("department:"), "a building's problem needs its place"
     with pytest.raises(ValueError):
-        directory.dispatch("weather", "万柳西园社区", "5")
+        dispatch(directory, "weather", "万柳西园社区", "5")
 
 
 def test_service_limits(directory):

@@ -12,7 +12,8 @@ from typing import Callable, Optional
 import httpx
 from sqlalchemy import and_, exists, insert, select, update
 from bot.core.db import session_scope
-from bot.messaging.delivery import trigger_intent_url
+from bot.messaging.delivery import trigger_intent
+from bot.messaging.recipients import Recipient
 from bot.people.models import Person
 from bot.broadcasts.audience import Reach, resolve
 from bot.broadcasts.compose import Audience
@@ -189,10 +190,8 @@ class _FanOut:
         if self.view.image_for(channel, self.config):
             entities["broadcast_image"] = "yes"
         try:
-            response = self.http.post(
-                trigger_intent_url(self.url, sender_id),
-                params={"output_channel": channel, **({"token": self.token} if self.token else {})},
-                json={"name": DELIVER_INTENT, "entities": entities})
+            response = trigger_intent(self.http, self.url, self.token, Recipient(channel, sender_id), DELIVER_INTENT,
+                                      entities)
         except (httpx.ConnectError, httpx.ConnectTimeout) as error:  # never reached Rasa: safe to try again
             return "retry", None, f"{type(error).__name__}: {error}"
         except httpx.TimeoutException as error:  # Rasa may have sent it: not again

@@ -8,7 +8,6 @@ mistake in them stops the process at start-up instead of misrouting a resident's
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Optional
@@ -67,19 +66,6 @@ class Department:
     phone: str
     hours: str
     categories: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Dispatch:
-    """Who must act on a ticket, at which tier, and by when."""
-
-    handler_kind: str  # one of HANDLER_KINDS
-    handler_name: str
-    handler_phones: tuple[str, ...]
-    tier: str
-    deadline_class: str
-    deadline_hours: float
-    deadline: datetime
 
 
 def _expand_buildings(community: str, entries: list[dict]) -> dict[str, Building]:
@@ -177,38 +163,6 @@ class Directory:
         known = self.service.categories.get(category)
         return list(known.location) if known else ["building"]
 
-    def deadline_class(self, category: str, description: Optional[str]) -> str:
-        if description and any(word in description for word in self.service.urgent_keywords):
-            return "emergency"
-        return self.service.categories[category].deadline_class
-
-    def dispatch(self, category: str, community: Optional[str], building_id: Optional[str],
-                 description: Optional[str] = None, now: Optional[datetime] = None) -> Dispatch:
-        """Routes by category × building, with the tier and deadline from service policy."""
-        rule = self.service.categories.get(category)
-        if rule is None:
-            raise ValueError(f"unknown category {category}")
-        handler_kind, handler_name, phones = self._handler(rule.route, community, building_id)
-        deadline_class = self.deadline_class(category, description)
-        hours = float(self.service.deadline_classes[deadline_class])
-        now = now or datetime.now(timezone.utc)
-        return Dispatch(handler_kind, handler_name, phones, rule.tier, deadline_class, hours,
-                        now + timedelta(hours=hours))
-
-    def _handler(self, route: str, community: Optional[str], building_id: Optional[str]):
-        found = self.find_community(community)
-        if not route.startswith("department:") and found is None:
-            route = self.service.unlocated_route
-        if route.startswith("department:"):
-            department = self.departments[route.split(":", 1)[1]]
-            return "department", department.name, (department.phone,)
-        building = self.building(found.name, building_id) if route == "building" else None
-        if building and building.property_company:
-            company = self.property_companies[building.property_company]
-            return "property_company", company.name, tuple(h.number for h in company.hotlines)
-        if building and building.owner_unit:
-            return "owner_unit", building.owner_unit, (found.office_phone,)
-        return "community", found.name, (found.office_phone,)
 
 
 @lru_cache(maxsize=4)

@@ -4,13 +4,19 @@ by bot.people.roster.
 """
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Optional
+
 import yaml
+
 from bot.core.settings import PACKAGE_DATA, env
+
+log = logging.getLogger(__name__)
 
 
 # -- the staff roster ------------------------------------------------------------------------------
@@ -98,3 +104,37 @@ def save_staff(members: Iterable[StaffMember], path: Path) -> None:
 def _header_length(text: str) -> int:
     lines = text.splitlines()
     return next((i for i, line in enumerate(lines) if line.strip() and not line.startswith("#")), len(lines))
+
+
+class StaffFile:
+    """The staff file as it is now, read again whenever it changes (`linli staff add` reaches a
+    running process at its next look). A file broken by a hand edit keeps the last good roster, and
+    says so in the log, rather than silence every notice. ``stamp`` tells readers that keep
+    something derived (the database's roles, the notice recipients) when to redo it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._members = load_staff(self.path)
+        self.stamp = file_stamp(self.path)
+
+    def members(self) -> tuple[StaffMember, ...]:
+        stamp = file_stamp(self.path)
+        if stamp != self.stamp:
+            with self._lock:
+                if stamp != self.stamp:
+                    try:
+                        self._members = load_staff(self.path)
+                    except (OSError, StaffFileError, yaml.YAMLError) as error:
+                        log.error("staff file %s: %s; keeping the staff read before", self.path, error)
+                    self.stamp = stamp
+        return self._members
+
+
+def file_stamp(path: Path) -> Optional[tuple[int, int]]:
+    """(modification time, size) of a file, or None when it is missing: enough to see an edit."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_mtime_ns, info.st_size

@@ -52,6 +52,16 @@ def trigger_intent_url(rasa_url: str, conversation_id: str) -> str:
     return f"{rasa_url}/conversations/{quote(conversation_id, safe=':@')}/trigger_intent"
 
 
+def trigger_intent(client: httpx.Client, rasa_url: str, token: Optional[str], to: Recipient, intent: str,
+                   entities: dict) -> httpx.Response:
+    """The one request every proactive message is (deliveries and broadcasts): Rasa's
+    ``trigger_intent`` in the recipient's conversation, sent out through their channel, with the API
+    token when one is set."""
+    return client.post(trigger_intent_url(rasa_url, to.conversation_id),
+                       params={"output_channel": to.channel, **({"token": token} if token else {})},
+                       json={"name": intent, "entities": entities})
+
+
 class DeliveryFailed(RetryLater):
     pass
 
@@ -78,10 +88,7 @@ class Delivery:
         if not self._claim(key, to, intent, entities):
             return None
         try:
-            response = self.client.post(
-                trigger_intent_url(self.rasa_url, to.conversation_id),
-                params={"output_channel": to.channel, **({"token": self.token} if self.token else {})},
-                json={"name": intent, "entities": entities})
+            response = trigger_intent(self.client, self.rasa_url, self.token, to, intent, entities)
             response.raise_for_status()
         except httpx.HTTPError as error:
             detail = f"{type(error).__name__}: {error}"[:1000]

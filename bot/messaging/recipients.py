@@ -2,12 +2,10 @@
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
-import yaml
-from bot.config.staff import StaffFileError, load_staff, staff_file
+from bot.config.staff import StaffFile, staff_file
 
 log = logging.getLogger(__name__)
 
@@ -44,41 +42,18 @@ class StaffRecipients:
                    digest=reached(m for m in told if m.digest))
 
 
-class StaffFile:
-    """The staff file, read again whenever it changes: `linli staff add` reaches a running
-    scheduler at its next notice. A file broken by a hand edit keeps the last good roster (and
-    says so in the log) rather than silence every notice."""
+class StaffNotices:
+    """Who gets staff notices, from the staff file as it is now: recomputed when the file changes."""
 
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
+        self.file = StaffFile(path)
         self._stamp: Optional[tuple[int, int]] = None
-        self._current = self._read()
-        self._stamp = self._stat()
-
-    def _stat(self) -> Optional[tuple[int, int]]:
-        try:
-            info = self.path.stat()
-        except OSError:
-            return None
-        return info.st_mtime_ns, info.st_size
-
-    def _read(self) -> StaffRecipients:
-        try:
-            return StaffRecipients.of(load_staff(self.path))
-        except (OSError, StaffFileError, yaml.YAMLError) as error:
-            raise StaffFileError(f"staff file {self.path}: {error}") from error
+        self._current: Optional[StaffRecipients] = None
 
     def current(self) -> StaffRecipients:
-        stamp = self._stat()
-        if stamp != self._stamp:
-            with self._lock:
-                if stamp != self._stamp:
-                    try:
-                        self._current = self._read()
-                    except StaffFileError as error:
-                        log.error("%s; keeping the staff read before", error)
-                    self._stamp = stamp
+        members = self.file.members()
+        if self._current is None or self._stamp != self.file.stamp:
+            self._current, self._stamp = StaffRecipients.of(members), self.file.stamp
         return self._current
 
 
@@ -91,7 +66,7 @@ def supervision_level(ticket) -> str:
 class Recipients:
     """Who among staff is told what, from the staff file as it is now (see its comments)."""
 
-    def __init__(self, staff: StaffFile, street_after_failed: int) -> None:
+    def __init__(self, staff: StaffNotices, street_after_failed: int) -> None:
         self.staff = staff
         self.street_after_failed = street_after_failed
 
@@ -133,4 +108,4 @@ class Recipients:
 
 def recipients_for(policy, path: Path | None = None) -> Recipients:
     """Staff recipients from the staff file (default ``LINLI_STAFF_FILE``), re-read when it changes."""
-    return Recipients(StaffFile(Path(path or staff_file())), policy.street_after_failed)
+    return Recipients(StaffNotices(Path(path or staff_file())), policy.street_after_failed)

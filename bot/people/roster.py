@@ -7,7 +7,7 @@ from pathlib import Path
 from sqlalchemy import select
 from bot.core.db import get_engine, session_scope
 from typing import Optional
-from bot.config.staff import StaffFileError, staff_file
+from bot.config.staff import StaffFileError, file_stamp, staff_file
 from bot.people.roles import role_of, staff_communities
 from bot.config.staff import StaffMember, member_of, save_staff, load_staff
 from bot.people.models import Person
@@ -87,13 +87,11 @@ def authorize(channel: str, sender_id: str, engine) -> Optional[Staff]:
 
 
 def _sync_if_changed(engine) -> None:
+    """A hand edit of the staff file reaches the database's roles at the next staff command."""
     path = staff_file()
-    try:
-        info = path.stat()
-    except OSError:
-        return
-    key, stamp = (str(engine.url), str(path)), (info.st_mtime_ns, info.st_size)
-    if _synced.get(key) == stamp:
+    stamp = file_stamp(path)
+    key = (str(engine.url), str(path))
+    if stamp is None or _synced.get(key) == stamp:
         return
     try:
         sync_staff(engine, path)

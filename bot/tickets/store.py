@@ -19,6 +19,7 @@ from bot.core.settings import get_settings
 from bot.callbacks.store import CallbackView
 from bot.config.service import DuplicatePolicy, duplicate_policy
 from bot.core.text import format_ticket_id, parse_phone, parse_ticket_id
+from bot.tickets.dispatch import dispatch
 from bot.tickets.duplicates import is_milestone, metres_between
 from bot.tickets.errors import AlreadyMerged, CannotMerge, IllegalTransition, NoLongerOpen, NotAllowed, TicketError, UnknownTicket
 from bot.tickets.status import OPEN_STATUSES, S, TRANSITIONS, TicketStatus, status_of
@@ -81,14 +82,14 @@ class TicketStore:
         fields.update(self._reporter(reporter_channel, reporter_id), photos=self._photos(photos))
         fields["latitude"], fields["longitude"] = _coordinates(latitude, longitude)
         now = self.clock()
-        dispatch = self.directory.dispatch(category, fields["community"], fields["building"],
+        routed = dispatch(self.directory, category, fields["community"], fields["building"],
                                            fields["description"], now)
         actor = actor or f"{fields['reporter_channel']}:{fields['reporter_id']}"
         with session_scope(self.engine) as session:
             ticket_id = self._next_id(session, now)
-            session.add(Ticket(id=ticket_id, **fields, handler_kind=dispatch.handler_kind,
-                               handler_name=dispatch.handler_name, tier=dispatch.tier,
-                               deadline_class=dispatch.deadline_class, deadline=dispatch.deadline,
+            session.add(Ticket(id=ticket_id, **fields, handler_kind=routed.handler_kind,
+                               handler_name=routed.handler_name, tier=routed.tier,
+                               deadline_class=routed.deadline_class, deadline=routed.deadline,
                                status=S.DISPATCHED.value, created_at=now, updated_at=now))
             session.flush()
             session.add_all([
@@ -96,7 +97,7 @@ class TicketStore:
                             to_status=S.NEW.value, note=None),
                 TicketEvent(ticket_id=ticket_id, at=now, actor="linli", action="dispatched",
                             from_status=S.NEW.value, to_status=S.DISPATCHED.value,
-                            note=f"派给{dispatch.handler_name}（{self.directory.service.tiers[dispatch.tier]}）"),
+                            note=f"派给{routed.handler_name}（{self.directory.service.tiers[routed.tier]}）"),
             ])
         return self.get(ticket_id)
 
