@@ -215,7 +215,8 @@ def _cmd_nudges(args: argparse.Namespace) -> int:
 
 
 #: Modules that add their own subcommands (``register(subparsers)``), one per area of work.
-CLI_MODULES: tuple[str, ...] = ("bot.cli_channels", "bot.cli_broadcast", "bot.cli_report", "bot.cli_staff")
+CLI_MODULES: tuple[str, ...] = ("bot.cli_channels", "bot.cli_broadcast", "bot.cli_report", "bot.cli_staff",
+                                "bot.workbench.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
