@@ -119,3 +119,21 @@ def sign_in(browser, console: Console, who: tuple[str, str] = STREET, viewport=(
     page.click("#enter")
     page.wait_for_url(f"{console.url}/tickets")
     return page
+
+
+def ask_followup(engine, rasa_url: str, ticket_id: str, round_: int) -> None:
+    """What the follow-up job does when it is due, run here at once (a scheduler opened, not started)."""
+    from bot import followups
+    from bot.delivery import Delivery
+    from bot.scheduler import Context, ManualClock, Scheduler, get_policy
+    from bot.tickets import TicketStore
+    from tests.scheduling import settings_for
+
+    clock = ManualClock(datetime.now(timezone.utc))
+    scheduler = Scheduler(settings_for(str(engine.url), rasa_url), clock=clock, policy=get_policy(), engine=engine).open()
+    try:
+        context = Context(scheduler, TicketStore(engine=engine, clock=clock), Delivery(rasa_url, None, engine, clock),
+                          get_policy(), clock)
+        followups.ask(context, ticket_id, round_)
+    finally:
+        scheduler.stop(release=False)

@@ -16,12 +16,10 @@ from playwright.sync_api import expect
 from bot import followups
 from bot.db import session_scope
 from bot.people import Person, Volunteer
-from bot.delivery import Delivery
-from bot.scheduler import Context, ManualClock, Scheduler, get_policy
 from bot.tickets import TicketStore
 from bot.workbench import misunderstood
-from tests.scheduling import FakeRasa, settings_for
-from tests.workbench.conftest import STREET, WANGYUAN, shot, sign_in, start_console
+from tests.scheduling import FakeRasa
+from tests.workbench.conftest import WANGYUAN, ask_followup, shot, sign_in, start_console
 
 PHONE = "13812345678"
 
@@ -145,18 +143,6 @@ def test_a_residents_follow_up_answer_shows_on_the_open_ticket(site, page, rasa)
     expect(page.locator(".history li").first).to_contain_text("第1次回访：已解决，满意")
     expect(page.locator(".a-reopen button")).to_be_enabled()
     shot(page, "ticket-followup-answered")
-
-
-def ask_followup(engine, rasa_url: str, ticket_id: str, round_: int) -> None:
-    """What the follow-up job does when it is due, run here at once (a scheduler opened, not started)."""
-    clock = ManualClock(datetime.now(timezone.utc))
-    scheduler = Scheduler(settings_for(str(engine.url), rasa_url), clock=clock, policy=get_policy(), engine=engine).open()
-    try:
-        context = Context(scheduler, TicketStore(engine=engine, clock=clock), Delivery(rasa_url, None, engine, clock),
-                          get_policy(), clock)
-        followups.ask(context, ticket_id, round_)
-    finally:
-        scheduler.stop(release=False)
 
 
 def test_compose_a_broadcast_preview_it_and_watch_its_delivery_report(site, page, rasa):
