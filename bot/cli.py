@@ -40,6 +40,7 @@ def _serve(shell: bool, workers: int = 1, telegram_polling: bool = False) -> int
         server = runtime.start_rasa_server(settings, workers=workers)
         children.append(server)
         children.append(runtime.start_scheduler())
+        children.append(importlib.import_module("bot.workbench.server").start_console(settings))  # the workbench
         if telegram_polling:
             children.append(subprocess.Popen([sys.executable, "-m", "bot.cli_channels", "telegram-polling"]))
         signal.signal(signal.SIGTERM, lambda *_: server.terminate())

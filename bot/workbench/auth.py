@@ -118,9 +118,19 @@ def handler_subject(channel: str, sender_id: str, engine) -> Optional[Subject]:
     return None
 
 
+_rosters: dict = {}
+
+
 def _roster() -> tuple[people.StaffMember, ...]:
+    """The staff file, read again only when it changed (names for the page header)."""
+    path = people.staff_file()
     try:
-        return people.load_staff()
+        info = path.stat()
+        key = (str(path), info.st_mtime_ns, info.st_size)
+        if key not in _rosters:
+            _rosters.clear()
+            _rosters[key] = people.load_staff(path)
+        return _rosters[key]
     except (OSError, people.StaffFileError):
         return ()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from sqlalchemy import Column, Float, Index, Integer, String, Text, text
 
 from bot.db import Base, UtcDateTime, get_engine, init_db
+from bot.models import Ticket
 
 
 class SignInLink(Base):
@@ -100,6 +101,11 @@ class MisunderstoodMessage(Base):
     __table_args__ = (Index("ix_misunderstood_status", "status", "at"),)
 
 
+#: The queue reads open tickets by deadline (least time left first) a page at a time; this index lets
+#: it walk them in order instead of sorting every match. On ``tickets``, so created explicitly
+#: (create_all skips the indexes of a table that exists); to move into bot/models.py.
+QUEUE_INDEX = Index("ix_console_tickets_deadline", Ticket.__table__.c.deadline, Ticket.__table__.c.id)
+
 TABLES = [SignInLink.__table__, ConsoleSession.__table__, AuditEntry.__table__, TicketAttachment.__table__,
           MisunderstoodMessage.__table__]
 
@@ -116,4 +122,5 @@ def init_tables(engine=None) -> None:
 
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
         Base.metadata.create_all(connection, tables=TABLES)
+        QUEUE_INDEX.create(connection, checkfirst=True)
         connection.commit()

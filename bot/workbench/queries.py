@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Iterable, Iterator, Optional
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, literal_column, not_, select, tuple_
+from sqlalchemy import and_, case, func, not_, select
 
 from bot.db import session_scope
 from bot.models import Ticket
@@ -113,10 +113,6 @@ def _conditions(f: QueueFilter, now: datetime, zone: ZoneInfo, without: Optional
         found += [Ticket.community == community, Ticket.building == building]
     if f.overdue is not None and without != "overdue":
         found.append(_late(now) if f.overdue else not_(_late(now)))
-    if f.date_from:
-        found.append(Ticket.created_at >= datetime.combine(f.date_from, time(), zone))
-    if f.date_to:
-        found.append(Ticket.created_at < datetime.combine(f.date_to + timedelta(days=1), time(), zone))
     return found
 
 
@@ -154,10 +150,12 @@ _COLUMNS = (Ticket.id, Ticket.category, Ticket.community, Ticket.building, Ticke
             Ticket.created_at)
 
 
-def _order():
-    """Open tickets first, the least time left first; then the others, latest deadline first."""
-    open_first = case((Ticket.status.in_(_OPEN), 0), else_=1)
-    return (open_first, Ticket.deadline.asc().nulls_last(), Ticket.id)
+def _order(open_part: bool):
+    """Open tickets by the time left, least first; the others by their deadline, latest first.
+    Both walk ``ix_console_tickets_deadline`` (models.py) instead of sorting every matching row."""
+    if open_part:
+        return (Ticket.deadline.asc().nulls_last(), Ticket.id.asc())
+    return (Ticket.deadline.desc().nulls_first(), Ticket.id.desc())
 
 
 def _row(values, now: datetime, description_chars: int = 60) -> QueueRow:
@@ -173,81 +171,97 @@ def _row(values, now: datetime, description_chars: int = 60) -> QueueRow:
 
 def queue(engine, subject, f: QueueFilter, now: datetime, zone: ZoneInfo, page_size: int,
           facet_max: int = 40) -> Queue:
-    """One page of the queue, with the count of every filter value under the other filters."""
-    scope = scope_conditions(subject)
-    where = [*scope, *_conditions(f, now, zone)]
+    """One page of the queue, with the count of every filter value under the other filters.
+
+    One aggregate query counts the matching tickets per combination of the filterable columns (a
+    few thousand rows for a street); every facet's counts, the total and the number of open tickets
+    come from it. The page is then read in order from the open tickets, then the others."""
+    scope = [*scope_conditions(subject), *_dates(f, zone)]
     with session_scope(engine) as session:
-        total = session.execute(select(func.count()).select_from(Ticket).where(*where)).scalar()
+        cube = _cube(session, scope, now)
+        counts, total, open_total = _tally(cube, f)
         pages = max(1, -(-total // page_size))
         page = min(f.page, pages)
-        rows = session.execute(select(*_COLUMNS).where(*where).order_by(*_order())
-                               .offset((page - 1) * page_size).limit(page_size)).all()
-        counts = facet_counts(session, scope, f, now, zone, facet_max)
+        start, rows = (page - 1) * page_size, []
+        where = [*scope, *_conditions(f, now, zone)]
+        if start < open_total:
+            rows += session.execute(select(*_COLUMNS).where(*where, Ticket.status.in_(_OPEN)).order_by(*_order(True))
+                                    .offset(start).limit(page_size)).all()
+        if len(rows) < page_size and total > open_total:
+            rows += session.execute(select(*_COLUMNS).where(*where, Ticket.status.notin_(_OPEN))
+                                    .order_by(*_order(False)).offset(max(0, start - open_total))
+                                    .limit(page_size - len(rows))).all()
+    for name, values in counts.items():
+        values.sort(key=lambda pair: (-pair[1], str(pair[0])))
+        del values[facet_max:]
     return Queue(tuple(_row(r, now) for r in rows), total, page, pages, counts)
 
 
-def _dimensions(now: datetime) -> dict:
-    return {"status": Ticket.status, "category": Ticket.category, "community": Ticket.community,
-            "building": Ticket.building, "handler": Ticket.handler_name, "tier": Ticket.tier,
-            "source": Ticket.source, "overdue": case((_late(now), 1), else_=0)}
+def _dates(f: QueueFilter, zone: ZoneInfo) -> list:
+    found = []
+    if f.date_from:
+        found.append(Ticket.created_at >= datetime.combine(f.date_from, time(), zone))
+    if f.date_to:
+        found.append(Ticket.created_at < datetime.combine(f.date_to + timedelta(days=1), time(), zone))
+    return found
 
 
-def facet_counts(session, scope: list, f: QueueFilter, now: datetime, zone: ZoneInfo, most: int = 40) -> dict:
-    """facet -> [(value, tickets)]: each facet counted under every filter but its own, so choosing a
-    status still shows how many the other statuses have."""
-    active = set(f.active())
-    groups: list[tuple[Optional[str], list[str]]] = [(None, [n for n in FACETS if n not in active])]
-    groups += [(name, [name]) for name in FACETS if name in active]
-    counts: dict = {}
-    for without, facets in groups:
-        if facets:
-            counts.update(_grouped(session, [*scope, *_conditions(f, now, zone, without)], facets, now))
-    for name, values in counts.items():
-        values.sort(key=lambda pair: (-pair[1], str(pair[0])))
-        del values[most:]
-    return counts
+_CUBE = ("status", "category", "community", "building", "handler", "tier", "source", "overdue")
 
 
-def _grouped(session, where: list, facets: list[str], now: datetime) -> dict:
-    dims = _dimensions(now)
-    rows = select(*[dims[n].label(n) for n in dict.fromkeys(
-        [*facets, *(["community"] if "building" in facets else [])])]).where(*where).subquery()
+def _cube(session, where: list, now: datetime) -> list[tuple]:
+    """(status, category, community, building, handler, tier, source, overdue 0/1, tickets) per
+    combination present. Grouped on a subquery: PostgreSQL does not see two renderings of one
+    expression with parameters (the overdue test) as the same."""
+    late = case((_late(now), 1), else_=0)
+    rows = select(Ticket.status.label("status"), Ticket.category.label("category"),
+                  Ticket.community.label("community"), Ticket.building.label("building"),
+                  Ticket.handler_name.label("handler"), Ticket.tier.label("tier"), Ticket.source.label("source"),
+                  late.label("overdue")).where(*where).subquery()
+    columns = [rows.c[name] for name in _CUBE]
+    return [tuple(row) for row in session.execute(select(*columns, func.count()).group_by(*columns))]
 
-    def keys(name: str):
-        return (rows.c.community, rows.c.building) if name == "building" else (rows.c[name],)
 
-    found: dict = {name: [] for name in facets}
-    if session.bind.dialect.name == "postgresql" and len(facets) > 1:
-        columns = list(dict.fromkeys(c for name in facets for c in keys(name)))
-        sets = func.grouping_sets(*[tuple_(*keys(name)) for name in facets])
-        query = select(*columns, func.grouping(*columns).label("g"), func.count().label("n")).group_by(sets)
-        width = len(columns)
-        masks = {}
-        for name in facets:
-            grouped = {columns.index(c) for c in keys(name)}
-            masks[sum(1 << (width - 1 - i) for i in range(width) if i not in grouped)] = name
-        for row in session.execute(query):
-            name = masks.get(row.g)
-            if name is None:
+def _tally(cube: list[tuple], f: QueueFilter) -> tuple[dict, int, int]:
+    """Each facet's counts under every filter but its own (choosing a status still shows how many
+    the other statuses have), the total under all of them, and how many of those are open."""
+    index = {name: i for i, name in enumerate(_CUBE)}
+    wanted = {}
+    for name in FACETS:
+        value = getattr(f, name)
+        if value is None:
+            continue
+        if name == "overdue":
+            wanted[name] = lambda row, v=int(value): row[index["overdue"]] == v
+        elif name == "building":
+            community, _, building = value.partition(":")
+            wanted[name] = lambda row, c=community, b=building: (row[index["community"]], row[index["building"]]) == (c, b)
+        else:
+            wanted[name] = lambda row, n=name, v=value: row[index[n]] == v
+    counts: dict = {name: {} for name in FACETS}
+    total = open_total = 0
+    for row in cube:
+        n = row[-1]
+        failed = [name for name, test in wanted.items() if not test(row)]
+        if len(failed) > 1:
+            continue
+        for name in FACETS:
+            if failed and failed[0] != name:
                 continue
-            value = tuple(row[columns.index(c)] for c in keys(name))
-            found[name].append((_value(name, value), row.n))
-        return _clean(found)
-    for name in facets:
-        for row in session.execute(select(*keys(name), func.count()).group_by(*keys(name))):
-            found[name].append((_value(name, tuple(row[:-1])), row[-1]))
-    return _clean(found)
+            key = _key(name, row, index)
+            if key is not None:
+                counts[name][key] = counts[name].get(key, 0) + n
+        if not failed:
+            total += n
+            open_total += n if row[index["status"]] in _OPEN else 0
+    return {name: list(values.items()) for name, values in counts.items()}, total, open_total
 
 
-def _value(name: str, value: tuple):
+def _key(name: str, row: tuple, index: dict):
     if name == "building":
-        community, building = value
+        community, building = row[index["community"]], row[index["building"]]
         return f"{community}:{building}" if community and building else None
-    return value[0]
-
-
-def _clean(found: dict) -> dict:
-    return {name: [(v, n) for v, n in values if v is not None] for name, values in found.items()}
+    return row[index[name]]
 
 
 # -- CSV ---------------------------------------------------------------------------------------------
@@ -256,16 +270,22 @@ def export_rows(engine, subject, f: QueueFilter, now: datetime, zone: ZoneInfo, 
                 batch: int = 2000) -> Iterator[QueueRow]:
     """Every ticket the filter matches, in the queue's order, masked as on the page; streamed."""
     where = [*scope_conditions(subject), *_conditions(f, now, zone)]
-    query = select(*_COLUMNS).where(*where).order_by(*_order()).limit(limit)
-    with engine.connect() as connection:
-        result = connection.execution_options(stream_results=True, max_row_buffer=batch).execute(query)
-        for rows in result.partitions(batch):
-            for values in rows:
-                yield _row(values, now, description_chars=500)
+    left = limit
+    for open_part in (True, False):
+        status = Ticket.status.in_(_OPEN) if open_part else Ticket.status.notin_(_OPEN)
+        query = select(*_COLUMNS).where(*where, *_dates(f, zone), status).order_by(*_order(open_part)).limit(left)
+        with engine.connect() as connection:
+            result = connection.execution_options(stream_results=True, max_row_buffer=batch).execute(query)
+            for rows in result.partitions(batch):
+                for values in rows:
+                    left -= 1
+                    yield _row(values, now, description_chars=500)
+        if left <= 0:
+            return
 
 
 def count(engine, subject, f: QueueFilter, now: datetime, zone: ZoneInfo) -> int:
-    where = [*scope_conditions(subject), *_conditions(f, now, zone)]
+    where = [*scope_conditions(subject), *_conditions(f, now, zone), *_dates(f, zone)]
     with session_scope(engine) as session:
         return session.execute(select(func.count()).select_from(Ticket).where(*where)).scalar()
 
