@@ -149,6 +149,16 @@ def create_app(settings: Optional[Settings] = None, engine=None, name: str = "li
     app.static("/static", str(HERE / "static"), name="static")
     cookie = wb.config.cookie
 
+    @app.after_server_start
+    async def warm(app_, _loop) -> None:
+        def defaults() -> list:
+            today = wb.clock().astimezone(wb.zone).date()
+            names = [c.name for c in wb.directory.communities]
+            return [figure_data.choose({"community": name}, today, wb.config.custom_max_days, names, ())
+                    for name in (None, *names)]
+        figure_data.keep_warm(wb.engine, defaults, wb.zone, wb.clock, wb.report_config, _policy().response_hours,
+                              wb.config.figures_cache_seconds)
+
     @app.on_response
     async def headers(request: Request, resp) -> None:
         for key, value in SECURITY_HEADERS.items():

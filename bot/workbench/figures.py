@@ -3,16 +3,18 @@ period and community chosen on the page, shaped for inline SVG charts; computed 
 ``cache_seconds`` for the same choice (a month of a busy street takes seconds to count)."""
 from __future__ import annotations
 
+import logging
 import threading
 import time as systime
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Optional
+from typing import Callable, Optional
 from zoneinfo import ZoneInfo
 
 from bot import period_report
 from bot.period_report import Figures, Period, ReportConfig
 
+log = logging.getLogger(__name__)
 PALETTE = ("#2f6fb0", "#e8793a", "#3a9d5d", "#c8423b", "#8a63b8", "#8c6d52", "#d16fae", "#7f7f7f", "#b5b531",
            "#2fb4c2")
 
@@ -69,12 +71,12 @@ _lock = threading.Lock()
 
 
 def figures(engine, choice: Choice, zone: ZoneInfo, now: datetime, config: ReportConfig, response_hours: dict,
-            cache_seconds: float) -> Figures:
+            cache_seconds: float, refresh: bool = False) -> Figures:
     as_of = period_report.as_of_moment(choice.as_of_day, zone, now)
     key = (str(engine.url), choice.period, choice.community, as_of if as_of < now else None)
     with _lock:
         hit = _cache.get(key)
-        if hit and hit[0] > systime.monotonic():
+        if hit and hit[0] > systime.monotonic() and not refresh:
             return hit[1]
     found = period_report.gather(engine, choice.period, zone, as_of, config, response_hours, choice.community)
     with _lock:
@@ -82,6 +84,25 @@ def figures(engine, choice: Choice, zone: ZoneInfo, now: datetime, config: Repor
             _cache.clear()
         _cache[key] = (systime.monotonic() + cache_seconds, found)
     return found
+
+
+def keep_warm(engine, choices: Callable[[], list[Choice]], zone: ZoneInfo, clock: Callable[[], datetime],
+              config: ReportConfig, response_hours: dict, cache_seconds: float) -> threading.Thread:
+    """Computes the figures the page opens with (last whole week, the street and each community)
+    ahead of staff and again before they go stale, so opening 数据 does not wait for the count."""
+    def loop() -> None:
+        while True:
+            started = systime.monotonic()
+            for choice in choices():
+                try:
+                    figures(engine, choice, zone, clock(), config, response_hours, cache_seconds, refresh=True)
+                except Exception:  # noqa: BLE001 - a failed warm-up only means a slower first page
+                    log.exception("figures for %s not computed ahead", choice)
+            systime.sleep(max(cache_seconds * 0.8 - (systime.monotonic() - started), 5))
+
+    thread = threading.Thread(target=loop, name="figures-warm", daemon=True)
+    thread.start()
+    return thread
 
 
 def neighbours(choice: Choice, today: date) -> dict:
