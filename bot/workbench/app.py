@@ -183,6 +183,7 @@ def create_app(settings: Optional[Settings] = None, engine=None, name: str = "li
                                    detail=f"{request.method} {request.path}"[:200], ip=ctx.ip)
                     return wb.problem(ctx, refused.user_message, 401)
                 if change:
+                    queries.forget_counts()  # whatever this changes shows in the counts at once
                     given = (request.form or {}).get("csrf") if request.form is not None else None
                     given = given or request.headers.get("x-csrf-token")
                     if not auth.csrf_ok(ctx.subject, given):
@@ -277,7 +278,7 @@ def create_app(settings: Optional[Settings] = None, engine=None, name: str = "li
         def page(ctx: Ctx):
             f = queue_filter(ctx)
             found = queries.queue(wb.engine, ctx.subject, f, ctx.now, wb.zone, wb.config.page_size,
-                                  wb.config.facet_values_max)
+                                  wb.config.facet_values_max, reuse_counts=True)
             return wb.render("queue.html", ctx, queue=found, filter=f, options=facet_options(f, found.counts),
                              params=f.params(), csv_params=urlencode(f.params()),
                              page_link=lambda n: "/tickets?" + urlencode(f.params(page=n)))
