@@ -6,7 +6,8 @@ Seed (not measured): ``--tickets`` tickets in September 2026, shaped as bench/re
 ANALYZEd. A real ``python -m bot.workbench.server`` serves them; one signed-in client asks, one
 request at a time over a kept-alive connection, for the queue with the filters staff use (none, a
 community, a status, overdue, category within a community, a building, a date range, a deep page)
-``--rounds`` times each, and for the figures page: the month of 100,000 tickets and a week, each
+``--rounds`` times each — once as served (the counts beside the filters shared for 10 s), once with
+the counts computed on every request — and for the figures page: the month of 100,000 tickets and a week, each
 first cold (computed) then warm (within the page's cache time). Wall times are measured at the client.
 
     python bench/console.py                       # the figures in BENCHMARKS.md
@@ -43,6 +44,7 @@ from tests.fixtures_db import scratch_schema  # noqa: E402
 from tests.stack import free_port  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "console.jsonl"
+DEFAULT_CONFIG = ROOT / "bot" / "workbench" / "workbench.yml"
 QUEUES = {
     "no filter": "/tickets",
     "community": "/tickets?community=望园社区",
@@ -77,9 +79,24 @@ def measure(url: str, rounds: int, tickets: int) -> dict:
     result = {"seed": seed(engine, tickets, 0)}
     print(json.dumps(result["seed"]), flush=True)
     people.sync_staff(engine)
+    try:
+        result.update(serve_and_measure(engine, url, rounds, figures=True))
+        # the same queue with its counts computed on every request (counts_reused_seconds: 0)
+        config = Path(tempfile.mkdtemp(prefix="linli-console-bench-")) / "workbench.yml"
+        config.write_text(DEFAULT_CONFIG.read_text(encoding="utf-8").replace(
+            "counts_reused_seconds: 10", "counts_reused_seconds: 0"), encoding="utf-8")
+        result["queue_counted_every_request_ms"] = serve_and_measure(engine, url, rounds, config=config)["queue_ms"]
+    finally:
+        engine.dispose()
+    return result
+
+
+def serve_and_measure(engine, url: str, rounds: int, figures: bool = False, config: Path | None = None) -> dict:
+    result: dict = {}
     port = free_port()
     log = Path(tempfile.mkdtemp(prefix="linli-console-bench-")) / "console.log"
-    env = {**os.environ, "LINLI_DATABASE_URL": url, "LINLI_CONSOLE_PORT": str(port), "LINLI_CONSOLE_HOST": "127.0.0.1"}
+    env = {**os.environ, "LINLI_DATABASE_URL": url, "LINLI_CONSOLE_PORT": str(port), "LINLI_CONSOLE_HOST": "127.0.0.1",
+           **({"LINLI_WORKBENCH_CONFIG": str(config)} if config else {})}
     server = subprocess.Popen([sys.executable, "-m", "bot.workbench.server"], cwd=ROOT, env=env,
                               stdout=log.open("wb"), stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -105,20 +122,21 @@ def measure(url: str, rounds: int, tickets: int) -> dict:
                               "p99": round(percentile(every, 0.99), 1), "max": round(max(every), 1),
                               "by_filter_p50_p99": {name: [round(statistics.median(t), 1), round(percentile(t, 0.99), 1)]
                                                     for name, t in queue.items()}}
-        result["figures_ms"] = {}
-        for name, path in FIGURES.items():
-            cold = timed(client, path)
-            warm = [timed(client, path) for _ in range(5)]
-            result["figures_ms"][name] = {"cold": round(cold, 1), "warm_p50": round(statistics.median(warm), 1),
-                                          "warm_max": round(max(warm), 1)}
-        csv_started = time.perf_counter()
-        response = client.get("/tickets.csv?community=望园社区")
-        result["csv"] = {"rows": response.text.count("\n") - 1, "ms": round((time.perf_counter() - csv_started) * 1000)}
+        if figures:
+            result["figures_ms"] = {}
+            for name, path in FIGURES.items():
+                cold = timed(client, path)
+                warm = [timed(client, path) for _ in range(5)]
+                result["figures_ms"][name] = {"cold": round(cold, 1), "warm_p50": round(statistics.median(warm), 1),
+                                              "warm_max": round(max(warm), 1)}
+            csv_started = time.perf_counter()
+            response = client.get("/tickets.csv?community=望园社区")
+            result["csv"] = {"rows": response.text.count("\n") - 1,
+                             "ms": round((time.perf_counter() - csv_started) * 1000)}
         result["load_before"], result["load_after"] = load_before, os.getloadavg()
     finally:
         server.terminate()
         server.wait(15)
-        engine.dispose()
     return result
 
 

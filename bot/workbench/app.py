@@ -278,7 +278,7 @@ def create_app(settings: Optional[Settings] = None, engine=None, name: str = "li
         def page(ctx: Ctx):
             f = queue_filter(ctx)
             found = queries.queue(wb.engine, ctx.subject, f, ctx.now, wb.zone, wb.config.page_size,
-                                  wb.config.facet_values_max, reuse_counts=True)
+                                  wb.config.facet_values_max, reuse_seconds=wb.config.counts_reused_seconds)
             return wb.render("queue.html", ctx, queue=found, filter=f, options=facet_options(f, found.counts),
                              params=f.params(), csv_params=urlencode(f.params()),
                              page_link=lambda n: "/tickets?" + urlencode(f.params(page=n)))

@@ -22,6 +22,7 @@ class ConsoleConfig:
     page_size: int
     csv_max_rows: int
     facet_values_max: int
+    counts_reused_seconds: float
     figures_cache_seconds: float
     custom_max_days: int
     poll_ms: int
@@ -38,6 +39,7 @@ class ConsoleConfig:
                          session_hours=float(sign_in["session_hours"]), idle_minutes=float(sign_in["idle_minutes"]),
                          cookie=str(sign_in["cookie"]), page_size=int(queue["page_size"]),
                          csv_max_rows=int(queue["csv_max_rows"]), facet_values_max=int(queue["facet_values_max"]),
+                         counts_reused_seconds=float(queue["counts_reused_seconds"]),
                          figures_cache_seconds=float(figures["cache_seconds"]),
                          custom_max_days=int(figures["custom_max_days"]),
                          poll_ms=int(raw["broadcasts"]["poll_ms"]), labels=dict(raw["labels"]),

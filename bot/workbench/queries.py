@@ -172,7 +172,7 @@ def _row(values, now: datetime, description_chars: int = 60) -> QueueRow:
 
 
 def queue(engine, subject, f: QueueFilter, now: datetime, zone: ZoneInfo, page_size: int,
-          facet_max: int = 40, reuse_counts: bool = False) -> Queue:
+          facet_max: int = 40, reuse_seconds: float = 0) -> Queue:
     """One page of the queue, with the count of every filter value under the other filters.
 
     One aggregate query counts the matching tickets per combination of the filterable columns (a
@@ -181,7 +181,7 @@ def queue(engine, subject, f: QueueFilter, now: datetime, zone: ZoneInfo, page_s
     scope = [*scope_conditions(subject), *_dates(f, zone)]
     key = (str(engine.url), subject.role, subject.scope, f.date_from, f.date_to)
     with session_scope(engine) as session:
-        cube = _cube(session, scope, now, key if reuse_counts else None)
+        cube = _cube(session, scope, now, key, reuse_seconds)
         counts, total, open_total = _tally(cube, f)
         pages = max(1, -(-total // page_size))
         page = min(f.page, pages)
@@ -212,10 +212,10 @@ def _dates(f: QueueFilter, zone: ZoneInfo) -> list:
 _CUBE = ("status", "category", "community", "building", "handler", "tier", "source", "overdue")
 
 
-#: How long the combination counts of one scope and date range are reused (seconds). Every filter
-#: of the queue shares them, the console's own changes drop them at once (:func:`forget_counts`),
-#: changes made elsewhere (chat, the CLI) show in the counts within this long; rows are always read fresh.
-COUNTS_REUSED_SECONDS = 10.0
+#: Combination counts of one scope and date range, reused for ``counts_reused_seconds``
+#: (workbench.yml): every filter of the queue shares them, the console's own changes drop them at
+#: once (:func:`forget_counts`), changes made elsewhere (chat, the CLI) show in the counts within
+#: that time; the rows of a page are always read fresh.
 _cubes: dict = {}
 _cubes_lock = threading.Lock()
 
@@ -225,11 +225,11 @@ def forget_counts() -> None:
         _cubes.clear()
 
 
-def _cube(session, where: list, now: datetime, key: Optional[tuple] = None) -> list[tuple]:
+def _cube(session, where: list, now: datetime, key: Optional[tuple] = None, reuse_seconds: float = 0) -> list[tuple]:
     """(status, category, community, building, handler, tier, source, overdue 0/1, tickets) per
     combination present. Grouped on a subquery: PostgreSQL does not see two renderings of one
     expression with parameters (the overdue test) as the same."""
-    if key is not None:
+    if key is not None and reuse_seconds > 0:
         with _cubes_lock:
             hit = _cubes.get(key)
             if hit and hit[0] > systime.monotonic():
@@ -245,11 +245,11 @@ def _cube(session, where: list, now: datetime, key: Optional[tuple] = None) -> l
         # default work_mem it sorts 100,000 rows on disk (0.6 s) instead of hashing a few thousand groups.
         session.execute(text("SET LOCAL work_mem = '32MB'"))
     found = [tuple(row) for row in session.execute(select(*columns, func.count()).group_by(*columns))]
-    if key is not None:
+    if key is not None and reuse_seconds > 0:
         with _cubes_lock:
             if len(_cubes) > 256:
                 _cubes.clear()
-            _cubes[key] = (systime.monotonic() + COUNTS_REUSED_SECONDS, found)
+            _cubes[key] = (systime.monotonic() + reuse_seconds, found)
     return found
 
 

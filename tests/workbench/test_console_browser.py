@@ -45,7 +45,8 @@ def site(tmp_path_factory, rasa):
         store.create(category="noise", description="楼下装修太吵", reporter_channel="wechat", reporter_id="oCarol0001",
                      community="万柳西园社区", building="9"),
         store.create(category="corridor_clutter", description="楼道里堆满了纸箱", reporter_channel="linli_telegram",
-                     reporter_id="4242", community="万柳西园社区", building="5", unit="3", source="volunteer"),
+                     reporter_id="4242", community="万柳西园社区", building="5", unit="3", source="volunteer",
+                     latitude=39.8812, longitude=116.3105, photos=["AgACAgUAAxkBAAIB"]),
     ]
     now = datetime.now(timezone.utc)
     with session_scope(console.engine) as session:
@@ -193,6 +194,18 @@ def test_a_rider_volunteer_is_approved(site, page):
     expect(page.locator("tr[data-rider='linli_telegram:9001']")).to_contain_text("已通过")
     expect(page.locator("#points")).to_contain_text("李师傅")
     shot(page, "volunteers")
+    page.locator("tr[data-rider='linli_telegram:9001'] button", has_text="暂停").click()
+    expect(page.locator("#done")).to_have_text("已暂停：李师傅")
+    page.goto(f"{site.url}/volunteers?status=paused")
+    expect(page.locator("tr[data-rider='linli_telegram:9001']")).to_contain_text("已暂停")
+
+
+def test_a_riders_report_shows_its_place_and_its_photo_id(site, page):
+    clutter = site.extra["tickets"][3]
+    page.goto(f"{site.url}/tickets/{clutter}")
+    expect(page.locator("#description")).to_contain_text("楼道里堆满了纸箱")
+    expect(page.locator(".photos")).to_contain_text("AgACAgUAAxkBAAIB")  # a Telegram file id: shown, not fetched
+    expect(page.locator("text=坐标：39.881200, 116.310500")).to_be_visible()
 
 
 def test_the_figures_page(site, page):
@@ -231,5 +244,7 @@ def test_a_community_staff_member_on_a_phone(browser, site):
         shot(page, "queue-phone")
         page.goto(f"{site.url}/tickets/{site.extra['tickets'][0]}")
         shot(page, "ticket-phone")
+        page.goto(f"{site.url}/tickets/{site.extra['tickets'][3]}")  # 万柳西园社区's: not for 望园社区's staff
+        expect(page.locator(".message-text")).to_contain_text("不在您负责的范围内")
     finally:
         page.context.close()
