@@ -146,6 +146,8 @@ def broadcast_send(engine, subject: Subject, draft: broadcasts.Draft, directory,
     """Checks the preview again (the audience may have changed), stores the broadcast as scheduled and
     starts it: now in this process (:func:`start_sending`), later by the scheduler process."""
     try:
+        if subject.role != "staff":
+            raise Refused(get_config().messages["forbidden"])
         broadcast_preview(engine, subject, draft, directory, now)
         view = broadcasts.create(engine, draft, directory, now, status="scheduled")
     except UserError as error:

@@ -183,13 +183,13 @@ def create_app(settings: Optional[Settings] = None, engine=None, name: str = "li
                                    detail=f"{request.method} {request.path}"[:200], ip=ctx.ip)
                     return wb.problem(ctx, refused.user_message, 401)
                 if change:
-                    queries.forget_counts()  # whatever this changes shows in the counts at once
                     given = (request.form or {}).get("csrf") if request.form is not None else None
                     given = given or request.headers.get("x-csrf-token")
                     if not auth.csrf_ok(ctx.subject, given):
                         auth.audit(wb.engine, ctx.subject, "refused_csrf", ctx.now, outcome="refused",
                                    detail=f"{request.method} {request.path}"[:200], ip=ctx.ip)
                         return wb.problem(ctx, wb.config.messages["csrf"], 403)
+                    queries.forget_counts()  # whatever this changes shows in the counts at once
             return page(ctx)
 
         return await asyncio.to_thread(work)
@@ -434,6 +434,8 @@ def create_app(settings: Optional[Settings] = None, engine=None, name: str = "li
                                 author_id=ctx.subject.actor)
 
     def broadcast_list(ctx: Ctx, status: int = 200, error: Optional[str] = None, values: Optional[dict] = None):
+        if ctx.subject.role != "staff":  # notices are the community's and the street's, not a handler's
+            return wb.problem(ctx, wb.config.messages["forbidden"], 403)
         listed = [v for v in broadcasts.listing(wb.engine, 50) if actions.broadcast_visible(ctx.subject, v)]
         communities = [c.name for c in wb.directory.communities if ctx.subject.serves(c.name)]
         return wb.render("broadcasts.html", ctx, status=status, listed=listed, error=error,
@@ -448,6 +450,8 @@ def create_app(settings: Optional[Settings] = None, engine=None, name: str = "li
     @app.post("/broadcasts/preview")
     async def broadcast_preview(request: Request):
         def page(ctx: Ctx):
+            if ctx.subject.role != "staff":
+                return wb.problem(ctx, wb.config.messages["forbidden"], 403)
             values = compose_values(ctx)
             try:
                 draft = draft_of(ctx, values)
@@ -467,6 +471,8 @@ def create_app(settings: Optional[Settings] = None, engine=None, name: str = "li
     @app.post("/broadcasts/send")
     async def broadcast_send(request: Request):
         def page(ctx: Ctx):
+            if ctx.subject.role != "staff":
+                return wb.problem(ctx, wb.config.messages["forbidden"], 403)
             values = compose_values(ctx)
             try:
                 view = actions.broadcast_send(wb.engine, ctx.subject, draft_of(ctx, values), wb.directory, ctx.now,

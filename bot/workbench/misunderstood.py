@@ -109,14 +109,24 @@ def label(engine, message_id: int, intent: str, category: Optional[str], actor: 
 
 
 def _heldout_texts(root: Path) -> set[str]:
+    """Every held-out test message under tests/data (lists of {text: …}, or Rasa NLU files), as
+    written and as masked (the table keeps masked texts)."""
     texts: set[str] = set()
-    for path in (root / "tests" / "data").glob("*.yml"):
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        for block in raw.get("nlu") or ():
-            for line in str(block.get("examples") or "").splitlines():
-                line = re.sub(r"^\s*-\s*", "", line).strip()
-                if line:
-                    texts.add(re.sub(r"\[([^\]]*)\]\([^)]*\)|\[([^\]]*)\]\{[^}]*\}", lambda m: m.group(1) or m.group(2), line))
+    for path in sorted((root / "tests" / "data").glob("*.yml")):
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if isinstance(raw, list):
+            found = [str(item.get("text") or "") for item in raw if isinstance(item, dict)]
+        else:
+            found = []
+            for block in (raw or {}).get("nlu") or ():
+                for line in str(block.get("examples") or "").splitlines():
+                    line = re.sub(r"^\s*-\s*", "", line).strip()
+                    found.append(re.sub(r"\[([^\]]*)\]\([^)]*\)|\[([^\]]*)\]\{[^}]*\}",
+                                        lambda m: m.group(1) or m.group(2), line))
+        for text in found:
+            text = " ".join(text.split())
+            if text:
+                texts |= {text, " ".join(mask_text(text).split())}
     return texts
 
 

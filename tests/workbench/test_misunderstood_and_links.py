@@ -32,12 +32,16 @@ def test_messages_are_kept_masked_labelled_and_exported_as_training_data(tables,
     (root / "tests" / "data").mkdir(parents=True)
     (root / "tests" / "data" / "heldout.yml").write_text(
         'version: "3.1"\nnlu:\n- intent: greet\n  examples: |\n    - 小邻在不在呀\n', encoding="utf-8")
+    (root / "tests" / "data" / "heldout_list.yml").write_text(
+        '- {text: "物业电话多少来着 我是13912345678", intent: ask_property_hotline}\n', encoding="utf-8")
     leak = misunderstood.record_misunderstood("wechat", "oAlice0000001", "房顶那块儿老往下掉渣 电话13812345678 502室",
                                               "nlu_fallback", None, 0.3, engine=tables, now=clock())
     greet = misunderstood.record_misunderstood("wechat", "oBob", "小邻在不在呀", "nlu_fallback", None, 0.2, engine=tables,
                                                now=clock())
     hotline = misunderstood.record_misunderstood("rest", "x", "物业电话多少来着", "ask_property_hotline", None, 0.4,
                                                  engine=tables, now=clock())
+    masked_heldout = misunderstood.record_misunderstood("rest", "y", "物业电话多少来着 我是13912345678", None, None,
+                                                        None, engine=tables, now=clock())
     assert misunderstood.record_misunderstood("rest", "x", "/工单", None, None, None, engine=tables) is None
     [row] = [m for m in misunderstood.listing(tables) if m.id == leak]
     assert "13812345678" not in row.text and "138****5678" in row.text and row.sender == "oA****01"
@@ -49,14 +53,15 @@ def test_messages_are_kept_masked_labelled_and_exported_as_training_data(tables,
     label(tables, leak, "report_issue", "leak", clock=clock)
     label(tables, greet, "greet", clock=clock)
     label(tables, hotline, "ask_property_hotline", clock=clock)
+    label(tables, masked_heldout, "ask_property_hotline", clock=clock)
 
     path, written, heldout = misunderstood.export(tables, root / "nlu" / "workbench_labelled.yml", root=root, now=clock())
-    assert (written, heldout) == (2, 1)  # the held-out sentence stays out of training
+    assert (written, heldout) == (2, 2)  # held-out sentences stay out of training, masked or not
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     blocks = {(b["intent"], (b.get("metadata") or {}).get("category")): b["examples"] for b in data["nlu"]}
     assert set(blocks) == {("report_issue", "leak"), ("ask_property_hotline", None)}
     assert "138****5678" in blocks[("report_issue", "leak")]
-    assert misunderstood.counts(tables) == {"exported": 2, "labelled": 1}
+    assert misunderstood.counts(tables) == {"exported": 2, "labelled": 2}
 
     for outside in (root / "tests" / "data" / "more.yml", root / "elsewhere.yml", root / "nlu" / "x.txt"):
         with pytest.raises(misunderstood.LabelError, match="训练数据只能写到"):

@@ -88,3 +88,15 @@ def test_dates_are_local_days(engine, seeded, clock):
     assert found.total == sum(1 for t in seeded if t.created_at.astimezone(ZONE).date() == first)
     later = queries.QueueFilter(date_from=first + timedelta(days=1))
     assert queries.queue(engine, STREET, later, now, ZONE, page_size=50).total == len(seeded) - found.total
+
+
+def test_a_handler_sees_the_tickets_it_must_act_on_and_nobody_else_sees_anything(engine, seeded, clock):
+    now = clock()
+    company = Subject("handler", "wecom", "shouhua-duty", ("首华物业",))
+    found = queries.queue(engine, company, queries.QueueFilter(), now, ZONE, page_size=50)
+    assert found.total == sum(1 for t in seeded if t.handler_name == "首华物业") > 0
+    assert {r.handler_name for r in found.rows} == {"首华物业"}
+    assert company.sees("万柳西园社区", "首华物业") and not company.sees("万柳西园社区", "金管家物业")
+    assert not company.serves("万柳西园社区")  # a handler never gets the resident's full phone number
+    stranger = Subject("resident", "wechat", "x", ())
+    assert queries.queue(engine, stranger, queries.QueueFilter(), now, ZONE, page_size=50).total == 0
