@@ -624,6 +624,17 @@ def create_app(settings: Optional[Settings] = None, engine=None, name: str = "li
             return response.redirect("/misunderstood", status=303)
         return await run(request, page, change=True)
 
+    # -- the audit log -----------------------------------------------------------------------------
+
+    @app.get("/audit")
+    async def audit_page(request: Request):
+        def page(ctx: Ctx):
+            if not ctx.subject.whole_street:  # who did what, everywhere: the street's staff only
+                return wb.problem(ctx, wb.config.messages["forbidden"], 403)
+            ticket_id = (ctx.args.get("ticket") or "").strip().upper()[:16] or None
+            return wb.render("audit.html", ctx, entries=auth.audit_entries(wb.engine, 200, ticket_id), ticket=ticket_id)
+        return await run(request, page)
+
     @app.exception(Exception)
     async def failed(request: Request, error: Exception):
         from sanic.exceptions import SanicException

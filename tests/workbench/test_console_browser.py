@@ -248,3 +248,13 @@ def test_a_community_staff_member_on_a_phone(browser, site):
         expect(page.locator(".message-text")).to_contain_text("不在您负责的范围内")
     finally:
         page.context.close()
+
+
+def test_the_audit_log_shows_what_was_done_here(site, page):
+    page.goto(f"{site.url}/audit")
+    table = page.locator("#audit")
+    expect(table).to_contain_text("登录")
+    expect(table).to_contain_text("改派")
+    expect(table).to_contain_text("发通知")
+    expect(table).to_contain_text("127.0.0.1")
+    shot(page, "audit")

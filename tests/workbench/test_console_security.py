@@ -15,7 +15,7 @@ from bot.workbench.models import AuditEntry, ConsoleSession
 from tests.workbench.conftest import STREET, WANGYUAN, XIYUAN, start_console
 
 PHONE = "13812345678"
-PAGES = ["/tickets", "/tickets.csv", "/broadcasts", "/figures", "/volunteers", "/misunderstood"]
+PAGES = ["/tickets", "/tickets.csv", "/broadcasts", "/figures", "/volunteers", "/misunderstood", "/audit"]
 
 
 @pytest.fixture(scope="module")
@@ -201,3 +201,10 @@ def test_pages_carry_headers_that_keep_them_to_themselves(site):
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
     assert page.headers["x-frame-options"] == "DENY" and page.headers["referrer-policy"] == "no-referrer"
     assert page.headers["cache-control"] == "no-store"
+
+
+def test_the_audit_log_is_for_the_streets_staff(site):
+    site.client(WANGYUAN).get(f"/tickets/{site.extra['xiyuan']}")  # refused, and on record
+    assert site.client(WANGYUAN).get("/audit").status_code == 403
+    page = site.client(STREET).get(f"/audit?ticket={site.extra['xiyuan']}")
+    assert page.status_code == 200 and "越权访问（已拒绝）" in page.text and "望园社区办公室" in page.text
