@@ -243,7 +243,11 @@ def test_a_community_staff_member_on_a_phone(browser, site):
         assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1
         shot(page, "queue-phone")
         page.goto(f"{site.url}/tickets/{site.extra['tickets'][0]}")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1
         shot(page, "ticket-phone")
+        page.goto(f"{site.url}/figures")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1
+        shot(page, "figures-phone")
         page.goto(f"{site.url}/tickets/{site.extra['tickets'][3]}")  # 万柳西园社区's: not for 望园社区's staff
         expect(page.locator(".message-text")).to_contain_text("不在您负责的范围内")
     finally:
