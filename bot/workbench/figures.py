@@ -56,6 +56,9 @@ def choose(args, today: date, max_days: int, communities: list[str], scope: tupl
         as_of_day = last
     elif kind in ("week", "month"):
         period = Period.ending_by(kind, as_of_day)
+    elif kind in ("this_week", "this_month"):  # so far: from Monday or the 1st to the as-of day
+        first = as_of_day - timedelta(days=as_of_day.isoweekday() - 1) if kind == "this_week" else as_of_day.replace(day=1)
+        period = Period(kind.split("_")[1], first, as_of_day)
     else:
         raise PeriodError("周期只能按周、按月或自选日期。")
     community = args.get("community") or None
@@ -108,7 +111,7 @@ def keep_warm(engine, choices: Callable[[], list[Choice]], zone: ZoneInfo, clock
 def neighbours(choice: Choice, today: date) -> dict:
     """The as-of days that show the period before and the one after (None: it has not ended yet)."""
     period = choice.period
-    if choice.kind == "custom":
+    if choice.kind not in ("week", "month"):
         return {"previous": None, "next": None}
     if period.kind == "week":
         last_next = period.last + timedelta(days=7)

@@ -7,7 +7,8 @@ Every page is photographed under results/workbench/."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from PIL import Image
@@ -209,8 +210,8 @@ def test_a_riders_report_shows_its_place_and_its_photo_id(site, page):
 
 
 def test_the_figures_page(site, page):
-    page.goto(f"{site.url}/figures?period=custom&from={datetime.now().date().replace(day=1).isoformat()}"
-              f"&to={datetime.now().date().isoformat()}")
+    today = datetime.now(timezone.utc).astimezone(ZoneInfo("Asia/Shanghai")).date()  # the street's day
+    page.goto(f"{site.url}/figures?period=custom&from={(today - timedelta(days=3)).isoformat()}&to={today.isoformat()}")
     expect(page.locator("#rates")).to_contain_text("响应率")
     expect(page.locator("#daily h2")).to_contain_text("共 4 件")
     expect(page.locator("#heatmap svg")).to_be_visible()
@@ -219,6 +220,10 @@ def test_the_figures_page(site, page):
     page.click("#period button[type=submit]")
     expect(page.locator("h1")).to_contain_text("望园社区")
     expect(page.locator("#daily h2")).to_contain_text("共 2 件")
+    page.select_option("select[name=period]", "this_week")
+    page.click("#period button[type=submit]")
+    expect(page.locator("#daily h2")).to_contain_text("共 2 件")  # the tickets are this week's
+    expect(page.locator("h1")).to_contain_text(today.isoformat())
 
 
 def test_misunderstood_messages_are_labelled(site, page):
