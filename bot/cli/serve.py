@@ -20,9 +20,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _serve(shell: bool, workers: int = 1, telegram_polling: bool = False) -> int:
-    """Action server plus Rasa (server or shell), the scheduler with the server, and Telegram polling
-    when asked; all stop together."""
+    """Action server plus Rasa (server or shell); with the server the scheduler, the workbench and,
+    when asked, Telegram polling; all stop together."""
     from bot.runtime import processes
+    from bot.workbench.server import start_console
 
     settings = get_settings()
     processes.train(settings)
@@ -38,6 +39,7 @@ def _serve(shell: bool, workers: int = 1, telegram_polling: bool = False) -> int
         server = processes.start_rasa_server(settings, workers=workers)
         children.append(server)
         children.append(processes.start_scheduler())
+        children.append(start_console(settings))  # the workbench, on its own port
         if telegram_polling:
             children.append(subprocess.Popen([sys.executable, "-m", "bot.cli.channels", "telegram-polling"]))
         signal.signal(signal.SIGTERM, lambda *_: server.terminate())

@@ -47,7 +47,7 @@ def _percent(rate: rates.Rate) -> str:
     return "—" if rate.value is None else f"{rate.value:.1%}"
 
 
-def _overdue_for(as_of: datetime, deadline: datetime) -> str:
+def overdue_for(as_of: datetime, deadline: datetime) -> str:
     hours = int((as_of - deadline).total_seconds() // 3600)
     return f"{hours // 24}天{hours % 24}小时" if hours >= 24 else f"{hours}小时"
 
@@ -116,7 +116,7 @@ def _overdue_section(f: Figures, config: ReportConfig) -> list[str]:
               + "，".join(f"{label} {n} 件" for label, n in zip(config.ageing_labels(), ageing)) + "。", "",
               *_table(("工单号", "类别", "地点", "承办单位", "办理时限", "已超期", "状态"),
                       [(t.id, config.category(t.category), place_label(t.community, t.building, config),
-                        t.handler_name or "", format_moment(t.deadline, f.zone), _overdue_for(f.as_of, t.deadline),
+                        t.handler_name or "", format_moment(t.deadline, f.zone), overdue_for(f.as_of, t.deadline),
                         config.statuses.get(t.status, t.status)) for t in f.overdue])]
     if f.overdue_total > len(f.overdue):
         lines += ["", f"另有 {f.overdue_total - len(f.overdue)} 件未列出（超期最久的排在前面）。"]

@@ -1,0 +1,14 @@
+"""The workbench (工作台): web pages where community staff — and later handlers — see and work their
+tickets, send notices, approve rider volunteers and read the figures (`linli console`).
+
+Everything a page changes goes through the functions the chat commands and the CLI use
+(``bot.staff.act``/``plan``, ``bot.broadcasts``, ``bot.volunteers``); this package adds only what a
+browser needs: sign-in by one-time link, sessions, CSRF tokens, an audit log, listing queries
+(``queries.py``) and the pages themselves (Sanic + Jinja2, no JavaScript build).
+
+Modules: ``config`` (workbench.yml), ``models`` (its tables), ``auth`` (links, sessions, subjects),
+``queries`` (reads for the queue, kept in one place for the store to take over), ``actions``
+(state changes, audited), ``figures`` (report figures for the page), ``misunderstood`` (messages the
+assistant did not understand, labelled and exported as training data), ``app`` (routes),
+``server`` (``start_console``), ``cli`` (``linli console``, ``linli nlu export``).
+"""
