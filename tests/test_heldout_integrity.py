@@ -61,8 +61,7 @@ def test_heldout_texts_do_not_repeat_each_other(heldout):
 
 
 def test_conversation_turns_are_not_training_examples(training):
-    if not nc.CONVERSATIONS_FILE.exists():
-        pytest.skip("no multi-turn held-out set yet")
+    assert nc.CONVERSATIONS_FILE.exists(), "tests/data/conversations_heldout.yml is missing"
     turns = [t for t in nc.conversation_turns() if len(nc.normalise(t.text)) >= CONVERSATION_TURN_MIN_CHARS]
     assert len(turns) > 100
     overlaps = nc.find_overlaps(turns, training)
