@@ -4,7 +4,8 @@ For each process layout both bots are started and stay up for the whole layout; 
 (residents at once) the passes alternate stock, Linli, stock, Linli (``--rounds`` pairs), each pass
 ``--seconds`` long with new senders only. A resident runs the script again and again, a new sender
 each time, and waits for every answer before the next message (aiohttp client, which sets
-TCP_NODELAY). A turn is one POST to ``/webhooks/rest/webhook``, timed until the whole reply arrived.
+TCP_NODELAY; each conversation on a connection of its own, so conversations spread over Sanic
+workers as they arrive). A turn is one POST to ``/webhooks/rest/webhook``, timed until the whole reply arrived.
 
 Layouts:
 - ``1``: one Rasa process with in-memory tracker and lock stores. Stock: ``rasa run``. Linli:
@@ -195,6 +196,17 @@ def machine() -> dict:
             "branch": git("rev-parse", "--abbrev-ref", "HEAD")}
 
 
+def calibration() -> float:
+    """Seconds of CPU for a fixed pure-Python loop: the machine's single-core speed at this moment
+    (shared or throttled cores show here before they show in the figures)."""
+    best = float("inf")
+    for _ in range(3):
+        start = time.process_time()
+        sum(range(10_000_000))
+        best = min(best, time.process_time() - start)
+    return round(best, 3)
+
+
 def uptime() -> str:
     try:
         return subprocess.run(["uptime"], capture_output=True, text=True, timeout=5).stdout.strip()
@@ -371,10 +383,14 @@ async def resident(http: aiohttp.ClientSession, url: str, script: list[str], pre
                    latencies: list[float], errors: list[str], once: bool = False) -> None:
     while once or time.monotonic() < deadline:
         sender = f"{prefix}-{uuid.uuid4().hex[:12]}"
-        for text in script:
+        for turn, text in enumerate(script):
+            # A conversation has a connection of its own (closed after its last turn), so the kernel
+            # spreads conversations over Sanic workers as they come, not a burst of them onto one.
+            headers = {"Connection": "close"} if turn == len(script) - 1 else None
             start = time.perf_counter()
             try:
-                async with http.post(f"{url}/webhooks/rest/webhook", json={"sender": sender, "message": text}) as reply:
+                async with http.post(f"{url}/webhooks/rest/webhook", json={"sender": sender, "message": text},
+                                     headers=headers) as reply:
                     if reply.status != 200:
                         errors.append(f"http {reply.status}")
                         continue
@@ -477,12 +493,13 @@ async def run_pass(stack: Stack, other: Optional[Stack], script: list[str], resi
     prefix = f"{stack.bot[0]}{stack.layout}r{residents}p{round_}"
     result = await load(stack.url, script, residents, seconds, prefix)
     after, idle_after, client_after = stack.cpu(), other.cpu() if other else {}, time.process_time()
-    if spy:
-        spy.finish(recorders)
     idle = sum(idle_after.get(p, 0.0) - idle_before.get(p, 0.0) for p in idle_after)
-    return Pass(stack.bot, stack.layout, residents, round_, len(result["latencies"]), len(result["errors"]),
+    done = Pass(stack.bot, stack.layout, residents, round_, len(result["latencies"]), len(result["errors"]),
                 result["elapsed"], result["latencies"], role_cpu(stack, before, after), client_after - client_before,
                 idle, load_before, sorted(set(result["errors"]))[:3])
+    if spy:
+        spy.finish(recorders, done.row())
+    return done
 
 
 class Spy:
@@ -507,20 +524,23 @@ class Spy:
         for role, pid in tops.items():
             path = self.out / f"{role}-layout{stack.layout}-r{residents}-p{round_}.{suffix}"
             command = [self.binary, "record", "--pid", str(pid), "--rate", str(self.rate), "--format", self.fmt,
-                       "--duration", str(int(seconds)), "--nonblocking", "--output", str(path)]
+                       "--duration", str(int(seconds)), "--output", str(path)]
             if role == "rasa":
                 command.append("--subprocesses")
-            recorders.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            recorders.append((subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), path))
         time.sleep(0.5)  # let py-spy attach before the load starts
         return recorders
 
     @staticmethod
-    def finish(recorders: list) -> None:
-        for recorder in recorders:
+    def finish(recorders: list, row: dict) -> None:
+        """Waits for the recordings; beside each, the pass's figures (bench/profile_report.py turns
+        samples into ms per turn with the CPU measured here)."""
+        for recorder, path in recorders:
             try:
                 recorder.wait(60)
             except subprocess.TimeoutExpired:
                 recorder.terminate()
+            path.with_suffix(".pass.json").write_text(json.dumps(row, ensure_ascii=False, indent=1))
 
 
 # -- report ---------------------------------------------------------------------------------------
@@ -664,12 +684,13 @@ def main(argv: Optional[list[str]] = None) -> None:
     run_dir = RESULTS / f"compare-{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir.mkdir(parents=True)
     info = machine()
-    info.update(load_before=uptime(), script=opts.script, seconds=opts.seconds, rounds=opts.rounds,
+    info.update(load_before=uptime(), calibration_s=calibration(), script=opts.script, seconds=opts.seconds, rounds=opts.rounds,
                 tickets=opts.tickets, followers=opts.followers, run_dir=str(run_dir.relative_to(ROOT)))
     print(f"# bench/compare.py — {time.strftime('%F %T %Z')}")
     print(f"machine: {info['nproc']} CPUs ({info['cpu']}), {info['memory_gib']} GiB; Python {info['python']}, "
           f"Rasa {info['rasa']}, rasa-sdk {info['rasa_sdk']}")
-    print(f"commit: {info['commit']} ({info['branch']})")
+    print(f"commit: {info['commit']} ({info['branch']}); single-core check: sum(range(10**7)) in "
+          f"{info['calibration_s']} s CPU")
     print(f"before the run: {info['load_before']}")
     print(f"script: Linli {opts.script} {SCRIPTS[opts.script]}; stock {STOCK_SCRIPT}")
     print(f"{opts.seconds:g} s per pass, {opts.rounds} rounds of {' / '.join(opts.bots)} per level; "
