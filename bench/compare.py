@@ -380,9 +380,12 @@ def percentile(values: list[float], q: float) -> Optional[float]:
 
 
 async def resident(http: aiohttp.ClientSession, url: str, script: list[str], prefix: str, deadline: float,
-                   latencies: list[float], errors: list[str], once: bool = False) -> None:
+                   latencies: list[float], errors: list[str], once: bool = False,
+                   finished: Optional[list] = None, started: Optional[list] = None) -> None:
     while once or time.monotonic() < deadline:
         sender = f"{prefix}-{uuid.uuid4().hex[:12]}"
+        if started is not None:
+            started.append(sender)
         for turn, text in enumerate(script):
             # A conversation has a connection of its own (closed after its last turn), so the kernel
             # spreads conversations over Sanic workers as they come, not a burst of them onto one.
@@ -401,6 +404,8 @@ async def resident(http: aiohttp.ClientSession, url: str, script: list[str], pre
                 errors.append(type(error).__name__)
                 continue
             latencies.append(time.perf_counter() - start)
+        if finished is not None:
+            finished.append(sender)
         if once:
             return
 
@@ -408,15 +413,48 @@ async def resident(http: aiohttp.ClientSession, url: str, script: list[str], pre
 async def load(url: str, script: list[str], residents: int, seconds: float, prefix: str) -> dict:
     latencies: list[float] = []
     errors: list[str] = []
+    finished: list = []
+    started: list = []
     connector = aiohttp.TCPConnector(limit=residents)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=TURN_TIMEOUT)) as http:
         start = time.monotonic()
         await asyncio.wait_for(
-            asyncio.gather(*(resident(http, url, script, f"{prefix}{i}", start + seconds, latencies, errors)
-                             for i in range(residents))),
+            asyncio.gather(*(resident(http, url, script, f"{prefix}{i}", start + seconds, latencies, errors,
+                                      finished=finished, started=started) for i in range(residents))),
             seconds + TURN_TIMEOUT * len(script) + 30)
         elapsed = time.monotonic() - start
-    return {"latencies": latencies, "errors": errors, "elapsed": elapsed}
+    return {"latencies": latencies, "errors": errors, "elapsed": elapsed, "conversations": len(finished),
+            "finished": finished, "started": started}
+
+
+async def actions_run(url: str, started: list[str], finished: list[str], most: int = 2000) -> dict:
+    """What Rasa ran during a pass, read back from the trackers of its conversations (Linli serves
+    Rasa's HTTP API; every conversation of a pass has a sender of its own): user turns, each
+    action's runs and form activations, in total over the pass (``in_pass``, partial conversations
+    included: with the CPU of the pass this gives ms per call) and per whole conversation."""
+    whole = set(finished)
+    totals: dict = {}
+    per_whole: dict = {}
+    read = whole_read = 0
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=TURN_TIMEOUT)) as http:
+        for sender in started[:most]:
+            async with http.get(f"{url}/conversations/{sender}/tracker") as reply:
+                if reply.status != 200:
+                    continue
+                events = (await reply.json()).get("events") or []
+            read += 1
+            whole_read += sender in whole
+            for event in events:
+                kind = event.get("event")
+                name = "user turns" if kind == "user" else event.get("name") if kind == "action" else \
+                    f"{event['name']} activated" if kind == "active_loop" and event.get("name") else None
+                if name and name not in ("action_listen", "action_session_start"):
+                    totals[name] = totals.get(name, 0) + 1
+                    if sender in whole:
+                        per_whole[name] = per_whole.get(name, 0) + 1
+    return {"conversations_read": read, "complete": read == len(started), "in_pass": totals,
+            "whole_conversations_read": whole_read,
+            "per_conversation": {k: round(v / max(1, whole_read), 3) for k, v in per_whole.items()}}
 
 
 async def warm_up(stack: Stack, script: list[str], timeout: float) -> None:
@@ -464,6 +502,7 @@ class Pass:
     idle_cpu: float  # the other bot's stack, idle meanwhile
     load_before: float
     error_sample: list
+    conversations: int = 0
 
     def row(self) -> dict:
         per_turn = lambda seconds: round(seconds * 1000 / max(1, self.turns), 2)  # noqa: E731
@@ -474,6 +513,10 @@ class Pass:
                 "cpu_ms_per_turn": {role: per_turn(v["total"]) for role, v in self.cpu.items()},
                 "rasa_processes_ms_per_turn": sorted((per_turn(s) for s in self.cpu.get("rasa", {}).get(
                     "processes", {}).values() if s > 0.05), reverse=True),
+                "conversations": self.conversations,
+                # Every resident's last conversation is cut short by the end of the pass; with fewer
+                # than two whole ones each, the mix leans to first turns (for Linli: the form).
+                "mix_biased": self.conversations < 2 * self.residents,
                 "client_cpu_ms_per_turn": per_turn(self.client_cpu), "idle_stack_cpu_s": round(self.idle_cpu, 2),
                 "load_before": self.load_before}
 
@@ -496,9 +539,12 @@ async def run_pass(stack: Stack, other: Optional[Stack], script: list[str], resi
     idle = sum(idle_after.get(p, 0.0) - idle_before.get(p, 0.0) for p in idle_after)
     done = Pass(stack.bot, stack.layout, residents, round_, len(result["latencies"]), len(result["errors"]),
                 result["elapsed"], result["latencies"], role_cpu(stack, before, after), client_after - client_before,
-                idle, load_before, sorted(set(result["errors"]))[:3])
-    if spy:
-        spy.finish(recorders, done.row())
+                idle, load_before, sorted(set(result["errors"]))[:3], result["conversations"])
+    if spy and recorders:
+        await asyncio.to_thread(spy.wait, recorders)
+        row = done.row()
+        row["actions"] = await actions_run(stack.url, result["started"], result["finished"])
+        spy.write(recorders, row)
     return done
 
 
@@ -532,14 +578,18 @@ class Spy:
         return recorders
 
     @staticmethod
-    def finish(recorders: list, row: dict) -> None:
-        """Waits for the recordings; beside each, the pass's figures (bench/profile_report.py turns
-        samples into ms per turn with the CPU measured here)."""
-        for recorder, path in recorders:
+    def wait(recorders: list) -> None:
+        for recorder, _ in recorders:
             try:
                 recorder.wait(60)
             except subprocess.TimeoutExpired:
                 recorder.terminate()
+
+    @staticmethod
+    def write(recorders: list, row: dict) -> None:
+        """Beside each recording, the pass's figures: bench/profile_report.py turns samples into ms
+        per turn with the CPU measured here, and into ms per call with the actions counted here."""
+        for _, path in recorders:
             path.with_suffix(".pass.json").write_text(json.dumps(row, ensure_ascii=False, indent=1))
 
 
@@ -633,7 +683,10 @@ async def run_layout(layout: int, opts, run_dir: Path, stock_model: Optional[Pat
                           f"{row['turns_per_s']:6.1f} turns/s  p50 {row['p50_ms']} ms  p99 {row['p99_ms']} ms  "
                           f"errors {row['errors']}  CPU ms/turn {row['cpu_ms_per_turn']} "
                           f"rasa procs {row['rasa_processes_ms_per_turn']}  client {row['client_cpu_ms_per_turn']}  "
-                          f"idle stack {row['idle_stack_cpu_s']} s  load {row['load_before']}", flush=True)
+                          f"idle stack {row['idle_stack_cpu_s']} s  load {row['load_before']}  "
+                          f"conversations {row['conversations']}"
+                          + ("  (fewer than 2 per resident: mix leans to first turns)" if row["mix_biased"] else ""),
+                          flush=True)
                     with (RESULTS / "compare.jsonl").open("a") as sink:
                         sink.write(json.dumps({"kind": "pass", "run": run_dir.name, "script": opts.script,
                                                "tickets": opts.tickets, "followers": opts.followers,

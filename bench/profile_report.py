@@ -242,6 +242,34 @@ def flamegraph(samples, out: Path, title: str, width: int = 1600) -> None:
                    + "".join(rects) + "</svg>", encoding="utf-8")
 
 
+def calls(counts: dict) -> dict:
+    """Action-server calls from what a tracker shows: a form's validation action runs once per
+    form turn and once more on the turn that activates it with slots already filled
+    (FormAction.activate validates those first)."""
+    found = {n: c for n, c in counts.items() if n != "user turns" and not n.endswith(" activated")
+             and not n.startswith("utter_")}
+    for form in [n for n in found if n.endswith("_form")]:
+        found[f"validate_{form}"] = found.pop(form) + counts.get(f"{form} activated", 0)
+    return found
+
+
+def action_costs(tree: dict, run: dict, ms_per_sample: float) -> dict:
+    """ms of action-server CPU per call of each action, and what that makes per turn of whole
+    conversations (the script's own mix, whatever share of first turns the pass had)."""
+    in_pass, whole = calls(run["in_pass"]), calls(run["per_conversation"])
+    turns = run["per_conversation"].get("user turns") or 1
+    rows = {}
+    for name, count in sorted(in_pass.items(), key=lambda kv: -kv[1]):
+        spent = tree.get(("HTTP request (Sanic)", "webhook (rasa_sdk)", name), 0) * ms_per_sample
+        if not spent or not count:
+            continue
+        per_call = spent / count
+        rows[name] = {"calls_in_pass": count, "ms_per_call": round(per_call, 3),
+                      "calls_per_conversation": whole.get(name, 0),
+                      "ms_per_turn_whole": round(per_call * whole.get(name, 0) / turns, 3)}
+    return rows
+
+
 def report(path: Path, ms_per_turn: Optional[float], depth: int, as_json: bool) -> dict:
     samples = parse(path)
     kept = busy(samples)
@@ -282,6 +310,17 @@ def report(path: Path, ms_per_turn: Optional[float], depth: int, as_json: bool) 
             show(key, indent + 1)
 
     show((), 0)
+    run = passed.get("actions") or {}
+    if kind == "actions" and scale and run.get("in_pass"):
+        per_call = action_costs(tree, run, ms_per_turn * passed.get("turns", 0) / total)
+        result["per_call"] = per_call
+        print(f"per call (actions counted in the {run['conversations_read']} trackers of the pass"
+              f"{'' if run.get('complete') else ', not all read'}; a whole conversation is "
+              f"{run['per_conversation'].get('user turns', 0):g} turns):")
+        for name, row in per_call.items():
+            print(f"  {name}: {row['calls_in_pass']} calls, {row['ms_per_call']:.2f} ms per call, "
+                  f"{row['calls_per_conversation']:g} per whole conversation -> {row['ms_per_turn_whole']:.2f} ms "
+                  f"per turn in whole conversations")
     print("cross-cutting (inclusive, wherever called):")
     for label, n in sorted(found, key=lambda kv: -kv[1]):
         if n:
