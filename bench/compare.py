@@ -255,8 +255,8 @@ class Stack:
         top = self.process.pid
         rasa_inodes = listening_inodes(self.rasa_port)
         action_inodes = listening_inodes(self.action_port) if self.action_port else set()
-        roles = {top: "launcher" if self.bot == "linli" else "rasa"}
-        for child in (children_of(top) if self.bot == "linli" else [top]):
+        roles = {top: "launcher" if self.bot != "stock" else "rasa"}
+        for child in (children_of(top) if self.bot != "stock" else [top]):
             members = tree(child)
             if any(holds_socket(p, rasa_inodes) for p in members):
                 role = "rasa"
@@ -325,9 +325,9 @@ def ensure_stock(log: Path) -> Path:
     return models[-1]
 
 
-def ensure_linli_model(log: Path, env: dict) -> None:
+def ensure_linli_model(log: Path, env: dict, root: Path) -> None:
     with log.open("ab") as sink:
-        subprocess.run([PYTHON, "-m", "bot.cli", "train"], cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT,
+        subprocess.run([PYTHON, "-m", "bot.cli", "train"], cwd=root, env=env, stdout=sink, stderr=subprocess.STDOUT,
                        stdin=subprocess.DEVNULL, check=True, timeout=1800)
 
 
@@ -351,23 +351,24 @@ def stock_stack(layout: int, model: Path, run_dir: Path, redis_url: str) -> Stac
     return Stack("stock", layout, port, None, command, env, STOCK_DIR, run_dir / f"stock-{layout}.log")
 
 
-def linli_env(layout: int, run_dir: Path, redis_url: str, database_url: Optional[str]) -> tuple[dict, Path]:
-    var = run_dir / f"linli-{layout}"
+def linli_env(layout: int, run_dir: Path, redis_url: str, database_url: Optional[str],
+              bot: str = "linli") -> tuple[dict, Path]:
+    var = run_dir / f"{bot}-{layout}"
     var.mkdir(parents=True, exist_ok=True)
     (var / "credentials.yml").write_text("rest:\n")
     env = base_env()
     env.update(LINLI_VAR_DIR=str(var), LINLI_DATABASE_URL=database_url or f"sqlite:///{var / 'linli.db'}",
                LINLI_CREDENTIALS=str(var / "credentials.yml"), LINLI_RASA_PORT=str(free_port()),
-               LINLI_ACTION_PORT=str(free_port()))
+               LINLI_ACTION_PORT=str(free_port()), LINLI_SCHEDULER_KEY_PREFIX=f"bench{bot}")
     if layout > 1:
         env["LINLI_REDIS_URL"] = redis_url
     return env, var
 
 
-def linli_stack(layout: int, env: dict, run_dir: Path) -> Stack:
+def linli_stack(layout: int, env: dict, run_dir: Path, root: Path, bot: str = "linli") -> Stack:
     command = [PYTHON, "-m", "bot.cli", "run"] + (["--workers", str(layout)] if layout > 1 else [])
-    return Stack("linli", layout, int(env["LINLI_RASA_PORT"]), int(env["LINLI_ACTION_PORT"]), command, env, ROOT,
-                 run_dir / f"linli-{layout}.log")
+    return Stack(bot, layout, int(env["LINLI_RASA_PORT"]), int(env["LINLI_ACTION_PORT"]), command, env, root,
+                 run_dir / f"{bot}-{layout}.log")
 
 
 # -- load -----------------------------------------------------------------------------------------
@@ -525,25 +526,28 @@ def ms(seconds: Optional[float]) -> Optional[float]:
     return round(seconds * 1000, 1) if seconds is not None else None
 
 
-async def run_pass(stack: Stack, other: Optional[Stack], script: list[str], residents: int, seconds: float,
+async def run_pass(stack: Stack, others: list[Stack], script: list[str], residents: int, seconds: float,
                    round_: int, spy: Optional["Spy"]) -> Pass:
     stack.classify()
-    if other:
+    for other in others:
         other.classify()
+    idle_cpu = lambda: {(id(o), pid): used for o in others for pid, used in o.cpu().items()}  # noqa: E731
     load_before = round(os.getloadavg()[0], 2)
-    recorders = spy.start(stack, residents, round_, seconds) if spy else []
-    before, idle_before, client_before = stack.cpu(), other.cpu() if other else {}, time.process_time()
+    recorders = spy.start(stack, residents, round_) if spy else []
+    before, idle_before, client_before = stack.cpu(), idle_cpu(), time.process_time()
     prefix = f"{stack.bot[0]}{stack.layout}r{residents}p{round_}"
     result = await load(stack.url, script, residents, seconds, prefix)
-    after, idle_after, client_after = stack.cpu(), other.cpu() if other else {}, time.process_time()
+    after, idle_after, client_after = stack.cpu(), idle_cpu(), time.process_time()
+    if spy and recorders:
+        await asyncio.to_thread(spy.wait, recorders)
     idle = sum(idle_after.get(p, 0.0) - idle_before.get(p, 0.0) for p in idle_after)
     done = Pass(stack.bot, stack.layout, residents, round_, len(result["latencies"]), len(result["errors"]),
                 result["elapsed"], result["latencies"], role_cpu(stack, before, after), client_after - client_before,
                 idle, load_before, sorted(set(result["errors"]))[:3], result["conversations"])
     if spy and recorders:
-        await asyncio.to_thread(spy.wait, recorders)
         row = done.row()
         row["actions"] = await actions_run(stack.url, result["started"], result["finished"])
+        row["linli_root"] = str(stack.cwd)  # the sources the recorded line numbers belong to
         spy.write(recorders, row)
     return done
 
@@ -558,8 +562,8 @@ class Spy:
             raise SystemExit("--py-spy needs py-spy (pip install py-spy)")
         out.mkdir(parents=True, exist_ok=True)
 
-    def start(self, stack: Stack, residents: int, round_: int, seconds: float) -> list:
-        if stack.bot != "linli" or residents not in self.levels:
+    def start(self, stack: Stack, residents: int, round_: int) -> list:
+        if stack.bot == "stock" or residents not in self.levels:
             return []
         recorders = []
         tops = {}
@@ -569,8 +573,10 @@ class Spy:
         suffix = {"flamegraph": "svg", "speedscope": "json", "raw": "txt"}[self.fmt]
         for role, pid in tops.items():
             path = self.out / f"{role}-layout{stack.layout}-r{residents}-p{round_}.{suffix}"
+            # No --duration: the recording covers the whole pass, which outlasts --seconds by the
+            # turns still under way, and stops with SIGINT (py-spy then writes its file).
             command = [self.binary, "record", "--pid", str(pid), "--rate", str(self.rate), "--format", self.fmt,
-                       "--duration", str(int(seconds)), "--output", str(path)]
+                       "--output", str(path)]
             if role == "rasa":
                 command.append("--subprocesses")
             recorders.append((subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), path))
@@ -580,10 +586,12 @@ class Spy:
     @staticmethod
     def wait(recorders: list) -> None:
         for recorder, _ in recorders:
+            recorder.send_signal(signal.SIGINT)
+        for recorder, _ in recorders:
             try:
-                recorder.wait(60)
+                recorder.wait(120)
             except subprocess.TimeoutExpired:
-                recorder.terminate()
+                recorder.kill()
 
     @staticmethod
     def write(recorders: list, row: dict) -> None:
@@ -619,14 +627,17 @@ def combine(passes: list[Pass]) -> dict:
 def print_table(layout: int, levels: list[int], passes: list[Pass], bots: list[str]) -> list[dict]:
     print(f"\n## Layout {layout}: {LAYOUTS[layout]}")
     header = ("residents", "bot", "turns/s", "passes", "p50 ms", "p99 ms", "errors", "Rasa CPU ms/turn (per process)",
-              "actions ms/turn", "other ms/turn", "client ms/turn", "Linli ÷ stock")
+              "actions ms/turn", "other ms/turn", "client ms/turn", "Linli ÷ stock") + (
+        ("Linli ÷ base",) if "base" in bots else ())
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     summary = []
     for level in levels:
         rows = {bot: combine([p for p in passes if p.bot == bot and p.residents == level]) for bot in bots}
         ratio = (rows["linli"]["turns_per_s"] / rows["stock"]["turns_per_s"]
-                 if len(rows) == 2 and rows["stock"]["turns_per_s"] else None)
+                 if "linli" in rows and "stock" in rows and rows["stock"]["turns_per_s"] else None)
+        versus_base = (rows["linli"]["turns_per_s"] / rows["base"]["turns_per_s"]
+                       if "linli" in rows and "base" in rows and rows["base"]["turns_per_s"] else None)
         for bot, row in rows.items():
             if not row["turns"]:
                 continue
@@ -638,12 +649,15 @@ def print_table(layout: int, levels: list[int], passes: list[Pass], bots: list[s
                      row["p99_ms"], row["errors"], f"{rasa:.1f}" + (f" ({split})" if split else ""), actions,
                      f"{other:.2f}", f"{row['client']:.1f}",
                      (f"**{ratio:.2f}×**" if ratio else "–") if bot == "linli" else ""]
+            if "base" in bots:
+                cells.append(f"{versus_base:.2f}×" if versus_base and bot == "linli" else "")
             print("| " + " | ".join(map(str, cells)) + " |")
             summary.append({"layout": layout, "residents": level, "bot": bot, **{
                 k: (round(v, 2) if isinstance(v, float) else v) for k, v in row.items() if k != "cpu"},
                 "cpu_ms_per_turn": {k: round(v, 2) for k, v in row["cpu"].items()},
                 "rasa_processes": [round(x, 2) for x in row["rasa_processes"]],
-                "linli_over_stock": round(ratio, 3) if ratio else None})
+                "linli_over_stock": round(ratio, 3) if ratio else None,
+                "linli_over_base": round(versus_base, 3) if versus_base else None})
     return summary
 
 
@@ -654,15 +668,17 @@ async def run_layout(layout: int, opts, run_dir: Path, stock_model: Optional[Pat
     passes: list[Pass] = []
     flush_redis(opts.redis)
     try:
-        if "linli" in opts.bots:
-            env, var = linli_env(layout, run_dir, opts.redis, opts.database_url)
+        for bot, root in (("linli", opts.linli_root), ("base", opts.baseline_root)):
+            if bot not in opts.bots:
+                continue
+            env, var = linli_env(layout, run_dir, opts.redis, opts.database_url if bot == "linli" else None, bot)
             if opts.tickets or opts.followers:  # the product makes its schema, then the rows go in
-                subprocess.run([PYTHON, "-m", "bot.cli", "tickets", "list", "--limit", "1"], cwd=ROOT, env=env,
+                subprocess.run([PYTHON, "-m", "bot.cli", "tickets", "list", "--limit", "1"], cwd=root, env=env,
                                capture_output=True, check=True, timeout=300)
                 filled = prefill(env["LINLI_DATABASE_URL"], opts.tickets, opts.followers)
-                print(f"prefilled Linli's database: {json.dumps(filled, ensure_ascii=False)}", flush=True)
-                info.setdefault("prefill", {})[layout] = filled
-            stacks["linli"] = linli_stack(layout, env, run_dir).start()
+                print(f"prefilled {bot}'s database: {json.dumps(filled, ensure_ascii=False)}", flush=True)
+                info.setdefault("prefill", {})[f"{bot}-{layout}"] = filled
+            stacks[bot] = linli_stack(layout, env, run_dir, root, bot).start()
         if "stock" in opts.bots:
             stacks["stock"] = stock_stack(layout, stock_model, run_dir, opts.redis).start()
         for stack in stacks.values():
@@ -674,9 +690,9 @@ async def run_layout(layout: int, opts, run_dir: Path, stock_model: Optional[Pat
         for level in opts.residents:
             for round_ in range(1, opts.rounds + 1):
                 for bot in opts.bots:
-                    other = next((s for b, s in stacks.items() if b != bot), None)
+                    others = [s for b, s in stacks.items() if b != bot]
                     script = STOCK_SCRIPT if bot == "stock" else SCRIPTS[opts.script]
-                    done = await run_pass(stacks[bot], other, script, level, opts.seconds, round_, spy)
+                    done = await run_pass(stacks[bot], others, script, level, opts.seconds, round_, spy)
                     passes.append(done)
                     row = done.row()
                     print(f"  layout {layout} · {level:>3} residents · {bot:5} pass {round_}: "
@@ -690,7 +706,7 @@ async def run_layout(layout: int, opts, run_dir: Path, stock_model: Optional[Pat
                     with (RESULTS / "compare.jsonl").open("a") as sink:
                         sink.write(json.dumps({"kind": "pass", "run": run_dir.name, "script": opts.script,
                                                "tickets": opts.tickets, "followers": opts.followers,
-                                               "commit": info["commit"], **row}, ensure_ascii=False) + "\n")
+                                               "commit": info["commit"], "linli_root": info["linli_root"], **row}, ensure_ascii=False) + "\n")
     finally:
         for stack in stacks.values():
             stack.stop()
@@ -706,11 +722,16 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=15.0, help="length of each pass")
     parser.add_argument("--rounds", type=int, default=2, help="stock/Linli pass pairs per level")
     parser.add_argument("--script", choices=sorted(SCRIPTS), default="linli", help="Linli's conversation")
-    parser.add_argument("--bots", nargs="+", choices=["stock", "linli"], default=["stock", "linli"])
+    parser.add_argument("--bots", nargs="+", choices=["stock", "linli", "base"], default=["stock", "linli"],
+                        help="base: Linli from --baseline-root, alternating with the others")
+    parser.add_argument("--baseline-root", type=lambda path: Path(path).resolve(),
+                        help="another Linli tree (e.g. `git archive 5883584`), run as bot 'base'")
     parser.add_argument("--tickets", type=int, default=0, help="prefill Linli's database with this many tickets")
     parser.add_argument("--followers", type=int, default=0, help="prefill: followers of the one open leak at 5号楼")
     parser.add_argument("--redis", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7"),
                         help="Redis db for layout 2 (flushed before and after each layout: use one of your own)")
+    parser.add_argument("--linli-root", type=lambda path: Path(path).resolve(), default=ROOT,
+                        help="the Linli tree to run (default this one; e.g. an older commit from git archive)")
     parser.add_argument("--database-url", help="Linli's database (default: a fresh SQLite file per layout)")
     parser.add_argument("--py-spy", metavar="DIR", help="record py-spy profiles of Linli's Rasa and action server")
     parser.add_argument("--py-spy-residents", type=int, nargs="+", default=[50], help="levels to profile")
@@ -721,6 +742,8 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
         parser.error("--seconds must be in (0, 600] and --rounds in [1, 10]")
     if any(r < 1 or r > 500 for r in opts.residents):
         parser.error("--residents must be between 1 and 500")
+    if "base" in opts.bots and not opts.baseline_root:
+        parser.error("--bots base needs --baseline-root")
     if opts.database_url and len(opts.layouts) > 1 and (opts.tickets or opts.followers):
         parser.error("--database-url with a prefill takes one layout at a time (each layout prefills afresh)")
     return opts
@@ -738,19 +761,26 @@ def main(argv: Optional[list[str]] = None) -> None:
     run_dir.mkdir(parents=True)
     info = machine()
     info.update(load_before=uptime(), calibration_s=calibration(), script=opts.script, seconds=opts.seconds, rounds=opts.rounds,
-                tickets=opts.tickets, followers=opts.followers, run_dir=str(run_dir.relative_to(ROOT)))
+                tickets=opts.tickets, followers=opts.followers, run_dir=str(run_dir.relative_to(ROOT)),
+                linli_root=str(opts.linli_root))
     print(f"# bench/compare.py — {time.strftime('%F %T %Z')}")
     print(f"machine: {info['nproc']} CPUs ({info['cpu']}), {info['memory_gib']} GiB; Python {info['python']}, "
           f"Rasa {info['rasa']}, rasa-sdk {info['rasa_sdk']}")
     print(f"commit: {info['commit']} ({info['branch']}); single-core check: sum(range(10**7)) in "
           f"{info['calibration_s']} s CPU")
     print(f"before the run: {info['load_before']}")
+    if opts.linli_root.resolve() != ROOT:
+        print(f"Linli runs from {opts.linli_root} (not this tree)")
+    if "base" in opts.bots:
+        print(f"base: Linli from {opts.baseline_root}")
     print(f"script: Linli {opts.script} {SCRIPTS[opts.script]}; stock {STOCK_SCRIPT}")
     print(f"{opts.seconds:g} s per pass, {opts.rounds} rounds of {' / '.join(opts.bots)} per level; "
           f"residents {opts.residents}; logs in {info['run_dir']}", flush=True)
     stock_model = ensure_stock(run_dir / "stock-init.log") if "stock" in opts.bots else None
-    if "linli" in opts.bots:
-        ensure_linli_model(run_dir / "linli-train.log", {**base_env(), "LINLI_VAR_DIR": str(run_dir / "train")})
+    for bot, root in (("linli", opts.linli_root), ("base", opts.baseline_root)):
+        if bot in opts.bots:
+            ensure_linli_model(run_dir / f"{bot}-train.log", {**base_env(), "LINLI_VAR_DIR": str(run_dir / "train")},
+                               root)
     summary = []
     try:
         for layout in opts.layouts:

@@ -35,7 +35,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PROCESS = re.compile(r'^process \d+:"')
 FRAME = re.compile(r"^(?P<func>.+?) \((?P<file>[^():]+?)(?::(?P<line>\d+))?\)$")
 IDLE_LEAVES = ("serve (sanic/server/runners.py", "_worker (concurrent/futures/thread.py", "wait (threading.py",
-               "select (selectors.py", "_run_once (asyncio/base_events.py")
+               "select (selectors.py", "_run_once (asyncio/base_events.py",
+               # Sanic's main process with several workers, waiting for them (os.waitpid)
+               "poll (multiprocessing/popen_fork.py", "wait (multiprocessing/popen_fork.py")
 
 # (label, frame pattern): a frame whose "function (file" matches gives the sample that label at
 # that depth. Order does not matter; a frame gets the first label that matches it.
@@ -96,6 +98,8 @@ ACTION_RULES = [
     ("form: extraction (extract_<slot>, slot mappings)", r"^get_extraction_events \(rasa_sdk/forms\.py"),
     ("form: validation (validate_<slot>)", r"^get_validation_events \(rasa_sdk/forms\.py"),
     ("required_slots()", r"^required_slots \(actions/"),
+    ("the next question's text (_prepare_question)", r"^_prepare_question \(actions/report\.py"),
+    ("a new report's place (_fresh_start)", r"^_fresh_start \(actions/report\.py"),
     ("duplicate search", r"^_duplicate \(actions/report\.py"),
     ("follow the ticket (store.follow)", r"^follow \(bot/tickets\.py"),
     ("create the ticket (store.create)", r"^create \(bot/tickets\.py"),
@@ -128,10 +132,13 @@ SUSPECTS_ACTIONS = [
 ]
 
 
+SOURCES = [ROOT]  # where the recorded project's files are (the sidecar may name another tree)
+
+
 @lru_cache(maxsize=None)
 def class_at(file: str, line: int) -> Optional[str]:
     """The class (its action name when it defines one) enclosing a line of a project file."""
-    path = ROOT / file
+    path = SOURCES[0] / file
     if not path.exists():
         return None
     tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -277,6 +284,9 @@ def report(path: Path, ms_per_turn: Optional[float], depth: int, as_json: bool) 
     kind = "actions" if any("rasa_sdk/endpoint.py" in f for frames, _ in kept[:200] for f in frames) else "rasa"
     sidecar = path.with_suffix(".pass.json")
     passed = json.loads(sidecar.read_text()) if sidecar.exists() else {}
+    SOURCES[0] = Path(passed.get("linli_root") or ROOT)
+    class_at.cache_clear()
+    _LABELS.clear()
     if ms_per_turn is None:
         ms_per_turn = (passed.get("cpu_ms_per_turn") or {}).get(kind)
     scale = (ms_per_turn / total) if ms_per_turn and total else None
