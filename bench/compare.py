@@ -382,7 +382,8 @@ def percentile(values: list[float], q: float) -> Optional[float]:
 
 async def resident(http: aiohttp.ClientSession, url: str, script: list[str], prefix: str, deadline: float,
                    latencies: list[float], errors: list[str], once: bool = False,
-                   finished: Optional[list] = None, started: Optional[list] = None) -> None:
+                   finished: Optional[list] = None, started: Optional[list] = None, delay: float = 0.0) -> None:
+    await asyncio.sleep(delay)
     while once or time.monotonic() < deadline:
         sender = f"{prefix}-{uuid.uuid4().hex[:12]}"
         if started is not None:
@@ -419,9 +420,13 @@ async def load(url: str, script: list[str], residents: int, seconds: float, pref
     connector = aiohttp.TCPConnector(limit=residents)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=TURN_TIMEOUT)) as http:
         start = time.monotonic()
+        # Residents arrive over the first moment (at most 1 s), not in one burst: a burst of connects
+        # is accepted by whichever Sanic worker wakes first, which then holds all of them.
+        spread = min(1.0, seconds / 10) / residents
         await asyncio.wait_for(
             asyncio.gather(*(resident(http, url, script, f"{prefix}{i}", start + seconds, latencies, errors,
-                                      finished=finished, started=started) for i in range(residents))),
+                                      finished=finished, started=started, delay=i * spread)
+                             for i in range(residents))),
             seconds + TURN_TIMEOUT * len(script) + 30)
         elapsed = time.monotonic() - start
     return {"latencies": latencies, "errors": errors, "elapsed": elapsed, "conversations": len(finished),
