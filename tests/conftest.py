@@ -25,9 +25,11 @@ def parse(nlu_parser):
     loop.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    """Action server + Rasa server with the REST channel and a fresh SQLite database."""
+    """Action server + Rasa server with the REST channel and a fresh SQLite database, for one test
+    module: residents of different modules report the same problems in the same buildings, and
+    on a shared stack would be offered each other's tickets as duplicates depending on test order."""
     running = start_stack(tmp_path_factory.mktemp("stack"))
     yield running
     running.stop()

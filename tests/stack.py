@@ -91,6 +91,18 @@ def start_stack(tmp: Path, **overrides: str) -> Stack:
     return stack
 
 
+def response_text(name: str, **values: str) -> str:
+    """What the domain's response ``name`` says (its one variation, ``{placeholders}`` filled): a
+    reply is compared with this to show it is that response, and not merely some text."""
+    import yaml
+
+    found = [variations for path in sorted((PROJECT_ROOT / "dialogs" / "domain").glob("*.yml"))
+             for key, variations in ((yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+                                     .get("responses") or {}).items() if key == name]
+    assert len(found) == 1 and len(found[0]) == 1, f"{name}: expected one response with one variation"
+    return found[0][0]["text"].format(**values)
+
+
 def ticket_id_in(text: str) -> str:
     """The ticket number Linli quoted in a reply (the test fails, saying so, if there is none)."""
     match = re.search(r"GD\d{12}", text)
@@ -114,4 +126,4 @@ def wait_for_model(stack: Stack, timeout: float) -> None:
     raise TimeoutError("Rasa did not load the model in time")
 
 
-__all__ = ["Stack", "start_stack", "free_port", "ticket_id_in", "PROJECT_ROOT"]
+__all__ = ["Stack", "start_stack", "free_port", "response_text", "ticket_id_in", "PROJECT_ROOT"]

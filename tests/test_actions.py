@@ -128,7 +128,7 @@ def test_status_with_malformed_or_unknown_id():
     _, malformed = run(ActionCheckStatus(), tracker("查GD12345", intent="check_status"))
     assert malformed[0]["response"] == "utter_malformed_ticket_id"
     _, unknown = run(ActionCheckStatus(), tracker("查GD209901010001", intent="check_status"))
-    assert "GD209901010001" in unknown[0]["text"] or "没有" in unknown[0]["text"]
+    assert unknown[0]["text"] == "没有找到工单 GD209901010001，请核对一下工单号。"
 
 
 def test_latest_ticket_when_no_id_given():
@@ -137,8 +137,18 @@ def test_latest_ticket_when_no_id_given():
 
 
 def test_request_human_records_a_callback():
+    from sqlalchemy import select
+
+    from actions.common import local_time
+    from bot.db import session_scope
+    from bot.models import CallbackRequest
+
     _, messages = run(ActionRequestHuman(), tracker("转人工", intent="request_human", slots={"phone": "13812345678"}))
-    assert messages[0]["response"] == "utter_human_requested" and messages[0]["expected_by"]
+    with session_scope(common.store().engine) as session:
+        [row] = session.execute(select(CallbackRequest)).scalars().all()
+        recorded = (row.channel, row.sender_id, row.phone, row.note, row.status, row.expected_by)
+    assert recorded[:5] == ("rest", "r1", "13812345678", "转人工", "open")
+    assert messages == [{**messages[0], "response": "utter_human_requested", "expected_by": local_time(recorded[5])}]
 
 
 def test_responsible_party_for_unmanaged_and_managed_buildings():

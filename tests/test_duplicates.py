@@ -166,9 +166,13 @@ def test_merge_closes_the_source_and_moves_reporter_and_followers(store, clock):
     last = closed.history[-1]
     assert (last.action, last.from_status, last.to_status, last.actor) == ("merged", "dispatched", "closed", "staff:wang")
     assert target.id in last.note
-    assert merged.history[-1].action in ("merge_received", "escalated")
-    received = next(e for e in merged.history if e.action == "merge_received")
+    # dan followed before (1 follower); carol and bob join: 3 followers reach service.yml's
+    # followers_to_escalate (3), so the merge is received and then the ticket climbs a tier.
+    assert store.duplicates.followers_to_escalate == 3
+    received, escalated = merged.history[-2:]
+    assert (received.action, escalated.action) == ("merge_received", "escalated")
     assert source.id in received.note and "共4人反映" in received.note
+    assert "4位居民反映同一问题" in escalated.note and merged.tier != target.tier
     assert store.get_for_reporter(target.id, "rest", "carol").id == target.id
     with pytest.raises(AlreadyMerged) as error:
         store.transition(source.id, "reopened", "staff:wang")

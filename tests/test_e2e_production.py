@@ -1,7 +1,10 @@
-"""The production layout end to end: Redis tracker and lock stores, tickets in PostgreSQL."""
+"""The production layout end to end: Redis tracker and lock stores (each checked under its own key
+prefix), tickets in PostgreSQL."""
 from __future__ import annotations
 
+import json
 import re
+import threading
 import uuid
 
 import pytest
@@ -40,5 +43,52 @@ def test_complaint_lands_in_postgresql_and_the_tracker_in_redis(production):
     reply = stack.texts(sender, "确认")
     ticket = tickets.get(re.search(r"GD\d{12}", reply).group(0))
     assert (ticket.category, ticket.handler_name, ticket.deadline_class) == ("elevator", "金管家物业", "emergency")
-    keys = redis.Redis.from_url(REDIS_URL).keys(f"*{sender}*")
-    assert keys, "the conversation's tracker is not in Redis"
+    assert_tracker_in_redis(sender, "望园2号楼3单元电梯又坏了 困了个老人 电话13812349876")
+
+
+#: Rasa's keys under the prefixes bot/runtime.py writes into the endpoints file ("linli" + kind):
+#: RedisTrackerStore and RedisLockStore add ":tracker:" and ":lock:" and the conversation id.
+TRACKER_KEY, LOCK_KEY = "linlitracker:tracker:{}", "linlilock:lock:{}"
+
+
+def assert_tracker_in_redis(sender: str, said: str) -> None:
+    client = redis.Redis.from_url(REDIS_URL)
+    stored = client.get(TRACKER_KEY.format(sender))
+    assert stored is not None, f"no tracker at {TRACKER_KEY.format(sender)}: " + repr(client.keys(f"*{sender}*"))
+    texts = [e.get("text") for e in json.loads(stored)["events"] if e.get("event") == "user"]
+    assert said in texts, texts
+    assert 0 < client.ttl(TRACKER_KEY.format(sender)) <= 30 * 86400, "record_exp: 30 days"
+    client.close()
+
+
+def test_a_turn_takes_the_conversation_lock_in_redis(production):
+    """The lock store is Redis: while a turn runs Rasa writes the conversation's lock under the
+    lock-store prefix and removes it when the turn is done. Seen through MONITOR, which reports
+    every command the server executes, so a lock held for a few milliseconds cannot be missed."""
+    stack, _ = production
+    sender, stop = f"prod-lock-{uuid.uuid4().hex[:8]}", f"linli-monitor-stop-{uuid.uuid4().hex}"
+    lock = LOCK_KEY.format(sender)
+    commands: list[dict] = []
+    watching = threading.Event()
+
+    def watch() -> None:
+        with redis.Redis.from_url(REDIS_URL).monitor() as monitor:  # MONITOR is on once this returns
+            watching.set()
+            for command in monitor.listen():
+                if stop in command["command"]:
+                    return
+                if command.get("db") == 7 and lock in command["command"]:
+                    commands.append(command)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    assert watching.wait(10), "MONITOR did not start"
+    stack.texts(sender, "你好")
+    redis.Redis.from_url(REDIS_URL).echo(stop)
+    watcher.join(30)
+    verbs = [c["command"].split()[0].upper() for c in commands]
+    assert "SET" in verbs and "DEL" in verbs, verbs
+    taken, released = verbs.index("SET"), max(i for i, verb in enumerate(verbs) if verb == "DEL")
+    assert taken < released, f"taken, then released: {verbs}"
+    assert not redis.Redis.from_url(REDIS_URL).exists(lock), "the lock outlived the turn"
+    assert_tracker_in_redis(sender, "你好")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import create_engine, func, select
 
+from bot.callbacks.models import CallbackRequest
 from bot.tickets.models import Ticket
 from bot.tickets.store import TicketStore
-from tests.stack import ticket_id_in
+from tests.stack import response_text, ticket_id_in
 
 pytestmark = pytest.mark.slow
 
@@ -96,15 +97,38 @@ def test_directory_answers(stack):
     assert "首华物业" in answer and "010-63870002" in answer
 
 
-def test_request_human_records_a_callback(stack):
-    assert "回电" in stack.texts("e2e-ivy", "我要找人工客服")
+def test_request_human_records_a_callback(stack, tickets):
+    from actions.common import local_time
+
+    reply = stack.texts("e2e-ivy", "我要找人工客服")
+    with tickets.engine.connect() as conn:
+        [row] = conn.execute(select(CallbackRequest).where(CallbackRequest.sender_id == "e2e-ivy")).all()
+    assert (row.channel, row.phone, row.note, row.status) == ("rest", None, "我要找人工客服", "open")
+    assert reply == response_text("utter_human_requested", expected_by=local_time(row.expected_by))
 
 
-@pytest.mark.parametrize("text", ["", "   ", "😡😡😡", "hello how are you doing today",
-                                  "漏" * 10000, "%$#@!"])
-def test_bad_input_gets_a_clear_answer_and_writes_nothing(stack, tickets, text):
+#: Each bad input and the one answer it must get. Input with nothing to read (no letter, digit or
+#: Chinese character) is not understood: the options are offered, nothing is started.
+BAD_INPUT = [
+    ("", "utter_empty_message", {}),
+    ("   ", "utter_empty_message", {}),
+    pytest.param("😡😡😡", "utter_default", {}, marks=pytest.mark.xfail(strict=True, reason=(
+        "product: emoji alone is read as report_issue (0.89) with category noise, and the complaint form "
+        "asks for the community; see the report's product changes"))),
+    ("hello how are you doing today", "utter_faq/bot_capabilities", {}),
+    ("漏" * 10000, "utter_message_too_long", {"max_chars": "2000"}),
+    pytest.param("%$#@!", "utter_default", {}, marks=pytest.mark.xfail(strict=True, reason=(
+        "product: punctuation alone is read as report_issue (0.95) and starts the complaint form "
+        "(utter_ask_category); see the report's product changes"))),
+]
+
+
+@pytest.mark.parametrize("text, response, values", BAD_INPUT, ids=["empty", "blank", "emoji", "english", "too-long",
+                                                                    "symbols"])
+def test_bad_input_gets_a_clear_answer_and_writes_nothing(stack, tickets, text, response, values, request):
+    sender = f"e2e-bad-{request.node.callspec.id}"  # a conversation of its own: no earlier miss counts
     before = ticket_count(tickets)
-    messages = stack.say("e2e-bad", text)
-    assert messages and all(m.get("text") for m in messages)
-    stack.say("e2e-bad", "算了")
+    [message] = stack.say(sender, text)
+    assert message["text"] == response_text(response, **values)
+    stack.say(sender, "算了")
     assert ticket_count(tickets) == before

@@ -95,11 +95,17 @@ def resolved_tickets(engine, clock, count):
 # -- the lease ------------------------------------------------------------------------------------
 
 def test_a_lease_is_held_by_one_owner_until_it_expires_or_is_released(redis_client, prefix):
-    first = RedisLease(redis_client, f"{prefix}:lease", 0.3)
-    second = RedisLease(redis_client, f"{prefix}:lease", 0.3)
+    """TTLs far longer than the test where a lease must hold; where it must run out, its holder's
+    last renewal is a short one (as a holder that paused past its TTL), and the test waits for the
+    key itself to go, not for a while."""
+    key = f"{prefix}:lease"
+    first, second = RedisLease(redis_client, key, 60.0), RedisLease(redis_client, key, 60.0)
     assert first.hold() and not second.hold()
+    redis_client.pexpire(key, 5_000)
     assert first.hold(), "the holder renews"
-    time.sleep(0.4)
+    assert redis_client.pttl(key) > 5_000, "a renewal is a whole TTL again"
+    assert RedisLease(redis_client, key, 0.2, owner=first.owner).hold()  # its last renewal
+    wait_for(lambda: not redis_client.exists(key), timeout=10, message="the lease running out")
     assert second.hold() and not first.hold(), "expired: the other takes it; the old holder cannot extend it"
     first.release()
     assert second.holder() == second.owner
@@ -107,20 +113,49 @@ def test_a_lease_is_held_by_one_owner_until_it_expires_or_is_released(redis_clie
     assert second.holder() is None and LocalLease().hold()
 
 
-def test_two_schedulers_one_active_and_the_standby_takes_over(sqlite_engine, rasa, prefix):
-    clock = ManualClock(utcnow())
-    first = start_scheduler(sqlite_engine, rasa.url, clock, REDIS_URL, key_prefix=prefix, lease_seconds=1.0)
-    wait_for(lambda: first.active, message="the first scheduler active")
-    second = start_scheduler(sqlite_engine, rasa.url, clock, REDIS_URL, key_prefix=prefix, lease_seconds=1.0)
+class WatchedLease(RedisLease):
+    """A standby's lease that records each look: who held the lease just before, and whether the
+    look took it."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.looks: list[tuple] = []
+
+    def hold(self) -> bool:
+        before = self.holder()
+        held = super().hold()
+        self.looks.append((before, held))
+        return held
+
+
+def test_two_schedulers_one_active_and_the_standby_takes_over(sqlite_engine, rasa, prefix, redis_client):
+    clock, key = ManualClock(utcnow()), f"{prefix}:lease"
+
+    def scheduler(lease) -> Scheduler:
+        settings = settings_for(str(sqlite_engine.url), rasa.url, REDIS_URL, key_prefix=prefix, lease_seconds=1.0)
+        return Scheduler(settings, clock=clock, policy=get_policy(), engine=sqlite_engine, lease=lease).start()
+
+    first = scheduler(RedisLease(redis_client, key, 60.0))  # renewed every 0.25 s; held whatever the load
+    standby = WatchedLease(redis_client, key, 1.0)
+    second = None
     try:
-        time.sleep(1.5)
+        wait_for(lambda: first.active, message="the first scheduler active")
+        second = scheduler(standby)
+        wait_for(lambda: len(standby.looks) >= 3, message="the standby looking three times")
         assert first.active and not second.active
-        first.stop(release=False)  # as if it died: the lease runs out
-        started = time.monotonic()
-        wait_for(lambda: second.active, timeout=5, message="takeover")
-        assert time.monotonic() - started < 1.0 + second.settings.renew_seconds + 0.5
+        assert all(looked == (first.lease.owner, False) for looked in standby.looks), standby.looks
+        first.stop(release=False)  # as if it died ...
+        died_at = len(standby.looks)
+        redis_client.pexpire(key, 200)  # ... and its lease ran out (in 0.2 s rather than 60)
+        wait_for(lambda: second.active, timeout=10, message="takeover")
+        assert redis_client.get(key).decode() == standby.owner
+        assert not any(held for _, held in standby.looks[:died_at]), "taken while the first still held it"
+        assert all(held for before, held in standby.looks if before is None), \
+            "a look that found the lease free did not take it: " + repr(standby.looks)
     finally:
-        second.stop()
+        for running in (first, second):
+            if running is not None and running.active:
+                running.stop()
 
 
 # -- persistence ------------------------------------------------------------------------------------

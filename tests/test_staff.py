@@ -121,11 +121,13 @@ def test_everything_else_is_not_a_command(text):
 def test_staff_add_and_remove_take_effect_at_once(world):
     who = ("linli_telegram", "7777")
     assert roles.role_of(*who) == "resident"
-    ticket = leak()
+    ticket, wangyuan = leak(), leak(community="望园", building="3")
     assert say(who, f"/查看 {ticket.id}")["response"] == "utter_staff_refused"
     roster.add_staff(StaffMember(*who, communities=("望园",)))
     assert roles.role_of(*who) == "staff" and roles.staff_communities(*who) == ("望园社区",)
-    assert say(who, "/工单")["response"] in ("utter_staff_no_tickets", "utter_staff_ticket_list")
+    listed = say(who, "/工单")
+    assert listed["response"] == "utter_staff_ticket_list"
+    assert wangyuan.id in listed["lines"] and ticket.id not in listed["lines"], "望园 staff see 望园's tickets only"
     assert staff.load_staff(world)[-1] == StaffMember(*who, communities=("望园社区",))
     assert roster.remove_staff(*who) is True
     assert roles.role_of(*who) == "resident"

@@ -1,7 +1,9 @@
 """A fake dialogue core and served channels, shared by the channel tests (and usable by benchmarks)."""
 from __future__ import annotations
 
-from typing import Awaitable, Callable
+import asyncio
+import time
+from typing import Any, Awaitable, Callable
 
 from rasa.core.channels.channel import InputChannel, UserMessage
 
@@ -38,3 +40,16 @@ class ChannelServer:
 
     def url(self, path: str = "webhook") -> str:
         return f"{self.running.url}/webhooks/{self.channel.name()}/{path}"
+
+
+async def eventually(condition: Callable[[], Any], timeout: float = 10.0, message: str = "condition") -> Any:
+    """Waits (without blocking the loop) until ``condition()`` is truthy and returns it; fails after
+    ``timeout`` seconds. For what arrives in the background: wait for the thing itself, not a while."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{message} not met within {timeout} s")
+        await asyncio.sleep(0.02)

@@ -17,7 +17,7 @@ import time
 import pytest
 import redis
 
-from bot.channels.ratelimit import KEY_PREFIX, RedisWindow, SendWindows, SlidingWindow
+from bot.channels.ratelimit import KEY_PREFIX, LEASE, RedisWindow, SendWindows, SlidingWindow
 from bot.channels.telegram import TelegramInput
 from bot.channels.wecom import WeComInput
 from bot.core.settings import PROJECT_ROOT
@@ -156,16 +156,40 @@ asyncio.run(main())
 
 
 async def test_the_slot_of_a_process_that_died_is_free_once_its_lease_runs_out(redis_url):
+    """Told on Redis's clock, where the leases live (scores are microseconds of Redis TIME): the
+    dead holder's lease ends one lease after its claim; the slot is claimed again no sooner than
+    that, and every refusal meanwhile sent the claimant back within one period."""
     url, tag = redis_url
+    client = redis.Redis.from_url(url)
+    key = f"{KEY_PREFIX}test:{tag}:chat:1"
+
+    def redis_now() -> int:
+        seconds, micros = client.time()
+        return seconds * 1_000_000 + micros
+
+    before = redis_now()
     child = await start_child(HOLDER, f"test:{tag}", url, "1.0")
-    held_at = time.monotonic()
+    after = redis_now()
+    [(dead, lease_end)] = client.zrange(key, 0, -1, withscores=True)
+    assert dead.startswith(b"i:") and before + 1_000_000 <= lease_end <= after + 1_000_000
     os.kill(child.pid, signal.SIGKILL)
     await child.wait()
+
     window = SendWindows(f"test:{tag}", url).window("chat:1", 1, 0.2)
-    slot = await window.acquire()
-    waited = time.monotonic() - held_at
+    answers, claim = [], window.slots.claim
+
+    async def recorded_claim(*args):
+        answers.append(await claim(*args))
+        return answers[-1]
+
+    window.slots.claim = recorded_claim
+    slot = await asyncio.wait_for(window.acquire(), 30)
+    [(mine, mine_ends)] = client.zrange(key, 0, -1, withscores=True)
     await window.release(slot)
-    assert 0.7 <= waited <= 1.6, waited
+    client.close()
+    assert mine != dead and mine_ends - LEASE * 1_000_000 >= lease_end, "claimed before the dead lease ran out"
+    refusals = [wait for token, wait in answers if token is None]
+    assert answers[-1][0] is not None and all(0 < wait <= 0.2 for wait in refusals), answers
 
 
 async def test_a_live_process_keeps_its_slot_however_long_the_send_takes(redis_url):

@@ -13,7 +13,7 @@ from telegram.error import Forbidden
 from bot.channels import LOCATION_TEXT, PHOTO_TEXT
 from bot.channels.telegram import (COMMAND_HELP, MOVE_TO_PRIVATE, UNSUPPORTED, TelegramInput, TelegramSettings,
                                    poll_updates, split_text)
-from tests.channels.harness import FakeCore
+from tests.channels.harness import FakeCore, eventually
 from tests.standins.telegram import TelegramLimits, TelegramStandIn, utf16_len
 
 SECRET = "s3cret-Token_1"
@@ -247,7 +247,7 @@ async def test_a_turn_completes_even_if_telegram_hangs_up(api, serve_channel):
         with pytest.raises(asyncio.TimeoutError):
             await http.post(server.url(), json=api.message_update(USER, "9号楼漏雨"),
                             headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
-    await asyncio.sleep(1.0)
+    await eventually(lambda: api.texts(USER), message="the shielded turn's reply")
     assert api.texts(USER) == ["工单已登记"]
 
 

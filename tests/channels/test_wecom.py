@@ -10,6 +10,7 @@ from rasa.core.channels.channel import UserMessage
 from bot.channels.wecom import GroupRobot, RobotError, WeComInput, WeComSettings
 from bot.channels.wxcommon import WeChatAPIError
 from tests.channels.harness import FakeCore
+from tests.channels.test_wxcrypto import MESSAGE_ENCRYPT, MESSAGE_NONCE, MESSAGE_SIGNATURE, MESSAGE_TIMESTAMP
 from tests.standins.wecom import WeComStandIn
 
 STAFF = "zhangsan"
@@ -20,6 +21,7 @@ SAMPLE = {"token": "QDG6eK", "encoding_aes_key": "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tk
 SAMPLE_QUERY = {"msg_signature": "5c45ff5e21c57e6ad56bac8758b79b1d9ac89fd3", "timestamp": "1409659589",
                 "nonce": "263014780",
                 "echostr": "P9nAzCzyDtyTWESHep1vC5X9xho/qYX3Zpb4yKa9SKld1DsH3Iyt3tP3zNdtp+4RPcs8TgAE7OaBO+FZXvnaqQ=="}
+# and its message sample (WXBizMsgCrypt DecryptMsg): "hello" from member "mycreate", in test_wxcrypto.
 
 
 @pytest.fixture
@@ -44,6 +46,23 @@ async def test_official_url_verification_sample(work, serve_channel):
         async with http.get(server.url(), params={**SAMPLE_QUERY, "msg_signature": "0" * 40}) as answer:
             assert answer.status == 403
     assert (await work.verify_url())[0] == 200
+
+
+async def test_official_message_sample_is_decrypted_and_answered(work, serve_channel):
+    server = await start(work, serve_channel, **SAMPLE)
+    body = (f"<xml><ToUserName><![CDATA[{SAMPLE['corp_id']}]]></ToUserName><Encrypt><![CDATA[{MESSAGE_ENCRYPT}]]>"
+            "</Encrypt><AgentID><![CDATA[218]]></AgentID></xml>")
+    query = {"msg_signature": MESSAGE_SIGNATURE, "timestamp": MESSAGE_TIMESTAMP, "nonce": MESSAGE_NONCE}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(server.url(), params=query, data=body.encode()) as answer:
+            assert answer.status == 200
+            reply = work.open_reply(await answer.text(), "mycreate")
+        async with http.post(server.url(), params={**query, "msg_signature": "0" * 40}, data=body.encode()) as answer:
+            assert answer.status == 403
+    [message] = server.core.messages
+    assert (message.text, message.sender_id, message.input_channel) == ("hello", "mycreate", "wecom")
+    assert message.metadata["message_id"] == "4561255354251345929"
+    assert reply["Content"] == "收到：hello"
 
 
 async def test_forged_messages_are_refused(work, serve_channel):

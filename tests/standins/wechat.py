@@ -10,13 +10,13 @@ messages: 45015 when the user gave no window, 45047 when the window's quota is u
 40016–40026), ``GET menu/get``. Every call needs a valid ``access_token`` (41001 / 40001 / 42001).
 
 Platform side: ``push`` builds the XML a user's action produces, signs it (and encrypts it in safe
-mode), posts it to the callback with WeChat's 5-second timeout, retries up to three times when
-the answer does not come, and checks and decrypts the passive reply.
+mode, with ``tests.standins.wxcrypto``: the documented scheme, not the product's wechatpy), posts
+it to the callback with WeChat's 5-second timeout, retries up to three times when the answer does
+not come, and checks and decrypts the passive reply.
 """
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import itertools
 import json
 import secrets
@@ -27,16 +27,12 @@ from typing import Any, Optional
 import aiohttp
 import xmltodict
 from aiohttp import web
-from wechatpy.crypto import PrpCrypto
-
+from tests.standins import wxcrypto
 from tests.standins.server import Running, serve_aiohttp
+from tests.standins.wxcrypto import signature
 
 USER_MESSAGE_QUOTA = (5, 48 * 3600.0)  # customer-service messages allowed after a user message
 EVENT_QUOTA = (3, 60.0)                  # ... after a menu click, subscription or scan
-
-
-def signature(*parts: str) -> str:
-    return hashlib.sha1("".join(sorted(parts)).encode()).hexdigest()
 
 
 class WeChatError(Exception):
@@ -311,7 +307,7 @@ class WeChatStandIn:
                  "openid": fields["FromUserName"]}
         if not encrypt:
             return query, xml.encode()
-        cipher = PrpCrypto(_aes_key(self.encoding_aes_key)).encrypt(xml, self.appid).decode()
+        cipher = wxcrypto.encrypt(wxcrypto.aes_key(self.encoding_aes_key), xml, self.appid)
         query.update(encrypt_type="aes", msg_signature=signature(self.token, timestamp, nonce, cipher))
         body = f"<xml><ToUserName><![CDATA[{self.original_id}]]></ToUserName><Encrypt><![CDATA[{cipher}]]></Encrypt></xml>"
         return query, body.encode()
@@ -346,7 +342,7 @@ class WeChatStandIn:
         if encrypted:
             expected = signature(self.token, fields["TimeStamp"], fields["Nonce"], fields["Encrypt"])
             assert fields["MsgSignature"] == expected, "reply signature does not verify"
-            plain = PrpCrypto(_aes_key(self.encoding_aes_key)).decrypt(fields["Encrypt"], self.appid)
+            plain = wxcrypto.decrypt(wxcrypto.aes_key(self.encoding_aes_key), fields["Encrypt"], self.appid)
             fields = xmltodict.parse(plain)["xml"]
         assert fields["ToUserName"] == user and fields["FromUserName"] == self.original_id, fields
         return fields
@@ -358,12 +354,6 @@ class WeChatStandIn:
             async with session.get(url or self.callback_url, params={
                     "signature": sign, "timestamp": timestamp, "nonce": nonce, "echostr": echo}) as answer:
                 return answer.status, await answer.text()
-
-
-def _aes_key(encoding_aes_key: str) -> bytes:
-    import base64
-
-    return base64.b64decode(encoding_aes_key + "=")
 
 
 def _node(name: str, value: Any) -> str:

@@ -7,12 +7,12 @@ markdown up to 4096 bytes, and 45009 beyond 20 messages per robot in any ``robot
 seconds — 60 on the real platform).
 
 Platform side: ``push`` sends a member's message to the app callback, always encrypted and
-signed with ``msg_signature`` as WeChat Work does, with its 5-second timeout and retries.
+signed with ``msg_signature`` as WeChat Work does (``tests.standins.wxcrypto``: the documented
+scheme, not the product's wechatpy), with its 5-second timeout and retries.
 """
 from __future__ import annotations
 
 import asyncio
-import base64
 import itertools
 import secrets
 import time
@@ -23,10 +23,10 @@ from typing import Any, Optional
 import aiohttp
 import xmltodict
 from aiohttp import web
-from wechatpy.enterprise.crypto import PrpCrypto
-
+from tests.standins import wxcrypto
 from tests.standins.server import Running, serve_aiohttp
-from tests.standins.wechat import Call, PushResult, TokenIssuer, WeChatError, _json_body, _node, ok, signature
+from tests.standins.wechat import Call, PushResult, TokenIssuer, WeChatError, _json_body, _node, ok
+from tests.standins.wxcrypto import signature
 
 
 @dataclass
@@ -146,7 +146,7 @@ class WeComStandIn:
 
     # ---------------------------------------------------------------------------- platform side
     def _key(self) -> bytes:
-        return base64.b64decode(self.encoding_aes_key + "=")
+        return wxcrypto.aes_key(self.encoding_aes_key)
 
     def text(self, user: str, content: str) -> dict:
         return {"FromUserName": user, "MsgType": "text", "Content": content, "MsgId": next(self._msg_ids),
@@ -155,7 +155,7 @@ class WeComStandIn:
     async def push(self, fields: dict, *, retries: int = 3, forge: bool = False) -> PushResult:
         fields = {"ToUserName": self.corp_id, "CreateTime": int(time.time()), **fields}
         xml = "<xml>" + "".join(_node(k, v) for k, v in fields.items()) + "</xml>"
-        cipher = PrpCrypto(self._key()).encrypt(xml, self.corp_id).decode()
+        cipher = wxcrypto.encrypt(self._key(), xml, self.corp_id)
         timestamp, nonce = str(int(time.time())), str(secrets.randbelow(10 ** 9))
         query = {"msg_signature": "0" * 40 if forge else signature(self.token, timestamp, nonce, cipher),
                  "timestamp": timestamp, "nonce": nonce}
@@ -180,13 +180,13 @@ class WeComStandIn:
         envelope = xmltodict.parse(text)["xml"]
         expected = signature(self.token, envelope["TimeStamp"], envelope["Nonce"], envelope["Encrypt"])
         assert envelope["MsgSignature"] == expected, "reply signature does not verify"
-        fields = xmltodict.parse(PrpCrypto(self._key()).decrypt(envelope["Encrypt"], self.corp_id))["xml"]
+        fields = xmltodict.parse(wxcrypto.decrypt(self._key(), envelope["Encrypt"], self.corp_id))["xml"]
         assert fields["ToUserName"] == user and fields["FromUserName"] == self.corp_id, fields
         return fields
 
     async def verify_url(self, forged: bool = False) -> tuple[int, str]:
         echo = str(secrets.randbelow(10 ** 19))
-        cipher = PrpCrypto(self._key()).encrypt(echo, self.corp_id).decode()
+        cipher = wxcrypto.encrypt(self._key(), echo, self.corp_id)
         timestamp, nonce = str(int(time.time())), "263014780"
         sign = "0" * 40 if forged else signature(self.token, timestamp, nonce, cipher)
         async with aiohttp.ClientSession() as session:
