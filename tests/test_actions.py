@@ -140,8 +140,8 @@ def test_request_human_records_a_callback():
     from sqlalchemy import select
 
     from actions.common import local_time
-    from bot.db import session_scope
-    from bot.models import CallbackRequest
+    from bot.core.db import session_scope
+    from bot.callbacks.models import CallbackRequest
 
     _, messages = run(ActionRequestHuman(), tracker("转人工", intent="request_human", slots={"phone": "13812345678"}))
     with session_scope(common.store().engine) as session:
