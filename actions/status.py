@@ -14,6 +14,7 @@ from bot.broadcasts.topics import topics_of
 from bot.nlu.address import normalize_ticket_id
 from bot.people.subscriptions import set_subscription
 from bot.tickets.errors import TicketError
+from bot.tickets.masking import masked_words
 from bot.tickets.views import TicketView
 
 _MAIN_OPTIONS = [
@@ -32,7 +33,8 @@ def status_text(ticket: TicketView) -> str:
              f"时限：{local_time(ticket.deadline)}前"]
     if ticket.history:
         last = ticket.history[-1]
-        lines.append(f"最新：{local_time(last.at)} {last.note or directory().service.event_labels.get(last.action, last.action)}")
+        note = masked_words(last.note)  # history written before notes were stored masked
+        lines.append(f"最新：{local_time(last.at)} {note or directory().service.event_labels.get(last.action, last.action)}")
     return "\n".join(lines)
 
 
