@@ -30,8 +30,8 @@ def _ticket_for(store: TicketStore, staff: Staff, ticket_id: Optional[str]) -> T
     if ticket is None:
         raise CommandError(f"没有找到工单 {ticket_id}，请核对一下工单号。")
     if not staff.may_see(ticket):
-        raise CommandError(f"工单 {ticket.id} 不在您负责的范围（{'、'.join(staff.handlers or staff.communities)}），"
-                           "请联系街道处理。")
+        scope = f"承办的单位（{'、'.join(staff.handlers)}）" if staff.handlers else f"社区（{'、'.join(staff.communities)}）"
+        raise CommandError(f"工单 {ticket.id} 不在您负责的{scope}，请联系街道处理。")
     return ticket
 
 
