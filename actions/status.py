@@ -14,6 +14,7 @@ from bot.broadcasts.topics import topics_of
 from bot.nlu.address import normalize_ticket_id
 from bot.people.subscriptions import set_subscription
 from bot.tickets.errors import TicketError
+from bot.staff.access import resident_view
 from bot.tickets.masking import masked_words
 from bot.tickets.views import TicketView
 
@@ -70,7 +71,9 @@ class ActionCheckStatus(Action):
 
 
 class ActionRequestHuman(Action):
-    """Records a call-back request so staff see it, and tells the resident when to expect them."""
+    """Records a call-back request so staff see it, and tells the resident when to expect them. The
+    phone is the one of this conversation's form or, once a filed ticket holds it (stored
+    conversations keep none), the one on the resident's own latest ticket."""
 
     def name(self) -> Text:
         return "action_request_human"
@@ -79,6 +82,9 @@ class ActionRequestHuman(Action):
                   domain: DomainDict) -> List[Dict[Text, Any]]:
         channel, sender_id = reporter(tracker)
         phone = tracker.get_slot("phone")
+        if phone is None:
+            own = resident_view(store(), store().latest_for_reporter(channel, sender_id), channel, sender_id)
+            phone = own.phone if own else None
         try:
             request = store().request_callback(channel, sender_id,
                                                phone=phone if phone and phone != "declined" else None,

@@ -140,8 +140,8 @@ def test_request_human_records_a_callback():
     from sqlalchemy import select
 
     from actions.common import local_time
-    from bot.db import session_scope
-    from bot.models import CallbackRequest
+    from bot.core.db import session_scope
+    from bot.callbacks.models import CallbackRequest
 
     _, messages = run(ActionRequestHuman(), tracker("转人工", intent="request_human", slots={"phone": "13812345678"}))
     with session_scope(common.store().engine) as session:
@@ -149,6 +149,23 @@ def test_request_human_records_a_callback():
         recorded = (row.channel, row.sender_id, row.phone, row.note, row.status, row.expected_by)
     assert recorded[:5] == ("rest", "r1", "13812345678", "转人工", "open")
     assert messages == [{**messages[0], "response": "utter_human_requested", "expected_by": local_time(recorded[5])}]
+
+
+def test_a_callback_after_a_filed_ticket_takes_the_residents_own_phone_never_a_followed_ones():
+    from sqlalchemy import select
+
+    from bot.core.db import session_scope
+    from bot.callbacks.models import CallbackRequest
+
+    store = common.store()
+    own = store.create(category="leak", description="屋顶漏水", community="万柳西园社区", building="5",
+                       phone="13812345678", reporter_channel="rest", reporter_id="r1")
+    store.follow(own.id, "rest", "r2")
+    for sender in ("r1", "r2"):  # stored conversations keep no phone once the form is done
+        run(ActionRequestHuman(), tracker("转人工", intent="request_human", sender=sender, slots={"phone": None}))
+    with session_scope(store.engine) as session:
+        phones = {row.sender_id: row.phone for row in session.execute(select(CallbackRequest)).scalars()}
+    assert phones == {"r1": "13812345678", "r2": None}, "a follower is never given the reporter's phone"
 
 
 def test_responsible_party_for_unmanaged_and_managed_buildings():

@@ -181,3 +181,33 @@ def test_a_second_resident_sees_nothing_personal_by_any_route_and_no_full_phone_
     events = json.loads(client.get(f"linlitracker:tracker:{alice}"))["events"]
     assert f"望园2号楼3单元502电梯坏了 困了个老人 电话138****9876" in [e.get("text") for e in events]
     assert [e["value"] for e in events if e.get("event") == "slot" and e["name"] == "phone"][-1] is None
+
+
+# -- logs ------------------------------------------------------------------------------------------
+
+def test_every_log_record_and_warning_is_masked_once_installed(capsys):
+    import logging
+    import warnings
+
+    from bot.privacy import logs
+
+    logs.install()
+    logs.install()  # twice changes nothing: one factory, one wrapper
+    stream = __import__("io").StringIO()
+    handler = logging.StreamHandler(stream)  # added after install, as Rasa adds its own
+    logger = logging.getLogger("linli.test.privacy")
+    logger.addHandler(handler)
+    try:
+        logger.warning("tracker %s", {"slots": {"phone": PHONE}})
+        try:
+            raise ValueError(f"body='{PHONE}'")
+        except ValueError:
+            logger.exception("action failed for 138-1234-9876")
+    finally:
+        logger.removeHandler(handler)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning(f"Failed to parse '/greet{{\"phone\": \"{PHONE}\"'", UserWarning, "x.py", 1)
+    written = stream.getvalue() + capsys.readouterr().err
+    assert "138****9876" in written and "ValueError" in written
+    assert not re.findall(r"(?<!\d)1[3-9]\d[\s-]?\d{4}[\s-]?\d{4}(?!\d)", written), written
