@@ -211,3 +211,40 @@ def test_every_log_record_and_warning_is_masked_once_installed(capsys):
     written = stream.getvalue() + capsys.readouterr().err
     assert "138****9876" in written and "ValueError" in written
     assert not re.findall(r"(?<!\d)1[3-9]\d[\s-]?\d{4}[\s-]?\d{4}(?!\d)", written), written
+
+
+# -- conversations in Redis ------------------------------------------------------------------------
+
+def test_a_conversation_is_stored_masked_and_its_phone_slot_kept_only_while_the_form_asks():
+    import asyncio
+
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import ActiveLoop, SlotSet, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from bot.runtime.tracker_store import PrivateRedisTrackerStore
+
+    domain = Domain.from_dict({
+        "slots": {name: {"type": "text", "mappings": [{"type": "custom"}]} for name in ("phone", "description")},
+        "forms": {"report_form": {"required_slots": ["phone"]}}})
+    store = PrivateRedisTrackerStore(domain, host="127.0.0.1", port=6379, db=13, key_prefix="linliprivacytest",
+                                     record_exp=600)
+    sender = f"pv-unit-{uuid.uuid4().hex[:6]}"
+    key = f"linliprivacytest:tracker:{sender}"
+    try:
+        tracker = DialogueStateTracker.from_events(sender, [
+            UserUttered(f"屋顶漏水 电话{PHONE}", parse_data={"entities": [{"entity": "phone", "value": PHONE}]}),
+            ActiveLoop("report_form"), SlotSet("description", f"屋顶漏水 电话{PHONE}"), SlotSet("phone", PHONE)],
+            slots=domain.slots)
+        asyncio.run(store.save(tracker))
+        during = asyncio.run(store.retrieve(sender))
+        assert during.get_slot("phone") == PHONE, "the form still needs the phone"
+        assert during.latest_message.text == "屋顶漏水 电话138****9876"
+        tracker.update(ActiveLoop(None))
+        asyncio.run(store.save(tracker))
+        after = asyncio.run(store.retrieve(sender))
+        assert (after.get_slot("phone"), after.get_slot("description")) == (None, "屋顶漏水 电话138****9876")
+        assert len(after.events) == len(tracker.events), "each event stored once"
+        assert PHONE not in store.red.get(key) and 0 < store.red.ttl(key) <= 600
+    finally:
+        store.red.delete(key)

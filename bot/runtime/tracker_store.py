@@ -4,10 +4,12 @@ A conversation in Redis holds every message, every slot value and the NLU result
 as long as ``record_exp`` (service.yml ``privacy.tracker_retention_days``). The ticket is the record
 of a complaint and holds the phone in its own field; the conversation needs the phone only while a
 form is still asking for it. So every tracker is saved with mobile numbers masked in all its text
-(messages, entities, slots, bot replies), and the ``phone`` slot:
+(messages, NLU results, bot replies), and its slot values:
 
-- while a form is active, kept as it is (the form files the ticket with it);
-- once no form is active, emptied: the next complaint asks again instead of reading it back.
+- while a form is active, kept as they are (the form files the ticket or sign-up with them, and
+  must not read back a masked phone);
+- once no form is active, masked too, and the phone slots (the complaint's, the rider's) emptied:
+  the next form asks again instead of reading them back.
 
 Rasa's own save compares the events it has with those stored to keep earlier conversation sessions;
 stored events are masked and those in memory are not, so this save keeps the stored events older
@@ -23,7 +25,8 @@ from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.privacy.masks import mask_phones
 
-PHONE_SLOT = "phone"
+#: Slots holding a phone number, emptied once no form needs them (dialogs/domain).
+PHONE_SLOTS = ("phone", "volunteer_phone")
 
 
 class PrivateRedisTrackerStore(RedisTrackerStore):
@@ -39,16 +42,19 @@ class PrivateRedisTrackerStore(RedisTrackerStore):
         if stored is not None and events:  # earlier sessions, which ``retrieve`` left out
             first = events[0]["timestamp"]
             events = [e for e in json.loads(stored).get("events") or () if e["timestamp"] < first] + events
-        keep_phone = tracker.active_loop_name is not None
-        dialogue["events"] = [scrubbed_event(event, keep_phone) for event in events]
+        in_form = tracker.active_loop_name is not None
+        dialogue["events"] = [scrubbed_event(event, in_form) for event in events]
         self.red.set(key, json.dumps(dialogue), ex=timeout or self.record_exp)
 
 
-def scrubbed_event(event: dict, keep_phone: bool) -> dict:
-    """One serialised event with phone numbers masked; a ``phone`` slot event kept as it is while a
-    form needs it, emptied otherwise."""
-    if event.get("event") == "slot" and event.get("name") == PHONE_SLOT:
-        return event if keep_phone else {**event, "value": None}
+def scrubbed_event(event: dict, in_form: bool) -> dict:
+    """One serialised event with phone numbers masked; slot events kept as they are while a form
+    needs them, the phone slots' emptied otherwise."""
+    if event.get("event") == "slot":
+        if in_form:
+            return event
+        if event.get("name") in PHONE_SLOTS:
+            return {**event, "value": None}
     return _masked(event)
 
 
