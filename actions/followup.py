@@ -12,7 +12,8 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import directory, entity, local_time, message_metadata, reporter, store
+from actions.common import directory, entity, local_time, message_metadata, recipient, reporter, store
+from bot.staff.access import is_staff, resident_view, staff_view
 from bot.volunteers import nudges
 from bot.workflows import followups, notices, supervision
 from bot.channels import PHOTO_TEXT
@@ -28,14 +29,15 @@ def _comment_button(ticket_id: str) -> list[dict]:
 
 
 class ActionFollowupAsk(Action):
-    """The follow-up question (or its one reminder) with one-tap answers."""
+    """The follow-up question (or its one reminder) with one-tap answers, only in the conversation of
+    someone the ticket belongs to."""
 
     def name(self) -> Text:
         return "action_followup_ask"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> List[Dict[Text, Any]]:
-        ticket = store().get(entity(tracker, "ticket_id") or "")
+        ticket = resident_view(store(), store().get(entity(tracker, "ticket_id") or ""), *recipient(tracker))
         if ticket is None:
             return []
         buttons = followups.answer_buttons(ticket.id, followups.SOLVED_ANSWERS)
@@ -108,13 +110,15 @@ class ActionFollowupComment(Action):
 
 class ActionStaffNotice(Action):
     """Due-soon reminders, whistles, supervision notices and the digest, worded from the ticket as it
-    is when the notice goes out."""
+    is when the notice goes out, and only to staff who may see it (anyone else hears nothing)."""
 
     def name(self) -> Text:
         return "action_staff_notice"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> List[Dict[Text, Any]]:
+        if not self._for_recipient(tracker):
+            return []
         try:
             response, params = notices.staff_notice(
                 store(), entity(tracker, "notice") or "", get_settings().timezone, entity(tracker, "ticket_id"),
@@ -124,6 +128,13 @@ class ActionStaffNotice(Action):
             return []
         dispatcher.utter_message(response=response, **params)
         return []
+
+    @staticmethod
+    def _for_recipient(tracker: Tracker) -> bool:
+        """The digest to staff; a ticket's notice to staff who may see that ticket."""
+        if entity(tracker, "notice") == "digest":
+            return is_staff(store(), *recipient(tracker))
+        return staff_view(store(), store().get(entity(tracker, "ticket_id") or ""), *recipient(tracker)) is not None
 
 
 class ActionPatrolNudge(Action):

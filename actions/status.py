@@ -14,6 +14,8 @@ from bot.broadcasts.topics import topics_of
 from bot.nlu.address import normalize_ticket_id
 from bot.people.subscriptions import set_subscription
 from bot.tickets.errors import TicketError
+from bot.staff.access import resident_view
+from bot.tickets.masking import masked_words
 from bot.tickets.views import TicketView
 
 _MAIN_OPTIONS = [
@@ -32,7 +34,8 @@ def status_text(ticket: TicketView) -> str:
              f"时限：{local_time(ticket.deadline)}前"]
     if ticket.history:
         last = ticket.history[-1]
-        lines.append(f"最新：{local_time(last.at)} {last.note or directory().service.event_labels.get(last.action, last.action)}")
+        note = masked_words(last.note)  # history written before notes were stored masked
+        lines.append(f"最新：{local_time(last.at)} {note or directory().service.event_labels.get(last.action, last.action)}")
     return "\n".join(lines)
 
 
@@ -68,7 +71,9 @@ class ActionCheckStatus(Action):
 
 
 class ActionRequestHuman(Action):
-    """Records a call-back request so staff see it, and tells the resident when to expect them."""
+    """Records a call-back request so staff see it, and tells the resident when to expect them. The
+    phone is the one of this conversation's form or, once a filed ticket holds it (stored
+    conversations keep none), the one on the resident's own latest ticket."""
 
     def name(self) -> Text:
         return "action_request_human"
@@ -77,6 +82,9 @@ class ActionRequestHuman(Action):
                   domain: DomainDict) -> List[Dict[Text, Any]]:
         channel, sender_id = reporter(tracker)
         phone = tracker.get_slot("phone")
+        if phone is None:
+            own = resident_view(store(), store().latest_for_reporter(channel, sender_id), channel, sender_id)
+            phone = own.phone if own else None
         try:
             request = store().request_callback(channel, sender_id,
                                                phone=phone if phone and phone != "declined" else None,

@@ -13,6 +13,9 @@ def install() -> None:
 
 
 if __name__ == "__main__":
+    from bot.privacy import logs
+
+    logs.install()
     install()
     from rasa.__main__ import main
 

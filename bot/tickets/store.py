@@ -21,6 +21,7 @@ from bot.config.service import DuplicatePolicy, duplicate_policy
 from bot.core.text import format_ticket_id, parse_phone, parse_ticket_id
 from bot.tickets.dispatch import dispatch
 from bot.tickets.duplicates import is_milestone, metres_between
+from bot.tickets.masking import kept_private, masked_words
 from bot.tickets.errors import AlreadyMerged, CannotMerge, IllegalTransition, NoLongerOpen, NotAllowed, TicketError, UnknownTicket
 from bot.tickets.status import OPEN_STATUSES, S, TRANSITIONS, TicketStatus, status_of
 from bot.tickets.views import TicketView, follower_count
@@ -125,10 +126,11 @@ class TicketStore:
                               f"{found.name}没有{building}号楼，请核对楼号。")
         if phone and not parse_phone(phone):
             raise TicketError(f"invalid phone {phone!r}", "手机号格式不对，请发11位手机号。")
+        description, phone = kept_private(description, parse_phone(phone) if phone else None)
         return {"category": category, "description": description,
                 "community": found.name if found else None, "building": building,
                 "unit": _digits("unit", unit, MAX_UNIT_DIGITS), "room": _digits("room", room, MAX_ROOM_DIGITS),
-                "phone": parse_phone(phone) if phone else None, "source": source}
+                "phone": phone, "source": source}
 
     @staticmethod
     def _reporter(channel: str, sender_id: str) -> dict:
@@ -196,9 +198,12 @@ class TicketStore:
             return TicketView.of(session.get(Ticket, latest[1])) if latest else None
 
     def list(self, status: str | None = None, community: str | None = None, overdue: bool | None = None,
-             limit: int = 50) -> list[TicketView]:
-        """Newest first. ``overdue``: True only open tickets past their deadline, False the others."""
+             limit: int = 50, handlers: Iterable[str] = ()) -> list[TicketView]:
+        """Newest first. ``overdue``: True only open tickets past their deadline, False the others;
+        ``handlers``: only tickets dispatched to these."""
         query = select(Ticket).order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(max(int(limit), 0))
+        if handlers:
+            query = query.where(Ticket.handler_name.in_(list(handlers)))
         if status:
             query = query.where(Ticket.status == status_of(status).value)
         if community:
@@ -394,6 +399,7 @@ class TicketStore:
             row = self._locked(session, canonical, now)
             event = change(row, now)
             event.ticket_id, event.at, event.actor = canonical, now, actor
+            event.note = masked_words(event.note)
             event.from_status = event.from_status or row.status
             event.to_status = event.to_status or row.status
             session.add(event)
@@ -477,7 +483,7 @@ class TicketStore:
         now = self.clock()
         with session_scope(self.engine) as session:
             row = CallbackRequest(channel=reporter["reporter_channel"], sender_id=reporter["reporter_id"],
-                                  phone=parse_phone(phone), note=_clean((note or "")[:500]), created_at=now,
+                                  phone=parse_phone(phone), note=masked_words(_clean((note or "")[:500])), created_at=now,
                                   expected_by=self.callback_due(now), status="open")
             session.add(row)
             session.flush()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from bot.tickets.errors import TicketError, UnknownTicket
+from bot.tickets.masking import masked_words
 from bot.tickets.store import TicketStore
 from bot.core.text import duration, local_time
 from bot.tickets.views import place
@@ -29,7 +30,7 @@ def staff_notice(tickets: TicketStore, notice: str, zone: str, ticket_id: str | 
     service = tickets.directory.service
     params = {"ticket_id": ticket.id, "category": service.categories[ticket.category].label, "place": place(ticket),
               "handler": ticket.handler_name, "deadline": local_time(ticket.deadline, zone) if ticket.deadline else "-",
-              "tier": service.tiers.get(ticket.tier, ticket.tier), "description": ticket.description[:80]}
+              "tier": service.tiers.get(ticket.tier, ticket.tier), "description": masked_words(ticket.description)[:80]}  # rows from before masking too
     if notice == "due_soon":
         return "utter_notice_due_soon", {**params, "left": duration(ticket.deadline - now)}
     if notice == "whistle":
