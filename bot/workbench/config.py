@@ -29,6 +29,7 @@ class ConsoleConfig:
     labels: dict
     disabled: dict
     messages: dict
+    correction_words: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, path: Path | str) -> "ConsoleConfig":
@@ -43,7 +44,8 @@ class ConsoleConfig:
                          figures_cache_seconds=float(figures["cache_seconds"]),
                          custom_max_days=int(figures["custom_max_days"]),
                          poll_ms=int(raw["broadcasts"]["poll_ms"]), labels=dict(raw["labels"]),
-                         disabled=dict(raw["disabled"]), messages=dict(raw["messages"]))
+                         disabled=dict(raw["disabled"]), messages=dict(raw["messages"]),
+                         correction_words=tuple(str(w) for w in raw["misunderstood"]["correction_words"]))
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"{path}: missing or malformed workbench setting: {error}") from error
         if config.link_valid_minutes <= 0 or config.session_hours <= 0 or config.page_size <= 0:

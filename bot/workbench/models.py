@@ -78,8 +78,9 @@ class TicketAttachment(Base):
 
 
 class MisunderstoodMessage(Base):
-    """A message the assistant did not understand (a fallback), kept masked, for staff to label;
-    labelled ones are exported as training data (`linli nlu export`)."""
+    """A message the assistant did not understand (a fallback) or that the resident said it got wrong
+    ("不对"), kept masked, for staff to label; labelled ones are exported as training data
+    (`linli nlu export`)."""
 
     __tablename__ = "misunderstood_messages"
 
@@ -91,6 +92,8 @@ class MisunderstoodMessage(Base):
     guessed_intent = Column(String(64))
     guessed_category = Column(String(32))
     confidence = Column(Float)
+    reason = Column(String(16), nullable=False, default="fallback")  # fallback | corrected (the resident said "不对")
+    message_id = Column(String(64), unique=True)  # Rasa's id of the user message: each is kept once
     status = Column(String(16), nullable=False, default="new")  # new | labelled | exported | ignored
     label_intent = Column(String(64))
     label_category = Column(String(32))
