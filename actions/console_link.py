@@ -29,10 +29,10 @@ class ActionConsoleLink(Action):
                   domain: DomainDict) -> List[Dict[Text, Any]]:
         channel, sender_id = reporter(tracker)
         engine = store().engine
-        if roster.authorize(channel, sender_id, engine) is None:
-            dispatcher.utter_message(response="utter_console_staff_only")
-        elif in_group(tracker):
+        if in_group(tracker):  # whoever asks: a group is never told who is staff, nor given a link
             dispatcher.utter_message(response="utter_console_link_private")
+        elif roster.authorize(channel, sender_id, engine) is None:
+            dispatcher.utter_message(response="utter_console_staff_only")
         else:
             try:
                 url = auth.issue_link(channel, sender_id, engine)

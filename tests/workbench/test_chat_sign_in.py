@@ -100,9 +100,10 @@ def test_staff_get_a_one_time_link_in_a_private_chat():
 def test_residents_and_groups_get_no_link():
     [message], _ = run(ActionConsoleLink(), tracker([user_event("登录工作台", "console_link")], RESIDENT))
     assert message["response"] == "utter_console_staff_only"
-    [message], _ = run(ActionConsoleLink(), tracker([user_event("/登录", "console_link", 1.0)], STAFF,
-                                                    chat_type="group"))
-    assert message["response"] == "utter_console_link_private"
+    for who in (STAFF, RESIDENT):
+        [message], _ = run(ActionConsoleLink(), tracker([user_event("/登录", "console_link", 1.0)], who,
+                                                        chat_type="group"))
+        assert message["response"] == "utter_console_link_private"
     assert links() == 0
 
 
