@@ -53,3 +53,14 @@ class Settings:
 
 def get_settings() -> Settings:
     return Settings.from_env()
+
+
+def console_url() -> str:
+    """Where staff open the workbench (工作台): ``LINLI_CONSOLE_URL`` (e.g. https://linli.example.org
+    behind a proxy), else the address it listens on. Sign-in links and the Monday digest point here,
+    so it is known to every process, not only the workbench's."""
+    explicit = env("CONSOLE_URL")
+    if explicit:
+        return explicit.rstrip("/")
+    host = env("CONSOLE_HOST", "127.0.0.1")
+    return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{env('CONSOLE_PORT', '5080')}"

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import yaml
 
+from bot.core.settings import console_url
+
 DEFAULT_PATH = Path(__file__).resolve().parent / "workbench.yml"
 DEFAULT_PORT = 5080
 DEFAULT_HOST = "127.0.0.1"
@@ -71,10 +73,5 @@ def console_port() -> int:
 
 
 def public_url() -> str:
-    """Where staff open the workbench: ``LINLI_CONSOLE_URL`` (e.g. https://linli.example.org behind a
-    proxy), else the address it listens on."""
-    explicit = os.environ.get("LINLI_CONSOLE_URL")
-    if explicit:
-        return explicit.rstrip("/")
-    host = console_host()
-    return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{console_port()}"
+    """Where staff open the workbench (bot.core.settings.console_url: the digest links there too)."""
+    return console_url()
