@@ -8,11 +8,9 @@ from pathlib import Path
 
 import yaml
 
-from bot.core.settings import console_url
+from bot.core.settings import CONSOLE_HOST, CONSOLE_PORT, console_url
 
 DEFAULT_PATH = Path(__file__).resolve().parent / "workbench.yml"
-DEFAULT_PORT = 5080
-DEFAULT_HOST = "127.0.0.1"
 
 
 @dataclass(frozen=True)
@@ -65,11 +63,11 @@ def get_config() -> ConsoleConfig:
 
 
 def console_host() -> str:
-    return os.environ.get("LINLI_CONSOLE_HOST") or DEFAULT_HOST
+    return os.environ.get("LINLI_CONSOLE_HOST") or CONSOLE_HOST
 
 
 def console_port() -> int:
-    return int(os.environ.get("LINLI_CONSOLE_PORT") or DEFAULT_PORT)
+    return int(os.environ.get("LINLI_CONSOLE_PORT") or CONSOLE_PORT)
 
 
 def public_url() -> str:

@@ -149,3 +149,19 @@ def test_a_correction_never_reaches_into_an_earlier_session():
     wrong = user_event("不对", "deny")
     run(ActionFallbackOptions(), tracker([old, {"event": "session_started"}, wrong]))
     assert rows() == []
+
+
+def test_the_fallback_still_answers_when_the_message_cannot_be_kept(monkeypatch, caplog):
+    from sqlalchemy.exc import OperationalError
+
+    from actions import misunderstood as capture
+
+    def unavailable(*args, **kwargs):
+        raise OperationalError("INSERT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(capture, "record_misunderstood", unavailable)
+    said = user_event("昨儿个那事儿咋整的呀 13812345678", "nlu_fallback", 0.5)
+    messages, events = run(ActionFallbackOptions(), tracker([said]))
+    assert messages[0]["response"] == "utter_default"
+    assert "misunderstood message not kept (OperationalError)" in caplog.text
+    assert "13812345678" not in caplog.text and "咋整" not in caplog.text
