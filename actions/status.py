@@ -10,6 +10,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.broadcast import topic_buttons
 from actions.common import directory, in_group, local_time, reporter, store
+from actions.misunderstood import remember_misunderstood
 from bot.broadcasts.topics import topics_of
 from bot.nlu.address import normalize_ticket_id
 from bot.people.subscriptions import set_subscription
@@ -124,6 +125,7 @@ class ActionFallbackOptions(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> List[Dict[Text, Any]]:
         text = ((tracker.latest_message or {}).get("text") or "").strip()
+        remember_misunderstood(tracker)  # for the workbench's 没听懂的话 page
         misses = int(tracker.get_slot("failed_attempts") or 0) + 1
         if not text:
             dispatcher.utter_message(response="utter_empty_message")

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from bot.core.db import get_engine, session_scope
 from bot.config.directory import HANDLER_KINDS, Directory, get_directory
 from bot.callbacks.models import CallbackRequest
-from bot.tickets.models import Ticket, TicketEvent, TicketFollower
+from bot.tickets.models import Ticket, TicketEvent, TicketFollower, overdue_at
 from bot.core.settings import get_settings
 from bot.callbacks.store import CallbackView
 from bot.config.service import DuplicatePolicy, duplicate_policy
@@ -210,8 +210,7 @@ class TicketStore:
             found = self.directory.find_community(community)
             query = query.where(Ticket.community == (found.name if found else community))
         if overdue is not None:
-            late = and_(Ticket.deadline.isnot(None), Ticket.deadline < self.clock(),
-                        Ticket.status.in_([s.value for s in OPEN_STATUSES]))
+            late = overdue_at(self.clock())
             query = query.where(late if overdue else not_(late))
         with session_scope(self.engine) as session:
             return [TicketView.of(row) for row in session.execute(query).scalars()]
