@@ -1,0 +1,164 @@
+"""What a handler does from the dispatch notice: sign for it (签收), return it (退单), tap an interim
+note, and the checks every one of them makes first.
+
+Only a verified identity listed for the ticket's current handler (the handlers file) may act; each
+step is one transaction on the locked ticket row with its history step, and pressing a button twice
+changes nothing the second time.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Optional
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import object_session
+
+from bot.core.errors import PlainUserError
+from bot.handlers.contacts import Contact, contacts_for
+from bot.handlers.models import HandlerReturn
+from bot.handlers.policy import HandlerPolicy
+from bot.core.db import session_scope
+from bot.tickets.errors import UnknownTicket
+from bot.tickets.models import Ticket, TicketEvent
+from bot.tickets.status import OPEN_STATUSES, S, TicketStatus
+from bot.tickets.store import TicketStore
+from bot.tickets.views import TicketView
+
+#: History steps that hand a ticket to a (new) handler: each one needs a notice and a sign-for.
+DISPATCHING = ("dispatched", "assigned", "returned")
+
+
+class HandlerRefused(PlainUserError):
+    """A handler's request that cannot be carried out; nothing was changed."""
+
+
+def contact_of(ticket: TicketView, channel: str, sender_id: str) -> Contact:
+    """The contact acting on the ticket: listed for its current handler, or refused."""
+    found = next((c for c in contacts_for(ticket.handler_name or "") if c.key == (channel, sender_id)), None)
+    if found is None:
+        raise HandlerRefused(f"工单 {ticket.id} 现在由{ticket.handler_name}承办，您不在它的接单名单里，没法操作。")
+    return found
+
+
+def open_ticket(store: TicketStore, ticket_id: str, channel: str, sender_id: str) -> tuple[TicketView, Contact]:
+    ticket = store.get(ticket_id or "")
+    if ticket is None:
+        raise UnknownTicket(ticket_id or "")
+    contact = contact_of(ticket, channel, sender_id)
+    if ticket.merged_into:
+        raise HandlerRefused(f"工单 {ticket.id} 已并入工单 {ticket.merged_into}，请处理 {ticket.merged_into}。")
+    if TicketStatus(ticket.status) not in OPEN_STATUSES:
+        raise HandlerRefused(f"工单 {ticket.id} 已经办结了，不需要再操作。")
+    return ticket, contact
+
+
+def _since_dispatch(row: Ticket) -> list[TicketEvent]:
+    """The row's history after the step that gave it to its current handler."""
+    events = list(row.events)
+    last = max((i for i, e in enumerate(events) if e.action in DISPATCHING), default=-1)
+    return events[last + 1:]
+
+
+def _same_handler(row: Ticket, ticket: TicketView) -> None:
+    if row.handler_name != ticket.handler_name:
+        raise HandlerRefused(f"工单 {row.id} 刚刚改派给了{row.handler_name}，不用您处理了。")
+
+
+def is_signed(row: Ticket) -> bool:
+    return any(e.action == "accepted" for e in _since_dispatch(row))
+
+
+def accept(store: TicketStore, ticket_id: str, channel: str, sender_id: str) -> tuple[TicketView, bool]:
+    """签收: the ticket moves to in progress (the resident hears "已有人接单"); returns the ticket and
+    whether this call signed it (False: it had been signed already)."""
+    ticket, contact = open_ticket(store, ticket_id, channel, sender_id)
+
+    def sign(row: Ticket, now: datetime) -> Optional[TicketEvent]:
+        _same_handler(row, ticket)
+        if is_signed(row):
+            return None
+        to_status = S.IN_PROGRESS.value if row.status in (S.DISPATCHED.value, S.REOPENED.value) else row.status
+        event = TicketEvent(action="accepted", from_status=row.status, to_status=to_status,
+                            note=f"{contact.label}已签收")
+        row.status = to_status
+        return event
+
+    try:
+        return store.apply(ticket.id, f"{channel}:{sender_id}", _or_nothing(sign)), True
+    except _Nothing:
+        return store.get(ticket.id), False
+
+
+class _Nothing(Exception):
+    pass
+
+
+def _or_nothing(change):
+    """A change that may find nothing to do (signed a moment ago by a colleague): the store's
+    transaction is given up rather than a step written."""
+    def wrapped(row, now):
+        event = change(row, now)
+        if event is None:
+            raise _Nothing()
+        return event
+    return wrapped
+
+
+def hand_back(store: TicketStore, policy: HandlerPolicy, ticket_id: str, channel: str, sender_id: str,
+              reason: str) -> TicketView:
+    """退单: the ticket goes back to its community office (or, when the community returns it, to the
+    dispatch centre) to be dispatched again, with the reason; the return counts against the handler."""
+    reason = (reason or "").strip()[:policy.return_reason_max_chars]
+    if not reason:
+        raise HandlerRefused("退回要写明原因，例如“不是我们管的楼”。")
+    ticket, contact = open_ticket(store, ticket_id, channel, sender_id)
+    kind, name = return_target(store, policy, ticket)
+
+    def give_back(row: Ticket, now: datetime) -> TicketEvent:
+        _same_handler(row, ticket)
+        object_session(row).add(HandlerReturn(ticket_id=row.id, handler_name=row.handler_name,
+                                              returned_by=f"{channel}:{sender_id}", reason=reason, at=now))
+        previous = row.handler_name
+        row.handler_kind, row.handler_name = kind, name
+        return TicketEvent(action="returned", note=f"{contact.label}退单：{reason}；转{name}重新派单（原承办{previous}）")
+
+    return store.apply(ticket.id, f"{channel}:{sender_id}", give_back)
+
+
+def return_target(store: TicketStore, policy: HandlerPolicy, ticket: TicketView) -> tuple[str, str]:
+    """Where a returned ticket goes: its community office, unless the community is the one
+    returning it (or there is none): then ``returns_to``."""
+    community = store.directory.find_community(ticket.community) if ticket.community else None
+    if community and not (ticket.handler_kind == "community" and ticket.handler_name == community.name) \
+            and policy.returns_to != "community":
+        return "community", community.name
+    department = store.directory.departments[policy.returns_to.split(":", 1)[1]]
+    return "department", department.name
+
+
+def returns_by_handler(engine, since: Optional[datetime] = None) -> dict[str, int]:
+    """How many tickets each handler returned (since a moment), most first."""
+    query = select(HandlerReturn.handler_name, func.count()).group_by(HandlerReturn.handler_name)
+    if since is not None:
+        query = query.where(HandlerReturn.at >= since)
+    with session_scope(engine) as session:
+        return dict(sorted(session.execute(query).all(), key=lambda row: -row[1]))
+
+
+def progress_note(store: TicketStore, policy: HandlerPolicy, ticket_id: str, channel: str, sender_id: str,
+                  code: str) -> TicketView:
+    """An interim note (已联系、需等配件) the handler taps: the resident hears the policy's own
+    resident-facing words for it, never anything the handler typed."""
+    note = policy.progress_notes.get(code or "")
+    if note is None:
+        raise HandlerRefused("没有这个进展选项，请点通知下面的按钮。")
+    ticket, _ = open_ticket(store, ticket_id, channel, sender_id)
+    if any(e.action == "handler_progress" and e.note == note.resident for e in _history_since_dispatch(store, ticket.id)):
+        return ticket
+    return store.record(ticket.id, f"{channel}:{sender_id}", "handler_progress", note.resident)
+
+
+def _history_since_dispatch(store: TicketStore, ticket_id: str) -> list[TicketEvent]:
+    with session_scope(store.engine) as session:
+        row = session.get(Ticket, ticket_id)
+        return _since_dispatch(row)
