@@ -108,10 +108,10 @@ def hand_back(store: TicketStore, policy: HandlerPolicy, ticket_id: str, channel
               reason: str) -> TicketView:
     """退单: the ticket goes back to its community office (or, when the community returns it, to the
     dispatch centre) to be dispatched again, with the reason; the return counts against the handler."""
+    ticket, contact = open_ticket(store, ticket_id, channel, sender_id)
     reason = (reason or "").strip()[:policy.return_reason_max_chars]
     if not reason:
         raise HandlerRefused("退回要写明原因，例如“不是我们管的楼”。")
-    ticket, contact = open_ticket(store, ticket_id, channel, sender_id)
     kind, name = return_target(store, policy, ticket)
 
     def give_back(row: Ticket, now: datetime) -> TicketEvent:
