@@ -173,14 +173,17 @@ def contacts_for(handler_key: str, path: Path | None = None) -> tuple[Contact, .
 
 def to_reach(contacts: Iterable[Contact], moment: datetime, zone: ZoneInfo,
              emergency: bool) -> tuple[tuple[Contact, ...], tuple[Contact, ...]]:
-    """(who to try in turn until one is reached, who to tell as well): day contacts on duty first,
-    then those off duty; for an emergency every night contact is told too, at once. A handler
-    listing night contacts only has its ordinary notices tried on those."""
+    """(who to try in turn until one is reached, who to tell as well). Day contacts on duty come
+    first, then those off duty. An emergency also goes to every night contact at once, and then
+    off-duty desks are not woken: only day contacts on duty are tried. A handler listing night
+    contacts only has its ordinary notices tried on those."""
     contacts = tuple(contacts)
     day = [c for c in contacts if not c.night] or list(contacts)
-    ordered = [c for c in day if c.on_duty(moment, zone)] + [c for c in day if not c.on_duty(moment, zone)]
-    night = tuple(c for c in contacts if c.night) if emergency else ()
-    return tuple(ordered), night
+    on_duty = [c for c in day if c.on_duty(moment, zone)]
+    night = tuple(c for c in contacts if c.night and c not in day) if emergency else ()
+    if night:
+        return tuple(on_duty), night
+    return tuple(on_duty + [c for c in day if c not in on_duty]), ()
 
 
 def is_contact(handler_key: str, channel: str, sender_id: str, path: Path | None = None) -> bool:
