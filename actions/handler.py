@@ -17,6 +17,7 @@ from actions.common import directory, entity, local_time, message_metadata, repo
 from bot.channels import PHOTO_TEXT
 from bot.core.errors import UserError
 from bot.handlers import work
+from bot.handlers.contacts import contacts_for
 from bot.handlers.policy import handler_policy
 from bot.staff import tickets as staff_tickets
 from bot.tickets.views import place
@@ -46,9 +47,11 @@ class ActionHandlerNotice(Action):
         ticket = store().get(entity(tracker, "ticket_id") or "")
         if ticket is None:
             return []
-        try:
-            work.contact_of(ticket, *reporter(tracker))
-        except work.HandlerRefused:
+        # trigger_intent keeps the conversation's last input channel, none yet for a contact who
+        # never wrote: the notice is for this conversation id on the contact's own channel.
+        channel = tracker.get_latest_input_channel()
+        if not any(c.id == tracker.sender_id and channel in (None, c.channel)
+                   for c in contacts_for(ticket.handler_name or "")):
             dispatcher.utter_message(response="utter_handler_notice_refused")
             return []
         service = directory().service
