@@ -18,6 +18,9 @@ from bot.channels import PHOTO_TEXT
 from bot.core.errors import UserError
 from bot.handlers import work
 from bot.handlers.contacts import contacts_for
+from bot.handlers.models import ExtensionRequest
+from bot.core.db import session_scope
+from bot.people import roster
 from bot.handlers.policy import handler_policy
 from bot.staff import tickets as staff_tickets
 from bot.tickets.views import place
@@ -32,7 +35,8 @@ def notice_buttons(ticket_id: str) -> list[dict]:
 def working_buttons(ticket_id: str) -> list[dict]:
     """Under a signed ticket: the interim notes of service.yml, and 反馈."""
     return [{"title": n.button, "payload": f'/handler_progress{{"ticket_id":"{ticket_id}","progress_note":"{n.code}"}}'}
-            for n in handler_policy().progress_notes.values()] + notice_buttons(ticket_id)[2:]
+            for n in handler_policy().progress_notes.values()] + [
+        {"title": "申请延期", "payload": f'/handler_extend{{"ticket_id":"{ticket_id}"}}'}] + notice_buttons(ticket_id)[2:]
 
 
 class ActionHandlerNotice(Action):
@@ -171,3 +175,94 @@ class ActionHandlerReport(Action):
         staff_tickets.plan(store(), ticket)
         dispatcher.utter_message(response="utter_handler_reported", ticket_id=ticket.id)
         return done
+
+
+class ValidateHandlerExtensionForm(FormValidationAction):
+    def name(self) -> Text:
+        return "validate_handler_extension_form"
+
+    def validate_extension_days(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                domain: DomainDict) -> Dict[Text, Any]:
+        try:
+            return {"extension_days": str(work.parse_days(value, handler_policy().extension_max_days))}
+        except UserError as error:
+            dispatcher.utter_message(text=error.user_message)
+            return {"extension_days": None}
+
+
+class ActionHandlerExtend(Action):
+    """申请延期 with the days and reason the form asked for; the community's staff decide."""
+
+    def name(self) -> Text:
+        return "action_handler_extend"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> List[Dict[Text, Any]]:
+        done = [SlotSet("extension_days", None), SlotSet("extension_reason", None)]
+        try:
+            request = work.request_extension(store(), handler_policy(), tracker.get_slot("ticket_id") or "",
+                                             *reporter(tracker), tracker.get_slot("extension_days") or "",
+                                             tracker.get_slot("extension_reason") or "")
+        except UserError as error:
+            dispatcher.utter_message(text=error.user_message)
+            return done
+        ticket = store().get(request.ticket_id)
+        dispatcher.utter_message(response="utter_handler_extension_requested", ticket_id=ticket.id,
+                                 deadline=local_time(ticket.deadline) if ticket.deadline else "-")
+        return done
+
+
+def _extension(tracker: Tracker):
+    try:
+        with session_scope(store().engine) as session:
+            return session.get(ExtensionRequest, int(entity(tracker, "extension_id") or 0))
+    except ValueError:
+        return None
+
+
+class ActionExtensionNotice(Action):
+    """The request, to the community's staff, with 同意 / 不同意."""
+
+    def name(self) -> Text:
+        return "action_extension_notice"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> List[Dict[Text, Any]]:
+        request = _extension(tracker)
+        ticket = store().get(request.ticket_id) if request else None
+        if ticket is None:
+            return []
+        dispatcher.utter_message(
+            response="utter_extension_request", ticket_id=ticket.id, handler=request.handler_name,
+            category=directory().service.categories[ticket.category].label, place=place(ticket),
+            days=str(request.hours // 24), reason=request.reason,
+            deadline=local_time(ticket.deadline) if ticket.deadline else "-",
+            buttons=[{"title": title, "payload": f'/extension_decide{{"extension_id":"{request.id}","decision":"{code}"}}'}
+                     for title, code in (("同意", "approve"), ("不同意", "refuse"))])
+        return []
+
+
+class ActionExtensionDecide(Action):
+    """Only staff serving the ticket's community decide; anyone else is refused and nothing changes."""
+
+    def name(self) -> Text:
+        return "action_extension_decide"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> List[Dict[Text, Any]]:
+        member = roster.authorize(*reporter(tracker), store().engine)
+        request = _extension(tracker)
+        ticket = store().get(request.ticket_id) if request else None
+        if member is None or ticket is None or not member.serves(ticket.community):
+            dispatcher.utter_message(response="utter_staff_refused")
+            return []
+        approve = entity(tracker, "decision") == "approve"
+        try:
+            ticket = work.decide_extension(store(), request.id, approve, member.actor)
+        except UserError as error:
+            dispatcher.utter_message(text=error.user_message)
+            return []
+        dispatcher.utter_message(response="utter_extension_decided", ticket_id=ticket.id,
+                                 decision="同意" if approve else "不同意",
+                                 deadline=local_time(ticket.deadline) if ticket.deadline else "-")
+        return []

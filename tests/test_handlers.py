@@ -239,3 +239,42 @@ def test_who_is_tried_by_day_and_by_night(handlers_file):
         contacts.to_reach(people, day, zone, True), contacts.to_reach(people, night, zone, True))] == [
         (["sh-desk", "9001"], []), (["sh-desk", "9001"], []), (["sh-desk", "9001"], ["sh-night"]), ([], ["sh-night"])]
     assert timedelta(minutes=15) == handler_policy().sign_for_limit("emergency")
+
+
+def test_an_extension_request_reaches_the_community_and_an_approval_moves_the_deadline(work, rasa):
+    ticket = report(work)
+    advance(work, seconds=1)
+    policy = handler_policy()
+    for days, reason, refusal in (("三十", "等配件", "1到15"), ("3", " ", "原因")):
+        with pytest.raises(handler_work.HandlerRefused, match=refusal):
+            handler_work.request_extension(work.tickets, policy, ticket.id, "wecom", "sh-desk", days, reason)
+    with pytest.raises(handler_work.HandlerRefused):
+        handler_work.request_extension(work.tickets, policy, ticket.id, "wecom", "dc-desk", "3", "等配件")
+    request = handler_work.request_extension(work.tickets, policy, ticket.id, "wecom", "sh-desk", "三天", "防水材料要等厂家发货")
+    with pytest.raises(handler_work.HandlerRefused, match="已经申请过延期"):
+        handler_work.request_extension(work.tickets, policy, ticket.id, "wecom", "sh-desk", "2", "再等等")
+    advance(work, seconds=1)
+    [asked] = [c for c in rasa.named("EXTERNAL_extension_request")]
+    assert (asked.conversation_id, asked.entities) == ("wanliuxiyuan-office", {"extension_id": str(request.id),
+                                                                               "ticket_id": ticket.id})
+    before = work.tickets.get(ticket.id).deadline
+    approved = handler_work.decide_extension(work.tickets, request.id, True, "staff:wecom:wanliuxiyuan-office")
+    assert approved.deadline == before + timedelta(days=3)
+    with pytest.raises(handler_work.HandlerRefused, match="已经同意"):
+        handler_work.decide_extension(work.tickets, request.id, False, "staff:wecom:wanliuxiyuan-office")
+    assert [(a, n) for a, n in steps(work, ticket.id, "extension_requested", "extension_approved")] == [
+        ("extension_requested", "首华物业（客服值班）申请延期3天：防水材料要等厂家发货"),
+        ("extension_approved", f"同意首华物业延期3天，{approved.deadline.astimezone(ZoneInfo('Asia/Shanghai')).month}月"
+                               f"{approved.deadline.astimezone(ZoneInfo('Asia/Shanghai')).day}日10:00前办结")]
+    advance(work, minutes=1)  # the sweep watches the new deadline
+    advance(work, days=7)
+    due = [c for c in rasa.named("EXTERNAL_staff_notice") if c.entities == {"notice": "due_soon", "ticket_id": ticket.id}]
+    assert not due, "no due-soon reminder against the old deadline"
+
+
+def test_a_refused_extension_keeps_the_deadline(work):
+    ticket = report(work)
+    request = handler_work.request_extension(work.tickets, handler_policy(), ticket.id, "wecom", "sh-desk", "5", "人手不够")
+    refused = handler_work.decide_extension(work.tickets, request.id, False, "staff:wecom:wanliuxiyuan-office")
+    assert refused.deadline == ticket.deadline
+    assert steps(work, ticket.id, "extension_refused") == [("extension_refused", "不同意首华物业延期：人手不够")]

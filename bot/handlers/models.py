@@ -36,3 +36,21 @@ class HandlerReturn(Base):
     at = Column(UtcDateTime, nullable=False)
 
     __table_args__ = (Index("ix_handler_returns_handler", "handler_name", "at"),)
+
+
+class ExtensionRequest(Base):
+    """A handler asking for more time (申请延期), and the staff decision on it."""
+
+    __tablename__ = "handler_extensions"
+
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    ticket_id = Column(String(16), ForeignKey("tickets.id"), nullable=False, index=True)
+    handler_name = Column(String(64), nullable=False)
+    requested_by = Column(String(200), nullable=False)
+    hours = Column(Integer, nullable=False)
+    reason = Column(Text, nullable=False)
+    at = Column(UtcDateTime, nullable=False)
+    status = Column(String(16), nullable=False, default="pending", index=True)  # pending | approved | refused
+    notified_at = Column(UtcDateTime)          # staff were sent the request
+    decided_by = Column(String(200))
+    decided_at = Column(UtcDateTime)

@@ -27,6 +27,7 @@ class HandlerPolicy:
     report_max_chars: int
     progress_notes: dict           # code → ProgressNote
     channel_labels: dict           # channel → its name for people (report.labels.channels)
+    extension_max_days: int = 15
 
     @classmethod
     def load(cls, path: Path) -> "HandlerPolicy":
@@ -40,7 +41,8 @@ class HandlerPolicy:
                      for code, note in (raw.get("progress_notes") or {}).items()}
             policy = cls(sign_for, float(raw.get("notice_sweep_seconds", 1)), str(raw["returns_to"]),
                          int(raw.get("return_reason_max_chars", 200)), int(raw.get("report_max_chars", 500)), notes,
-                         dict(((whole.get("report") or {}).get("labels") or {}).get("channels") or {}))
+                         dict(((whole.get("report") or {}).get("labels") or {}).get("channels") or {}),
+                         int(raw.get("extension_max_days", 15)))
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"{path}: malformed handlers setting: {error}") from error
         if any(limit <= timedelta(0) for limit in sign_for.values()) or policy.notice_sweep_seconds <= 0:

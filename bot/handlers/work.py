@@ -1,5 +1,6 @@
 """What a handler does from the dispatch notice: sign for it (签收), return it (退单), tap an interim
-note, and the checks every one of them makes first.
+note, ask for more time (申请延期, which staff approve or refuse), and the checks every one of them
+makes first.
 
 Only a verified identity listed for the ticket's current handler (the handlers file) may act; each
 step is one transaction on the locked ticket row with its history step, and pressing a button twice
@@ -7,7 +8,7 @@ changes nothing the second time.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Optional
 
 from sqlalchemy import func, select
@@ -15,9 +16,11 @@ from sqlalchemy.orm import object_session
 
 from bot.core.errors import PlainUserError
 from bot.handlers.contacts import Contact, contacts_for
-from bot.handlers.models import HandlerReturn
+from bot.handlers.models import ExtensionRequest, HandlerReturn
 from bot.handlers.policy import HandlerPolicy
 from bot.core.db import session_scope
+from bot.core.text import local_time
+from bot.nlu.address import chinese_number
 from bot.tickets.errors import UnknownTicket
 from bot.tickets.models import Ticket, TicketEvent
 from bot.tickets.status import OPEN_STATUSES, S, TicketStatus
@@ -162,3 +165,73 @@ def _history_since_dispatch(store: TicketStore, ticket_id: str) -> list[TicketEv
     with session_scope(store.engine) as session:
         row = session.get(Ticket, ticket_id)
         return _since_dispatch(row)
+
+
+def request_extension(store: TicketStore, policy: HandlerPolicy, ticket_id: str, channel: str, sender_id: str,
+                      days: str, reason: str) -> ExtensionRequest:
+    """申请延期: recorded in the history and waiting for staff; one open request per ticket."""
+    ticket, contact = open_ticket(store, ticket_id, channel, sender_id)
+    count = parse_days(days, policy.extension_max_days)
+    reason = (reason or "").strip()[:policy.return_reason_max_chars]
+    if not reason:
+        raise HandlerRefused("申请延期要写明原因，例如“需要等配件”。")
+    with session_scope(store.engine) as session:
+        if session.execute(select(ExtensionRequest.id).where(ExtensionRequest.ticket_id == ticket.id,
+                                                             ExtensionRequest.status == "pending")).first():
+            raise HandlerRefused(f"工单 {ticket.id} 已经申请过延期，正在等社区答复。")
+    actor = f"{channel}:{sender_id}"
+
+    def ask(row: Ticket, now: datetime) -> TicketEvent:
+        _same_handler(row, ticket)
+        object_session(row).add(ExtensionRequest(ticket_id=row.id, handler_name=row.handler_name, requested_by=actor,
+                                                 hours=count * 24, reason=reason, at=now, status="pending"))
+        return TicketEvent(action="extension_requested", note=f"{contact.label}申请延期{count}天：{reason}")
+
+    store.apply(ticket.id, actor, ask)
+    return pending_extension(store.engine, ticket.id)
+
+
+def parse_days(text: str, longest: int) -> int:
+    """"3", "3天", "三天" → 3; anything else, or beyond ``longest``, is refused with the reason."""
+    raw = str(text or "").strip().removesuffix("天").strip()
+    value = int(raw) if raw.isdigit() else chinese_number(raw)
+    if not value or not 1 <= value <= longest:
+        raise HandlerRefused(f"延期天数请写1到{longest}之间的数字，例如“3”。")
+    return value
+
+
+def pending_extension(engine, ticket_id: str) -> Optional[ExtensionRequest]:
+    with session_scope(engine) as session:
+        return session.execute(select(ExtensionRequest).where(
+            ExtensionRequest.ticket_id == ticket_id, ExtensionRequest.status == "pending")).scalar()
+
+
+def decide_extension(store: TicketStore, request_id: int, approve: bool, actor: str) -> TicketView:
+    """Staff approve (the deadline moves, and the deadline watch follows it) or refuse; the history
+    says which and who. Deciding twice changes nothing the second time."""
+    with session_scope(store.engine) as session:
+        request = session.get(ExtensionRequest, int(request_id))
+    if request is None:
+        raise HandlerRefused("没有找到这条延期申请。")
+    if request.status != "pending":
+        raise HandlerRefused(f"这条延期申请已经{'同意' if request.status == 'approved' else '不同意'}了。")
+
+    def decided(row: Ticket, now: datetime) -> TicketEvent:
+        claimed = object_session(row).execute(update_extension(request.id, approve, actor, now)).rowcount
+        if claimed != 1:
+            raise HandlerRefused("这条延期申请刚刚已经处理过了。")
+        if not approve:
+            return TicketEvent(action="extension_refused", note=f"不同意{request.handler_name}延期：{request.reason}")
+        if row.deadline is not None:
+            row.deadline = row.deadline + timedelta(hours=request.hours)
+        return TicketEvent(action="extension_approved",
+                           note=f"同意{request.handler_name}延期{request.hours // 24}天，{local_time(row.deadline, store.zone)}前办结")
+
+    return store.apply(request.ticket_id, actor, decided)
+
+
+def update_extension(request_id: int, approve: bool, actor: str, now: datetime):
+    from sqlalchemy import update
+
+    return (update(ExtensionRequest).where(ExtensionRequest.id == request_id, ExtensionRequest.status == "pending")
+            .values(status="approved" if approve else "refused", decided_by=actor, decided_at=now))

@@ -6,7 +6,8 @@ returned by the previous handler) gets one notice job, found by a sweep that run
 write tickets, never jobs. The job tries the handler's contacts (the handlers file) in turn until one
 is reached; every notice sent or failed is a step in the ticket's history, with whom and why. An
 emergency goes out at once at any hour, to the night contact as well; other notices wait for the end
-of quiet hours. Once a contact is reached, a second job waits out the sign-for limit of the
+of quiet hours. A handler's extension request (申请延期) goes to the community's staff the same way,
+with 同意 / 不同意. Once a contact is reached, a second job waits out the sign-for limit of the
 ticket's deadline class: not signed by then, the community's staff are told and the history says so.
 """
 from __future__ import annotations
@@ -17,12 +18,12 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.core.db import session_scope
 from bot.handlers.contacts import Contact, contacts_for, to_reach
-from bot.handlers.models import HandlerDispatch
+from bot.handlers.models import ExtensionRequest, HandlerDispatch
 from bot.handlers.policy import handler_policy
 from bot.handlers.work import DISPATCHING
 from bot.messaging.delivery import DeliveryFailed, NotConfigured
 from bot.messaging.recipients import Recipient
-from bot.messaging.send import notify_staff
+from bot.messaging.send import notify_staff, send_each
 from bot.scheduling.registry import recurring
 from bot.scheduling.scheduler import Context
 from bot.core.errors import RetryLater
@@ -58,7 +59,32 @@ def sweep(context: Context, batch: int = 200) -> int:
             continue  # another sweep planned it a moment ago
         context.schedule.at(f"dispatch:{event_id}", notify, now, quiet=not _emergency(ticket), event_id=event_id)
         planned += 1
-    return planned
+    return planned + _plan_extension_notices(context, batch)
+
+
+def _plan_extension_notices(context: Context, batch: int) -> int:
+    with session_scope(context.engine) as session:
+        waiting = list(session.execute(select(ExtensionRequest.id).where(
+            ExtensionRequest.status == "pending", ExtensionRequest.notified_at.is_(None)).limit(batch)).scalars())
+    for request_id in waiting:
+        with session_scope(context.engine) as session:
+            claimed = session.execute(update(ExtensionRequest).where(
+                ExtensionRequest.id == request_id, ExtensionRequest.notified_at.is_(None))
+                .values(notified_at=context.clock())).rowcount
+        if claimed:
+            context.schedule.at(f"extension:{request_id}", notify_extension, context.clock(), request_id=request_id)
+    return len(waiting)
+
+
+def notify_extension(context: Context, request_id: int) -> None:
+    """The request to the staff of the ticket's community (or the street), while it waits."""
+    with session_scope(context.engine) as session:
+        request = session.get(ExtensionRequest, request_id)
+    ticket = context.tickets.get(request.ticket_id) if request and request.status == "pending" else None
+    if ticket is None:
+        return
+    send_each(context, f"extension:{request_id}", context.recipients.community_staff(ticket.community),
+              "EXTERNAL_extension_request", {"extension_id": str(request_id), "ticket_id": ticket.id})
 
 
 def _emergency(ticket: TicketView) -> bool:
