@@ -15,6 +15,7 @@ from bot.nlu.address import normalize_ticket_id
 from bot.people.subscriptions import set_subscription
 from bot.tickets.errors import TicketError
 from bot.tickets.views import TicketView
+from bot.handlers.work import STAFF_NOTES
 
 _MAIN_OPTIONS = [
     {"title": "报事报修", "payload": "我要报修"},
@@ -32,7 +33,8 @@ def status_text(ticket: TicketView) -> str:
              f"时限：{local_time(ticket.deadline)}前"]
     if ticket.history:
         last = ticket.history[-1]
-        lines.append(f"最新：{local_time(last.at)} {last.note or directory().service.event_labels.get(last.action, last.action)}")
+        note = None if last.action in STAFF_NOTES else last.note
+        lines.append(f"最新：{local_time(last.at)} {note or directory().service.event_labels.get(last.action, last.action)}")
     return "\n".join(lines)
 
 

@@ -221,3 +221,29 @@ def test_a_return_goes_back_to_the_community_and_is_dispatched_again(platform):
         assert "已签收" in signed and tickets.get(ticket_id).status == "in_progress"
     finally:
         scheduler.stop()
+
+
+def test_an_extension_asked_in_chat_is_approved_by_the_community_in_chat(platform):
+    _, stack, wecom, engine = platform
+    tickets = TicketStore(engine=engine)
+    _, ticket_id = complain(stack, "万柳西园4号楼门口垃圾好几天没人清了，味道很大，电话13812340003")
+    scheduler = scheduler_at(platform, 10)
+    try:
+        work = scheduler.context
+        advance(work, seconds=2)
+        signed = choose(platform, "shouhua-desk", received(wecom, "shouhua-desk", ticket_id), "签收")
+        assert "几天" in choose(platform, "shouhua-desk", signed, "申请延期")
+        assert "1到15" in say(platform, "shouhua-desk", wecom.text("shouhua-desk", "一个月"))
+        assert "原因" in say(platform, "shouhua-desk", wecom.text("shouhua-desk", "3"))
+        before = tickets.get(ticket_id).deadline
+        assert "已提交" in say(platform, "shouhua-desk", wecom.text("shouhua-desk", "垃圾清运车这周检修"))
+        advance(work, seconds=2)
+        asked = received(wecom, "xiyuan-office", "延期申请")
+        assert ticket_id in asked and "垃圾清运车这周检修" in asked
+        decided = choose(platform, "xiyuan-office", asked, "同意")
+        assert "已同意" in decided and tickets.get(ticket_id).deadline == before + timedelta(days=3)
+        assert [a for a, _, _ in history(tickets, ticket_id, "extension_requested", "extension_approved")] == [
+            "extension_requested", "extension_approved"]
+        assert history(tickets, ticket_id, "extension_approved")[0][1] == "staff:wecom:xiyuan-office"
+    finally:
+        scheduler.stop()
