@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Optional
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import object_session
 
 from bot.core.errors import PlainUserError
@@ -75,15 +75,19 @@ def is_signed(row: Ticket) -> bool:
     return any(e.action == "accepted" for e in _since_dispatch(row))
 
 
+class _AlreadySigned(Exception):
+    """Signed a moment ago (by a colleague, or a second tap): the transaction is given up."""
+
+
 def accept(store: TicketStore, ticket_id: str, channel: str, sender_id: str) -> tuple[TicketView, bool]:
     """签收: the ticket moves to in progress (the resident hears "已有人接单"); returns the ticket and
     whether this call signed it (False: it had been signed already)."""
     ticket, contact = open_ticket(store, ticket_id, channel, sender_id)
 
-    def sign(row: Ticket, now: datetime) -> Optional[TicketEvent]:
+    def sign(row: Ticket, now: datetime) -> TicketEvent:
         _same_handler(row, ticket)
         if is_signed(row):
-            return None
+            raise _AlreadySigned()
         to_status = S.IN_PROGRESS.value if row.status in (S.DISPATCHED.value, S.REOPENED.value) else row.status
         event = TicketEvent(action="accepted", from_status=row.status, to_status=to_status,
                             note=f"{contact.label}已签收")
@@ -91,24 +95,9 @@ def accept(store: TicketStore, ticket_id: str, channel: str, sender_id: str) -> 
         return event
 
     try:
-        return store.apply(ticket.id, f"{channel}:{sender_id}", _or_nothing(sign)), True
-    except _Nothing:
+        return store.apply(ticket.id, f"{channel}:{sender_id}", sign), True
+    except _AlreadySigned:
         return store.get(ticket.id), False
-
-
-class _Nothing(Exception):
-    pass
-
-
-def _or_nothing(change):
-    """A change that may find nothing to do (signed a moment ago by a colleague): the store's
-    transaction is given up rather than a step written."""
-    def wrapped(row, now):
-        event = change(row, now)
-        if event is None:
-            raise _Nothing()
-        return event
-    return wrapped
 
 
 def hand_back(store: TicketStore, policy: HandlerPolicy, ticket_id: str, channel: str, sender_id: str,
@@ -179,15 +168,15 @@ def request_extension(store: TicketStore, policy: HandlerPolicy, ticket_id: str,
     reason = (reason or "").strip()[:policy.return_reason_max_chars]
     if not reason:
         raise HandlerRefused("申请延期要写明原因，例如“需要等配件”。")
-    with session_scope(store.engine) as session:
-        if session.execute(select(ExtensionRequest.id).where(ExtensionRequest.ticket_id == ticket.id,
-                                                             ExtensionRequest.status == "pending")).first():
-            raise HandlerRefused(f"工单 {ticket.id} 已经申请过延期，正在等社区答复。")
     actor = f"{channel}:{sender_id}"
 
     def ask(row: Ticket, now: datetime) -> TicketEvent:
         _same_handler(row, ticket)
-        object_session(row).add(ExtensionRequest(ticket_id=row.id, handler_name=row.handler_name, requested_by=actor,
+        session = object_session(row)
+        if session.execute(select(ExtensionRequest.id).where(ExtensionRequest.ticket_id == row.id,
+                                                             ExtensionRequest.status == "pending")).first():
+            raise HandlerRefused(f"工单 {row.id} 已经申请过延期，正在等社区答复。")
+        session.add(ExtensionRequest(ticket_id=row.id, handler_name=row.handler_name, requested_by=actor,
                                                  hours=count * 24, reason=reason, at=now, status="pending"))
         return TicketEvent(action="extension_requested", note=f"{contact.label}申请延期{count}天：{reason}")
 
@@ -235,7 +224,5 @@ def decide_extension(store: TicketStore, request_id: int, approve: bool, actor: 
 
 
 def update_extension(request_id: int, approve: bool, actor: str, now: datetime):
-    from sqlalchemy import update
-
     return (update(ExtensionRequest).where(ExtensionRequest.id == request_id, ExtensionRequest.status == "pending")
             .values(status="approved" if approve else "refused", decided_by=actor, decided_at=now))
