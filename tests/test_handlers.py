@@ -103,7 +103,7 @@ def test_signing_moves_the_ticket_on_and_stops_the_alert_and_twice_is_once(work,
     signed, first = handler_work.accept(work.tickets, ticket.id, "wecom", "sh-desk")
     again, second = handler_work.accept(work.tickets, ticket.id, "wecom", "sh-desk")
     assert (first, second, signed.status, again.status) == (True, False, "in_progress", "in_progress")
-    assert steps(work, ticket.id, "accepted") == [("accepted", "首华物业（客服值班）已签收")]
+    assert steps(work, ticket.id, "accepted") == [("accepted", "首华物业已签收，签收人：客服值班")]
     advance(work, hours=5)
     assert not alerts(rasa, ticket.id)
     with pytest.raises(handler_work.HandlerRefused, match="不在它的接单名单里"):

@@ -135,7 +135,7 @@ def test_complaint_reaches_the_handler_who_signs_reports_back_with_a_photo_and_t
 
         signed = choose(platform, "shouhua-desk", notice, "签收")
         assert "已签收" in signed and tickets.get(ticket_id).status == "in_progress"
-        assert history(tickets, ticket_id, "accepted") == [("accepted", "wecom:shouhua-desk", "首华物业（客服值班）已签收")]
+        assert history(tickets, ticket_id, "accepted") == [("accepted", "wecom:shouhua-desk", "首华物业已签收，签收人：客服值班")]
         advance(work, seconds=61)  # the sweep announces the step to the resident
         [news] = [r for r in delivered(engine, "progress:") if r.conversation_id == resident]
         assert "已有人接单" in " ".join(m.get("text", "") for m in news.messages)

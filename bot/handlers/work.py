@@ -90,7 +90,7 @@ def accept(store: TicketStore, ticket_id: str, channel: str, sender_id: str) -> 
             raise _AlreadySigned()
         to_status = S.IN_PROGRESS.value if row.status in (S.DISPATCHED.value, S.REOPENED.value) else row.status
         event = TicketEvent(action="accepted", from_status=row.status, to_status=to_status,
-                            note=f"{contact.label}已签收")
+                            note=f"{contact.handler}已签收" + (f"，签收人：{contact.name}" if contact.name else ""))
         row.status = to_status
         return event
 
