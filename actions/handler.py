@@ -64,7 +64,7 @@ class ActionHandlerNotice(Action):
                     if ticket.latitude is not None and ticket.longitude is not None else "")
         dispatcher.utter_message(
             response="utter_handler_notice", buttons=notice_buttons(ticket.id), ticket_id=ticket.id,
-            urgent="（紧急）" if ticket.deadline_class == "emergency" else "",
+            urgent="（紧急）" if ticket.deadline_class == "emergency" else "", redo="（重办）" if work.is_redo(ticket) else "",
             category=service.categories[ticket.category].label,
             place=place(ticket) + (f"{ticket.room}室" if ticket.room else ""), description=ticket.description,
             phone=ticket.phone or "未留", photos=f"\n照片{len(ticket.photos)}张：{'、'.join(ticket.photos)}" if ticket.photos else "",

@@ -278,3 +278,15 @@ def test_a_refused_extension_keeps_the_deadline(work):
     refused = handler_work.decide_extension(work.tickets, request.id, False, "staff:wecom:wanliuxiyuan-office")
     assert refused.deadline == ticket.deadline
     assert steps(work, ticket.id, "extension_refused") == [("extension_refused", "不同意首华物业延期：人手不够")]
+
+
+def test_a_reopened_ticket_goes_back_to_its_handler_to_be_signed_again(work, rasa):
+    ticket = report(work)
+    advance(work, seconds=1)
+    handler_work.accept(work.tickets, ticket.id, "wecom", "sh-desk")
+    work.tickets.transition(ticket.id, "resolved", "staff:wang", "已修好")
+    work.tickets.transition(ticket.id, "reopened", "staff:wang", "居民说还漏")
+    advance(work, seconds=1)
+    assert notices(rasa, ticket.id) == ["sh-desk", "sh-desk"]
+    again, signed = handler_work.accept(work.tickets, ticket.id, "wecom", "sh-desk")
+    assert signed and again.status == "in_progress"

@@ -27,8 +27,10 @@ from bot.tickets.status import OPEN_STATUSES, S, TicketStatus
 from bot.tickets.store import TicketStore
 from bot.tickets.views import TicketView
 
-#: History steps that hand a ticket to a (new) handler: each one needs a notice and a sign-for.
-DISPATCHING = ("dispatched", "assigned", "returned")
+#: History steps that hand a ticket to a handler, new or again (reopened by staff or by a failed
+#: follow-up): each one needs a notice and a sign-for.
+DISPATCHING = ("dispatched", "assigned", "returned", "reopened", "followup_failed")
+REDO = ("reopened", "followup_failed")
 #: Steps of the handler's side whose notes are written for staff (contact names, a handler's own
 #: words): a resident reading their ticket sees the step's label instead.
 STAFF_NOTES = ("handler_notified", "handler_notice_failed", "sign_for_overdue", "returned", "handler_photos",
@@ -69,6 +71,11 @@ def _since_dispatch(row: Ticket) -> list[TicketEvent]:
 def _same_handler(row: Ticket, ticket: TicketView) -> None:
     if row.handler_name != ticket.handler_name:
         raise HandlerRefused(f"工单 {row.id} 刚刚改派给了{row.handler_name}，不用您处理了。")
+
+
+def is_redo(ticket: TicketView) -> bool:
+    """Whether the ticket is back with its handler to be done again (重办)."""
+    return next((e.action for e in reversed(ticket.history) if e.action in DISPATCHING), "") in REDO
 
 
 def is_signed(row: Ticket) -> bool:

@@ -1,7 +1,7 @@
 """Dispatch notices (派单) and the sign-for limit (签收).
 
 Every history step that hands a ticket to a handler (created and dispatched, reassigned by staff,
-returned by the previous handler) gets one notice job, found by a sweep that runs every
+returned by the previous handler, reopened to be done again) gets one notice job, found by a sweep that runs every
 ``notice_sweep_seconds`` (service.yml ``handlers``): the action server, the CLI and the workbench
 write tickets, never jobs. The job tries the handler's contacts (the handlers file) in turn until one
 is reached; every notice sent or failed is a step in the ticket's history, with whom and why. An
