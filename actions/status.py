@@ -18,6 +18,7 @@ from bot.tickets.errors import TicketError
 from bot.staff.access import resident_view
 from bot.tickets.masking import masked_words
 from bot.tickets.views import TicketView
+from bot.handlers.work import STAFF_NOTES
 
 _MAIN_OPTIONS = [
     {"title": "报事报修", "payload": "我要报修"},
@@ -35,7 +36,7 @@ def status_text(ticket: TicketView) -> str:
              f"时限：{local_time(ticket.deadline)}前"]
     if ticket.history:
         last = ticket.history[-1]
-        note = masked_words(last.note)  # history written before notes were stored masked
+        note = None if last.action in STAFF_NOTES else masked_words(last.note)  # older notes were stored unmasked
         lines.append(f"最新：{local_time(last.at)} {note or directory().service.event_labels.get(last.action, last.action)}")
     return "\n".join(lines)
 

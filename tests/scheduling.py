@@ -90,7 +90,10 @@ class FakeRasa:
 def settings_for(database_url: str, rasa_url: str, redis_url: str | None = None, **overrides) -> SchedulerSettings:
     values = {"database_url": database_url, "redis_url": redis_url, "rasa_url": rasa_url, "api_token": None,
               "timezone": "Asia/Shanghai", "lease_seconds": 1.0, "sweep_seconds": 60.0,
-              "key_prefix": f"linli-test-{uuid.uuid4().hex[:8]}", "workers": 4, **overrides}
+              "key_prefix": f"linli-test-{uuid.uuid4().hex[:8]}", "workers": 4,
+              # FakeRasa, and a REST-only test stack, answer every channel with the collected
+              # messages: a test that checks "not configured" passes collecting_channels=("rest",)
+              "collecting_channels": ("rest", "wecom", "linli_telegram", "wechat"), **overrides}
     return SchedulerSettings(**values)
 
 

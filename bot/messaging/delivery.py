@@ -9,6 +9,11 @@ messages come back in the response and are kept in the delivery record.
 Every delivery has a key ("followup:GD…:1:ask"). The key is claimed in the database before the
 request goes out, so two processes racing for the same job send once; a failed delivery can be
 claimed again by a retry.
+
+A delivery counts as sent only when it went out. Rasa hands a ``trigger_intent`` for a channel it has
+no connector for (``wecom`` without WeChat Work credentials) to its collecting channel and answers
+200 with the messages in the reply: for any channel but those that collect by design (the REST
+channel), that is a failure, recorded as ``failed`` with ``not configured``, not a success.
 """
 from __future__ import annotations
 
@@ -66,12 +71,25 @@ class DeliveryFailed(RetryLater):
     pass
 
 
+class NotConfigured(DeliveryFailed):
+    """Rasa has no connector for the recipient's channel: nothing reached them."""
+
+    def __init__(self, key: str, channel: str) -> None:
+        super().__init__(f"{key}: channel not configured: {channel}")
+        self.channel = channel
+
+
+#: Channels whose messages come back in trigger_intent's reply by design (no platform behind them).
+COLLECTING_CHANNELS = ("rest",)
+
+
 class Delivery:
     """Sends proactive messages through one Rasa server (any replica behind a load balancer)."""
 
     def __init__(self, rasa_url: str, token: Optional[str], engine, clock: Callable[[], datetime],
-                 workers: int = 8, timeout: float = 30.0) -> None:
+                 workers: int = 8, timeout: float = 30.0, collecting: tuple[str, ...] = COLLECTING_CHANNELS) -> None:
         self.rasa_url = rasa_url.rstrip("/")
+        self.collecting = frozenset(collecting)
         self.token = token
         self.engine = engine
         self.clock = clock
@@ -94,7 +112,11 @@ class Delivery:
             detail = f"{type(error).__name__}: {error}"[:1000]
             self._finish(key, "failed", error=detail)
             raise DeliveryFailed(f"{key}: {detail}") from error
-        messages = response.json().get("messages", [])
+        reply = response.json()
+        if "messages" in reply and to.channel not in self.collecting:
+            self._finish(key, "failed", error=f"channel not configured: {to.channel}")
+            raise NotConfigured(key, to.channel)
+        messages = reply.get("messages", [])
         self._finish(key, "sent", messages=messages)
         return messages
 

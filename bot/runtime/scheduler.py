@@ -13,8 +13,8 @@ import threading
 from bot.core.db import init_db
 from bot.privacy import logs as privacy_logs
 from bot.scheduling.scheduler import Scheduler
-from bot.workflows import (deadline_watch, digest, followups, nudge_jobs, planning, progress,  # noqa: F401
-                           supervision, volunteer_status)
+from bot.workflows import (deadline_watch, digest, dispatch_notices, followups, nudge_jobs, planning,  # noqa: F401
+                           progress, supervision, volunteer_status)
 
 log = logging.getLogger(__name__)
 

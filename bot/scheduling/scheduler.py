@@ -153,7 +153,7 @@ class Scheduler:
         from bot.tickets.store import TicketStore
 
         delivery = Delivery(self.settings.rasa_url, self.settings.api_token, self.engine, self.clock,
-                            workers=self.settings.workers)
+                            workers=self.settings.workers, collecting=self.settings.collecting_channels)
         return Context(self, TicketStore(engine=self.engine, clock=self.clock), delivery, self.policy, self.recipients,
                        self.clock)
 

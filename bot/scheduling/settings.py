@@ -23,6 +23,7 @@ class SchedulerSettings:
     sweep_seconds: float = 60.0        # how often the state of tickets and subscriptions is turned into jobs
     key_prefix: str = "linli"          # Redis keys: <prefix>:jobs, <prefix>:run_times, <prefix>:lease
     max_attempts: int = 5              # deliveries tried before they are left as failed
+    collecting_channels: tuple = ("rest",)  # channels answered in trigger_intent's reply by design
 
     @property
     def renew_seconds(self) -> float:

@@ -404,6 +404,11 @@ class TicketStore:
             session.add(event)
         return self.get(canonical)
 
+    def apply(self, ticket_id: str, actor: str, change: Callable[[Ticket, datetime], TicketEvent]) -> TicketView:
+        """A change defined by another package (the handler's sign-for and returns) made the way the
+        store makes its own: row locked, checked, changed and its history step appended at once."""
+        return self._change(ticket_id, actor, change)
+
     def transition(self, ticket_id: str, to_status: str, actor: str, note: str | None = None,
                    action: str | None = None) -> TicketView:
         """Moves a ticket along a legal transition and records it; anything else changes nothing.

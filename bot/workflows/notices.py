@@ -1,4 +1,5 @@
-"""What staff notices say (due soon, whistle, supervision, digest), from the ticket as it is now."""
+"""What staff notices say (due soon, whistle, supervision, digest, a dispatch not signed for or
+reaching nobody), from the ticket as it is now."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -52,4 +53,6 @@ def staff_notice(tickets: TicketStore, notice: str, zone: str, ticket_id: str | 
         followup = followup_of(tickets.engine, ticket.id, int(round_ or 0))
         return "utter_notice_supervision", {**params, "round": round_ or "", "verdict": verdict(followup) if followup else "",
                                             "comment": (followup.comment if followup else None) or "无"}
+    if notice in ("sign_overdue", "no_contact"):
+        return f"utter_notice_{notice}", params
     raise TicketError(f"unknown notice {notice}")
