@@ -15,7 +15,7 @@ from typing import Iterator
 from datetime import datetime, timezone
 
 from sqlalchemy import DateTime, create_engine, event, text
-from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.orm import Session, declarative_base
 from sqlalchemy.types import TypeDecorator
 from bot.core.settings import get_settings
@@ -111,20 +111,32 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
         session.close()
 
 
-def init_db(engine: Engine | None = None) -> None:
-    """Creates missing tables; safe to call from every process at start-up, even all at once.
-
-    Processes starting together would each find a table missing and the slower ones would fail
-    creating it, so creation runs under a database-wide lock: SQLite's write lock, or a PostgreSQL
-    advisory lock held until the transaction ends.
-    """
-    for module in MODEL_MODULES:  # imported here: model modules import this one
+def import_models() -> None:
+    """Imports every model module, so ``Base.metadata`` holds every table (they import this module)."""
+    for module in MODEL_MODULES:
         importlib.import_module(module)
+
+
+def init_db(engine: Engine | None = None) -> None:
+    """Brings the schema to the newest migration; safe to call from every process at start-up, even all at once.
+
+    Processes starting together would each find a revision missing and the slower ones would fail
+    applying it, so migrations run under a database-wide lock: SQLite's write lock, or a PostgreSQL
+    advisory lock held until the transaction ends. A database made by ``create_all`` before
+    migrations existed is adopted by the first revision, which creates only what is missing.
+    """
+    from bot.core import migrations  # its env imports this module
+
     engine = engine or get_engine()
     with engine.connect() as connection:
-        if engine.dialect.name == "sqlite":
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-        elif engine.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
-        Base.metadata.create_all(connection)
+        schema_lock(connection)
+        migrations.upgrade(connection)
         connection.commit()
+
+
+def schema_lock(connection: Connection) -> None:
+    """Holds the database-wide schema lock until the connection's transaction ends."""
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    elif connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})

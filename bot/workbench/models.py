@@ -1,11 +1,8 @@
-"""The workbench's tables, on ``bot.db.Base`` like every other feature's.
-
-Until the integrator adds ``"bot.workbench.models"`` to ``bot.db.MODEL_MODULES``, :func:`init_tables`
-creates them (``init_db`` then this module's tables, under the same lock ``init_db`` takes).
-"""
+"""The workbench's tables, on ``bot.core.db.Base`` like every other feature's (listed in
+``MODEL_MODULES``, so the migrations create them)."""
 from __future__ import annotations
 
-from sqlalchemy import Column, Float, Index, Integer, String, Text, text
+from sqlalchemy import Column, Float, Index, Integer, String, Text
 
 from bot.core.db import Base, UtcDateTime, get_engine, init_db
 from bot.tickets.models import Ticket
@@ -102,25 +99,11 @@ class MisunderstoodMessage(Base):
 
 
 #: The queue reads open tickets by deadline (least time left first) a page at a time; this index lets
-#: it walk them in order instead of sorting every match. On ``tickets``, so created explicitly
-#: (create_all skips the indexes of a table that exists); to move into bot/models.py.
+#: it walk them in order instead of sorting every match. Declared here, on ``tickets``, by the feature that
+#: needs it.
 QUEUE_INDEX = Index("ix_console_tickets_deadline", Ticket.__table__.c.deadline, Ticket.__table__.c.id)
-
-TABLES = [SignInLink.__table__, ConsoleSession.__table__, AuditEntry.__table__, TicketAttachment.__table__,
-          MisunderstoodMessage.__table__]
 
 
 def init_tables(engine=None) -> None:
-    """Linli's tables and the workbench's, safe from several processes at once (same lock as init_db)."""
-    engine = engine or get_engine()
-    init_db(engine)
-    with engine.connect() as connection:
-        if engine.dialect.name == "sqlite":
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-        elif engine.dialect.name == "postgresql":
-            from bot.core.db import _SCHEMA_LOCK_KEY
-
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
-        Base.metadata.create_all(connection, tables=TABLES)
-        QUEUE_INDEX.create(connection, checkfirst=True)
-        connection.commit()
+    """Linli's tables and the workbench's: the schema at its newest migration."""
+    init_db(engine or get_engine())
