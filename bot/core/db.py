@@ -9,12 +9,12 @@ from __future__ import annotations
 import importlib
 import threading
 from contextlib import contextmanager
+from datetime import datetime, timezone
+from enum import Enum
 from pathlib import Path
 from typing import Iterator
 
-from datetime import datetime, timezone
-
-from sqlalchemy import DateTime, create_engine, event, text
+from sqlalchemy import DateTime, String, create_engine, event, text
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.orm import Session, declarative_base
 from sqlalchemy.types import TypeDecorator
@@ -50,6 +50,34 @@ class UtcDateTime(TypeDecorator):
 
     def process_result_value(self, value: datetime | None, _dialect) -> datetime | None:
         return _utc(value)
+
+
+class StrEnum(str, Enum):
+    """A set of stored values (a status): each member equals, hashes and prints as its string, as
+    Python 3.11's ``StrEnum`` does, so ``{"sent": …}[DeliveryStatus.SENT]`` and ``f"{status}"`` keep working."""
+
+    __hash__ = str.__hash__
+
+    def __str__(self) -> str:
+        return str.__str__(self)
+
+
+class EnumString(TypeDecorator):
+    """A status column: a plain ``VARCHAR`` holding the enum's values (so the stored data is unchanged),
+    read back as members; writing anything else fails before it reaches the database."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[StrEnum], length: int = 16) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value, _dialect) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: str | None, _dialect) -> StrEnum | None:
+        return None if value is None else self.enum(value)
 
 
 def _utc(value: datetime | None) -> datetime | None:

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from sqlalchemy import Column, Float, Index, Integer, String, Text
 
-from bot.core.db import Base, UtcDateTime, get_engine, init_db
+from bot.core.db import Base, EnumString, StrEnum, UtcDateTime, get_engine, init_db
 from bot.tickets.models import Ticket
+
+
+class MisunderstoodStatus(StrEnum):
+    NEW = "new"
+    LABELLED = "labelled"
+    EXPORTED = "exported"
+    IGNORED = "ignored"
 
 
 class SignInLink(Base):
@@ -88,7 +95,7 @@ class MisunderstoodMessage(Base):
     guessed_intent = Column(String(64))
     guessed_category = Column(String(32))
     confidence = Column(Float)
-    status = Column(String(16), nullable=False, default="new")  # new | labelled | exported | ignored
+    status = Column(EnumString(MisunderstoodStatus), nullable=False, default=MisunderstoodStatus.NEW)
     label_intent = Column(String(64))
     label_category = Column(String(32))
     labelled_by = Column(String(200))

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import re
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+from alembic.script import Script, ScriptDirectory
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection
 
@@ -64,7 +65,7 @@ def differences(connection: Connection) -> list:
     return compare_metadata(context, Base.metadata)
 
 
-def include_name(name: str | None, type_: str, _parent_names: dict) -> bool:
+def include_name(name: str | None, type_: str, _parent_names: Mapping) -> bool:
     """Autogenerate looks only at Linli's own tables, never at others sharing the database."""
     from bot.core.db import Base
 
@@ -87,6 +88,7 @@ def new_revision(message: str, autogenerate: bool = True) -> Path:
                                           rev_id=_next_id())
         finally:
             engine.dispose()
+    assert isinstance(script, Script), script  # one revision, no branches
     return Path(script.path)
 
 

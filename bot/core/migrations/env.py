@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from alembic import context
 
-from bot.core.db import Base, UtcDateTime, import_models
+from bot.core.db import Base, EnumString, UtcDateTime, import_models
 from bot.core.migrations import include_name
 
 
 def render_item(type_: str, obj, _autogen_context):
-    """Revisions stay frozen: a UTC moment is written as the plain column type it is in the database."""
+    """Revisions stay frozen: our column types are written as the plain types they are in the database."""
     if type_ == "type" and isinstance(obj, UtcDateTime):
         return "sa.DateTime(timezone=True)"
+    if type_ == "type" and isinstance(obj, EnumString):
+        return f"sa.String(length={obj.impl.length})"
     return False
 
 
