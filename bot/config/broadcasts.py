@@ -3,11 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import lru_cache
 from pathlib import Path
 from typing import Optional
-import yaml
-from bot.core.settings import PACKAGE_DATA
+from bot.config.files import cached, read_yaml
+from bot.core.settings import PACKAGE_DATA, env
 
 
 #: Staff chat commands: "/通知 望园社区 明天9点到12点停水" and "/取消通知 12".
@@ -45,7 +44,7 @@ class BroadcastConfig:
 
     @classmethod
     def load(cls, path: Path) -> "BroadcastConfig":
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = read_yaml(path)
         topics = {code: spec["label"] for code, spec in raw["topics"].items()}
         words = {word: code for code, spec in raw["topics"].items() for word in (spec["label"], *spec["words"])}
         channels = {name: ChannelInfo(name, spec["label"], spec["class"], bool(spec.get("images")),
@@ -76,10 +75,11 @@ class BroadcastConfig:
         return "error"
 
 
-@lru_cache(maxsize=2)
+@cached
 def _config(path: str) -> BroadcastConfig:
     return BroadcastConfig.load(Path(path))
 
 
 def get_config() -> BroadcastConfig:
-    return _config(str(PACKAGE_DATA / "broadcasts.yml"))
+    """The broadcasts file: ``LINLI_BROADCASTS``, by default bot/data/broadcasts.yml."""
+    return _config(env("BROADCASTS", str(PACKAGE_DATA / "broadcasts.yml")))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-import yaml
+from bot.config.files import read_yaml
 from bot.privacy.masks import mask_sender
 
 
@@ -31,7 +31,7 @@ class ReportConfig:
 
     @classmethod
     def load(cls, path: Path | str, service) -> "ReportConfig":
-        raw = (yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}).get("report")
+        raw = (read_yaml(path) or {}).get("report")
         try:
             labels = raw["labels"]
             config = cls(out_dir=str(raw["out_dir"]),

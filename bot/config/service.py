@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import yaml
 from datetime import time
+
+from bot.config.files import cached, read_yaml
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class DuplicatePolicy:
 
     @classmethod
     def load(cls, path: Path | str) -> "DuplicatePolicy":
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        raw = read_yaml(path) or {}
         try:
             section = raw["duplicates"]
             policy = cls(float(section["within_days"]), float(section["within_metres"]),
@@ -37,7 +37,7 @@ class DuplicatePolicy:
         return policy
 
 
-@lru_cache(maxsize=4)
+@cached
 def duplicate_policy(path: str) -> DuplicatePolicy:
     return DuplicatePolicy.load(path)
 
@@ -112,7 +112,7 @@ class ServiceConfig:
 
     @classmethod
     def load(cls, path: Path) -> "ServiceConfig":
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        raw = read_yaml(path)
         try:
             config = cls(
                 categories={code: Category(code=code, label=c["label"], deadline_class=c["deadline_class"],
