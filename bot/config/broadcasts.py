@@ -30,6 +30,7 @@ class BroadcastConfig:
     topics: dict  # code → label
     topic_words: dict  # word → code
     text_max_chars: int
+    status_labels: dict  # broadcast status → how staff see it
     image_max_bytes: int
     image_formats: tuple
     image_max_side: int
@@ -52,6 +53,7 @@ class BroadcastConfig:
                     for name, spec in raw["channels"].items()}
         image = raw["image"]
         return cls(topics=topics, topic_words=words, text_max_chars=int(raw["text_max_chars"]),
+                   status_labels=dict(raw["statuses"]),
                    image_max_bytes=int(image["max_bytes"]), image_formats=tuple(image["formats"]),
                    image_max_side=int(image["max_side"]), channels=channels,
                    heartbeat_seconds=float(raw["heartbeat_seconds"]),

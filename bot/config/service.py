@@ -101,6 +101,7 @@ class ServiceConfig:
     tiers: dict
     unlocated_route: str
     status_labels: dict
+    answer_labels: dict  # follow-up answer code → label
     event_labels: dict
     description_max_chars: int
     photos_max: int
@@ -121,7 +122,8 @@ class ServiceConfig:
                 deadline_classes={name: float(hours) for name, hours in raw["deadline_classes"].items()},
                 urgent_keywords=tuple(raw.get("urgent_keywords", ())), tiers=raw["tiers"],
                 unlocated_route=raw["unlocated_route"],
-                status_labels=raw["status_labels"], event_labels=raw["event_labels"],
+                status_labels=raw["status_labels"], answer_labels=dict(raw["answer_labels"]),
+                event_labels=raw["event_labels"],
                 description_max_chars=int(raw["description_max_chars"]), photos_max=int(raw["photos_max"]),
                 category_min_confidence=float(raw["category_min_confidence"]),
                 cancel_words=tuple(raw["cancel_words"]), answered_in_place=tuple(raw["answered_in_place"]),

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Optional
 from sqlalchemy import (Column, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func, select, update)
 from sqlalchemy.exc import IntegrityError
+from bot.config.directory import get_directory
 from bot.core.db import Base, EnumString, StrEnum, UtcDateTime, session_scope
 from bot.scheduling.scheduler import Context
 from bot.messaging.recipients import Recipient
@@ -27,8 +28,6 @@ log = logging.getLogger(__name__)
 
 SOLVED_ANSWERS = ("solved", "partly", "unsolved")
 SATISFACTION_ANSWERS = ("satisfied", "basically", "dissatisfied")
-ANSWER_LABELS = {"solved": "已解决", "partly": "部分解决", "unsolved": "没解决",
-                 "satisfied": "满意", "basically": "基本满意", "dissatisfied": "不满意"}
 
 
 class FollowUpStatus(StrEnum):
@@ -229,7 +228,8 @@ class Answer:
 def record_answer(tickets: TicketStore, ticket_id: str, channel: str, sender_id: str, answer: str) -> Answer:
     """Records a one-tap answer; someone else's ticket, a closed follow-up or an unknown answer
     changes nothing and raises a :class:`TicketError` with a message for the resident."""
-    if answer not in ANSWER_LABELS:
+    labels = tickets.directory.service.answer_labels
+    if answer not in (*SOLVED_ANSWERS, *SATISFACTION_ANSWERS):
         raise TicketError(f"unknown answer {answer}", "这个回答我没看懂，请点一下消息里的按钮。")
     ticket = _own_ticket(tickets, ticket_id, channel, sender_id)
     followup = _latest(tickets.engine, ticket.id, AWAITING)
@@ -242,7 +242,7 @@ def record_answer(tickets: TicketStore, ticket_id: str, channel: str, sender_id:
     if followup.solved is None:
         return Answer("ask_solved", ticket, followup.round)
     outcome = "closed" if followup.solved == "solved" and answer != "dissatisfied" else "reopened"
-    note = f"第{followup.round}次回访：{ANSWER_LABELS[followup.solved]}，{ANSWER_LABELS[answer]}"
+    note = f"第{followup.round}次回访：{labels[followup.solved]}，{labels[answer]}"
     try:
         changed = tickets.transition(ticket.id, outcome, f"{channel}:{sender_id}", note)
     except IllegalTransition:
@@ -283,5 +283,7 @@ def _own_ticket(tickets: TicketStore, ticket_id: str, channel: str, sender_id: s
 # -- what the dialogue says (used by actions/followup.py) ------------------------------------------
 
 def answer_buttons(ticket_id: str, answers) -> list[dict]:
-    return [{"title": ANSWER_LABELS[a],
+    """One-tap answer buttons, titled as service.yml ``answer_labels`` says."""
+    labels = get_directory().service.answer_labels
+    return [{"title": labels[a],
              "payload": f'/followup_answer{{"ticket_id":"{ticket_id}","followup_result":"{a}"}}'} for a in answers]
