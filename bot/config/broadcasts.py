@@ -31,6 +31,8 @@ class BroadcastConfig:
     topic_words: dict  # word → code
     text_max_chars: int
     status_labels: dict  # broadcast status → how staff see it
+    everyone_words: frozenset  # audience words meaning every subscriber
+    volunteer_words: frozenset  # audience words meaning the rider volunteers
     image_max_bytes: int
     image_formats: tuple
     image_max_side: int
@@ -54,6 +56,8 @@ class BroadcastConfig:
         image = raw["image"]
         return cls(topics=topics, topic_words=words, text_max_chars=int(raw["text_max_chars"]),
                    status_labels=dict(raw["statuses"]),
+                   everyone_words=frozenset(raw["audience_words"]["everyone"]),
+                   volunteer_words=frozenset(raw["audience_words"]["volunteers"]),
                    image_max_bytes=int(image["max_bytes"]), image_formats=tuple(image["formats"]),
                    image_max_side=int(image["max_side"]), channels=channels,
                    heartbeat_seconds=float(raw["heartbeat_seconds"]),
