@@ -66,3 +66,44 @@ def test_one_reload_reads_every_file_again(tmp_path, monkeypatch):
 
     get_directory(reload=True)
     assert get_policy().quiet_start.isoformat() == "21:00:00" and get_config().text_max_chars == 500
+
+
+@pytest.fixture
+def broadcasts_copy(tmp_path, monkeypatch):
+    path = tmp_path / "broadcasts.yml"
+    shutil.copy(PACKAGE_DATA / "broadcasts.yml", path)
+    monkeypatch.setenv("LINLI_BROADCASTS", str(path))
+    return path
+
+
+def line_of(path, text: str) -> int:
+    return next(n for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if line.startswith(text))
+
+
+def test_a_bad_value_names_the_file_the_line_and_the_key(broadcasts_copy):
+    broadcasts_copy.write_text(broadcasts_copy.read_text(encoding="utf-8").replace(
+        "wecom:          {label: 企业微信, class: bot.channels.wecom.WeComInput, images: false, concurrency: 4}",
+        "wecom:          {label: 企业微信, class: bot.channels.wecom.WeComInput, images: false, concurrency: 0}"),
+        encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        get_config()
+    assert str(raised.value) == (f"{broadcasts_copy}, line {line_of(broadcasts_copy, '  wecom:')}: "
+                                 "channels.wecom.concurrency: ensure this value is greater than 0")
+
+
+def test_a_misspelt_key_is_refused_rather_than_ignored(broadcasts_copy):
+    broadcasts_copy.write_text(broadcasts_copy.read_text(encoding="utf-8").replace("text_max_chars: 1000",
+                                                                                   "text_max_char: 1000"),
+                               encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        get_config()
+    line = line_of(broadcasts_copy, "text_max_char:")
+    assert str(raised.value).splitlines() == [f"{broadcasts_copy}, line 1: text_max_chars: field required",
+                                              f"{broadcasts_copy}, line {line}: text_max_char: extra fields not permitted"]
+
+
+def test_a_missing_key_is_named(broadcasts_copy):
+    text = broadcasts_copy.read_text(encoding="utf-8")
+    broadcasts_copy.write_text(text.replace("connect_retries: 5\n", ""), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r", line 1: connect_retries: field required$"):
+        get_config()

@@ -31,7 +31,7 @@ class ReportConfig:
 
     @classmethod
     def load(cls, path: Path | str, service) -> "ReportConfig":
-        raw = (read_yaml(path) or {}).get("report")
+        raw: dict = (read_yaml(path) or {}).get("report") or {}
         try:
             labels = raw["labels"]
             config = cls(out_dir=str(raw["out_dir"]),

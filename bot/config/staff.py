@@ -47,7 +47,7 @@ class StaffMember:
         return self.channel, self.id
 
     def as_yaml(self) -> dict:
-        entry = {"channel": self.channel, "id": self.id}
+        entry: dict[str, object] = {"channel": self.channel, "id": self.id}
         entry.update({k: v for k, v in (("name", self.name), ("communities", list(self.communities)),
                                         ("handlers", list(self.handlers))) if v})
         if self.digest:
