@@ -210,7 +210,7 @@ def uptime() -> str:
     try:
         return subprocess.run(["uptime"], capture_output=True, text=True, timeout=5).stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        return "load average: %.2f, %.2f, %.2f" % os.getloadavg()
+        return "load average: {:.2f}, {:.2f}, {:.2f}".format(*os.getloadavg())
 
 
 # -- stacks ---------------------------------------------------------------------------------------
@@ -791,7 +791,7 @@ def main(argv: Optional[list[str]] = None) -> None:
             summary += asyncio.run(run_layout(layout, opts, run_dir, stock_model, info))
     except KeyboardInterrupt:
         print("\ninterrupted: stacks stopped", file=sys.stderr)
-        raise SystemExit(130)
+        raise SystemExit(130) from None
     finally:
         for stack in STARTED:
             stack.stop()

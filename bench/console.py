@@ -35,8 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bot.people import roster
-from bot.core.db import get_engine
+from bot.people import roster  # noqa: E402
+from bot.core.db import get_engine  # noqa: E402
 from bot.workbench import auth  # noqa: E402
 from bot.workbench.models import init_tables  # noqa: E402
 from report import seed  # noqa: E402  (bench/report.py)

@@ -147,8 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     n = counts(examples)
     print(f"held-out: {', '.join(str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p) for p in files)}")
     print(f"  {n['messages']} messages, {n['with category']} with a category, {n['faq']} FAQ")
-    print("training (as Rasa reads nlu/): " + ", ".join(f"{k} {c} examples / {l} labels"
-                                                        for k, (c, l) in baseline.counts.items()))
+    print("training (as Rasa reads nlu/): " + ", ".join(f"{k} {c} examples / {n} labels"
+                                                        for k, (c, n) in baseline.counts.items()))
     cols = ["baseline (char_wb 1-4 TF-IDF + LinearSVC)"] + (["Linli"] if "linli" in summary else [])
     table = [["metric"] + cols]
     for key, label in METRICS:

@@ -84,10 +84,10 @@ def start_stack(tmp: Path, **overrides: str) -> Stack:
     try:
         processes.wait_for_port(settings.action_port, 120, stack.processes[0])
         wait_for_model(stack, timeout=240)
-    except Exception:
+    except Exception as error:
         stack.stop()
         raise RuntimeError("Linli stack did not start:\n" + "\n".join(
-            p.read_text(errors="replace")[-3000:] for p in stack.logs))
+            p.read_text(errors="replace")[-3000:] for p in stack.logs)) from error
     return stack
 
 

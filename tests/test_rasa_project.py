@@ -13,6 +13,7 @@ import yaml
 from bot.runtime.processes import model_path
 from bot.core.settings import PACKAGE_DATA, PROJECT_ROOT, get_settings
 from tests.conversations import Player, load_stories, story_id
+from bot.cli.validate import DOMAIN
 from tests.stack import start_stack
 
 
@@ -21,12 +22,6 @@ def rasa(*args, tmp_path=None):
                           capture_output=True, text=True, timeout=900)
 
 
-#: The project's data as training reads it: the NLU files and the rules. The domain folder is given
-#: once, with --domain; passing all of dialogs/ as --data reads the domain files a second time as
-#: training data, and every response is then reported as duplicated.
-DOMAIN = PROJECT_ROOT / "dialogs" / "domain"
-DATA = ["nlu", *sorted(str(p.relative_to(PROJECT_ROOT)) for p in (PROJECT_ROOT / "dialogs").rglob("*.yml")
-                       if DOMAIN not in p.parents)]
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _PY_WARNING = re.compile(r"^\S+\.py:\d+: (\w*Warning): (.*?)(?=^\S+\.py:\d+: \w*Warning: |^\d{4}-\d\d-\d\d |\Z)",
@@ -146,12 +141,13 @@ def test_the_warning_reader_and_the_blind_spots():
 
 
 def test_data_validates_without_warnings_beyond_rasas_blind_spots():
-    """``rasa data validate`` on the project's own paths. Rasa 3.6 never turns a warning about unused
-    responses or intents without examples into a failure, even with --fail-on-warnings
+    """``linli validate`` (``rasa data validate`` on the project's own paths), as a newcomer runs it.
+    Rasa 3.6 never turns a warning about unused responses or intents without examples into a failure,
+    even with --fail-on-warnings
     (rasa/validator.py: ``ignore_warnings or everything_is_alright``), so the output is read:
     every warning fails the test unless ``blind_spot`` shows Rasa could not have seen the use."""
-    result = rasa("data", "validate", "--fail-on-warnings", "--config", "config.yml", "--domain", "dialogs/domain",
-                  "--data", *DATA)
+    result = subprocess.run([sys.executable, "-m", "bot.cli", "validate"], cwd=PROJECT_ROOT, capture_output=True,
+                            text=True, timeout=900)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
     assert "rasa.validator  - Validating utterances" in _ANSI.sub("", output), output[-3000:]

@@ -12,7 +12,7 @@ from bot.core.db import session_scope
 from bot.config.directory import Directory
 from bot.people.models import Person
 from bot.volunteers.models import Volunteer
-from bot.core.settings import get_settings
+from bot.core.settings import credentials_path, get_settings
 from bot.broadcasts.compose import Audience, Draft, check_image, validate
 from bot.broadcasts.errors import BroadcastError
 from bot.broadcasts.models import VOLUNTEERS
@@ -45,8 +45,6 @@ class Reach:
 
     @classmethod
     def from_credentials(cls, path: Optional[Path] = None, config: Optional[BroadcastConfig] = None) -> "Reach":
-        from bot.runtime.processes import credentials_path
-
         config = config or get_config()
         raw = yaml.safe_load(Path(path or credentials_path(get_settings())).read_text(encoding="utf-8")) or {}
         by_class = {info.input_class: name for name, info in config.channels.items()}

@@ -51,8 +51,6 @@ class Draft:
 
 # -- reading staff input -------------------------------------------------------------------------
 
-_ALL_WORDS = {"全部", "全体", "所有人", "全街道", "全体居民", "所有居民"}
-_VOLUNTEER_WORDS = {"志愿者", "骑手", "骑手志愿者", "全体志愿者", "巡查志愿者"}
 _BUILDING_ONLY = re.compile(r"^(\d{1,3}|[一二两三四五六七八九十]{1,3})(?:号楼|栋|幢|#|号)$")
 _LOOKS_LIKE_PLACE = re.compile(r"^(\S+?(?:社区|小区|街道|家园|花园|东里|西里|南里|北里))(?:\d{1,3}(?:号楼|栋|幢|#))?$")
 _TIME_OF_DAY = r"(?:(上午|早上|中午|下午|晚上))?\s*(\d{1,2})(?:[:：点](\d{2}|半)?)?分?"
@@ -112,9 +110,9 @@ def parse_notice(body: str, directory: Directory, now: datetime, zone: ZoneInfo,
     while index < len(words):
         word = words[index].group(0)
         place = _place(word, directory)
-        if word in _VOLUNTEER_WORDS:
+        if word in config.volunteer_words:
             kind = VOLUNTEERS
-        elif word in _ALL_WORDS or word == directory.street:
+        elif word in config.everyone_words or word == directory.street:
             pass
         elif place:
             community, building = place[0], place[1] or building

@@ -2,10 +2,26 @@
 from __future__ import annotations
 
 from sqlalchemy import Column, ForeignKey, Index, Integer, String, Text
-from bot.core.db import Base, UtcDateTime
+from bot.core.db import Base, EnumString, StrEnum, UtcDateTime
 
 
-OPEN = ("draft", "scheduled", "sending")
+class BroadcastStatus(StrEnum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class RecipientStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+OPEN = (BroadcastStatus.DRAFT, BroadcastStatus.SCHEDULED, BroadcastStatus.SENDING)
 
 
 # -- tables --------------------------------------------------------------------------------------
@@ -23,7 +39,7 @@ class Broadcast(Base):
     topic = Column(String(16))
     author_channel = Column(String(32), nullable=False)  # "cli" for the command line
     author_id = Column(String(128), nullable=False)
-    status = Column(String(16), nullable=False, index=True)  # draft | scheduled | sending | done | cancelled
+    status = Column(EnumString(BroadcastStatus), nullable=False, index=True)
     send_at = Column(UtcDateTime)  # None: as soon as confirmed
     created_at = Column(UtcDateTime, nullable=False)
     confirmed_at = Column(UtcDateTime)
@@ -43,7 +59,7 @@ class BroadcastRecipient(Base):
     broadcast_id = Column(Integer, ForeignKey("broadcasts.id"), primary_key=True)
     channel = Column(String(32), primary_key=True)
     sender_id = Column(String(128), primary_key=True)
-    status = Column(String(16), nullable=False)  # pending | sending | sent | failed | skipped
+    status = Column(EnumString(RecipientStatus), nullable=False)
     reason = Column(String(32))  # skipped or failed: a key of broadcasts.yml `reasons`
     detail = Column(Text)
     attempts = Column(Integer, nullable=False, default=0)

@@ -2,7 +2,12 @@
 from __future__ import annotations
 
 from sqlalchemy import Column, Integer, String, Text
-from bot.core.db import Base, UtcDateTime
+from bot.core.db import Base, EnumString, StrEnum, UtcDateTime
+
+
+class CallbackStatus(StrEnum):
+    OPEN = "open"
+    DONE = "done"
 
 
 class CallbackRequest(Base):
@@ -17,4 +22,4 @@ class CallbackRequest(Base):
     note = Column(Text)
     created_at = Column(UtcDateTime, nullable=False)
     expected_by = Column(UtcDateTime, nullable=False)
-    status = Column(String(16), nullable=False, default="open", index=True)  # open | done
+    status = Column(EnumString(CallbackStatus), nullable=False, default=CallbackStatus.OPEN, index=True)

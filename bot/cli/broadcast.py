@@ -18,9 +18,6 @@ from bot.broadcasts.errors import BroadcastError
 from bot.core.settings import get_settings
 
 
-STATUS_LABELS = {"draft": "待确认", "scheduled": "待发送", "sending": "发送中", "done": "已发完", "cancelled": "已取消"}
-
-
 def register(subparsers) -> None:
     parser = subparsers.add_parser("broadcast", help="staff notices to residents and volunteers")
     actions = parser.add_subparsers(dest="broadcast_action", required=True)
@@ -162,7 +159,7 @@ def _run_with_bar(view: lifecycle.BroadcastView, engine) -> fanout.RunResult:
 
 def _print_outcome(view: lifecycle.BroadcastView, engine) -> None:
     console = _console()
-    console.print(f"通知 {view.id}：{STATUS_LABELS[view.status]}")
+    console.print(f"通知 {view.id}：{broadcasts.get_config().status_labels[view.status]}")
     for line in audience.describe_outcome(lifecycle.report(engine, view.id)):
         console.print(line, markup=False)
 
@@ -178,7 +175,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     table = Table("编号", "状态", "发给", "时间", "送达", "失败", "未发", "内容")
     for view in lifecycle.listing(get_engine(), args.limit):
         when = view.started_at or view.send_at or view.created_at
-        table.add_row(str(view.id), STATUS_LABELS[view.status], view.audience.label(config), local_time(when, zone),
+        table.add_row(str(view.id), config.status_labels[view.status], view.audience.label(config), local_time(when, zone),
                       str(view.counts.get("sent", 0)), str(view.counts.get("failed", 0)),
                       str(view.counts.get("skipped", 0)), view.text[:24].replace("\n", " "))
     _console().print(table)
@@ -197,7 +194,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
     if view is None:
         return _fail(f"没有编号为 {args.broadcast_id} 的通知。")
     console = _console()
-    console.print(f"[bold]通知 {view.id}[/bold]  {STATUS_LABELS[view.status]}  发给：{view.audience.label(config)}")
+    console.print(f"[bold]通知 {view.id}[/bold]  {config.status_labels[view.status]}  发给：{view.audience.label(config)}")
     console.print(f"起草：{view.author_channel}:{view.author_id} {local_time(view.created_at, zone)}"
                   + (f"  定时：{local_time(view.send_at, zone)}" if view.send_at else ""), markup=False)
     if view.image:

@@ -24,7 +24,7 @@ def channel_credentials(class_path: str, credentials_path: Optional[str | Path] 
     """The section of ``credentials.yml`` (or ``LINLI_CREDENTIALS``) configuring ``class_path``."""
     from rasa.shared.utils.io import read_config_file
 
-    from bot.runtime.processes import credentials_path as default_credentials
+    from bot.core.settings import credentials_path as default_credentials
 
     path = Path(credentials_path) if credentials_path else default_credentials(get_settings())
     sections = read_config_file(str(path)) or {}

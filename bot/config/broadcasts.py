@@ -3,14 +3,65 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import lru_cache
 from pathlib import Path
 from typing import Optional
-import yaml
-from bot.core.settings import PACKAGE_DATA
+
+from pydantic import BaseModel, Extra, Field, NonNegativeInt, PositiveFloat, PositiveInt
+
+from bot.config.files import cached, load_model
+from bot.core.settings import PACKAGE_DATA, env
 
 
 #: Staff chat commands: "/通知 望园社区 明天9点到12点停水" and "/取消通知 12".
+
+
+# -- the file, as written --------------------------------------------------------------------------
+
+class _Strict(BaseModel):
+    class Config:
+        extra = Extra.forbid  # a misspelt key is an error, not a silently ignored setting
+        allow_mutation = False
+
+
+class _Topic(_Strict):
+    label: str
+    words: list[str] = []
+
+
+class _Image(_Strict):
+    max_bytes: PositiveInt
+    formats: list[str]
+    max_side: PositiveInt
+
+
+class _Channel(_Strict):
+    label: str
+    input_class: str = Field(alias="class")
+    images: bool = False
+    concurrency: PositiveInt = 4
+
+
+class _AudienceWords(_Strict):
+    everyone: list[str]
+    volunteers: list[str]
+
+
+class BroadcastsFile(_Strict):
+    """broadcasts.yml key by key (its comments say what each means)."""
+
+    topics: dict[str, _Topic]
+    text_max_chars: PositiveInt
+    statuses: dict[str, str]
+    audience_words: _AudienceWords
+    image: _Image
+    channels: dict[str, _Channel]
+    heartbeat_seconds: PositiveFloat
+    stale_after_seconds: PositiveFloat
+    connect_retries: NonNegativeInt
+    request_timeout_seconds: PositiveFloat
+    draft_valid_minutes: PositiveFloat
+    reasons: dict[str, str]
+    failure_words: dict[str, list[str]]
 
 
 # -- configuration -------------------------------------------------------------------------------
@@ -31,6 +82,9 @@ class BroadcastConfig:
     topics: dict  # code → label
     topic_words: dict  # word → code
     text_max_chars: int
+    status_labels: dict  # broadcast status → how staff see it
+    everyone_words: frozenset  # audience words meaning every subscriber
+    volunteer_words: frozenset  # audience words meaning the rider volunteers
     image_max_bytes: int
     image_formats: tuple
     image_max_side: int
@@ -45,22 +99,20 @@ class BroadcastConfig:
 
     @classmethod
     def load(cls, path: Path) -> "BroadcastConfig":
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        topics = {code: spec["label"] for code, spec in raw["topics"].items()}
-        words = {word: code for code, spec in raw["topics"].items() for word in (spec["label"], *spec["words"])}
-        channels = {name: ChannelInfo(name, spec["label"], spec["class"], bool(spec.get("images")),
-                                      int(spec.get("concurrency", 4)))
-                    for name, spec in raw["channels"].items()}
-        image = raw["image"]
-        return cls(topics=topics, topic_words=words, text_max_chars=int(raw["text_max_chars"]),
-                   image_max_bytes=int(image["max_bytes"]), image_formats=tuple(image["formats"]),
-                   image_max_side=int(image["max_side"]), channels=channels,
-                   heartbeat_seconds=float(raw["heartbeat_seconds"]),
-                   stale_after=timedelta(seconds=float(raw["stale_after_seconds"])),
-                   connect_retries=int(raw["connect_retries"]),
-                   request_timeout=float(raw["request_timeout_seconds"]),
-                   draft_valid=timedelta(minutes=float(raw["draft_valid_minutes"])),
-                   reasons=dict(raw["reasons"]), failure_words=dict(raw["failure_words"]))
+        raw = load_model(BroadcastsFile, path)
+        return cls(topics={code: topic.label for code, topic in raw.topics.items()},
+                   topic_words={word: code for code, topic in raw.topics.items() for word in (topic.label, *topic.words)},
+                   text_max_chars=raw.text_max_chars, status_labels=dict(raw.statuses),
+                   everyone_words=frozenset(raw.audience_words.everyone),
+                   volunteer_words=frozenset(raw.audience_words.volunteers),
+                   image_max_bytes=raw.image.max_bytes, image_formats=tuple(raw.image.formats),
+                   image_max_side=raw.image.max_side,
+                   channels={name: ChannelInfo(name, c.label, c.input_class, c.images, c.concurrency)
+                             for name, c in raw.channels.items()},
+                   heartbeat_seconds=raw.heartbeat_seconds, stale_after=timedelta(seconds=raw.stale_after_seconds),
+                   connect_retries=raw.connect_retries, request_timeout=raw.request_timeout_seconds,
+                   draft_valid=timedelta(minutes=raw.draft_valid_minutes), reasons=dict(raw.reasons),
+                   failure_words=dict(raw.failure_words))
 
     def topic_code(self, word: str) -> Optional[str]:
         word = word.strip()
@@ -76,10 +128,11 @@ class BroadcastConfig:
         return "error"
 
 
-@lru_cache(maxsize=2)
+@cached
 def _config(path: str) -> BroadcastConfig:
     return BroadcastConfig.load(Path(path))
 
 
 def get_config() -> BroadcastConfig:
-    return _config(str(PACKAGE_DATA / "broadcasts.yml"))
+    """The broadcasts file: ``LINLI_BROADCASTS``, by default bot/data/broadcasts.yml."""
+    return _config(env("BROADCASTS", str(PACKAGE_DATA / "broadcasts.yml")))

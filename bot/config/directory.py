@@ -8,10 +8,9 @@ mistake in them stops the process at start-up instead of misrouting a resident's
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Optional
-import yaml
+from bot.config.files import cached, read_yaml, reload_all
 from bot.core.settings import get_settings
 from bot.config.service import ServiceConfig
 
@@ -121,7 +120,7 @@ class Directory:
     @classmethod
     def load(cls, path: Path | str, service_path: Path | str | None = None) -> "Directory":
         """The directory at ``path`` with the service policy at ``service_path`` (default: settings)."""
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        raw = read_yaml(path)
         return cls(raw, ServiceConfig.load(Path(service_path or get_settings().service_path)))
 
     def single_community(self) -> Optional[str]:
@@ -165,15 +164,15 @@ class Directory:
 
 
 
-@lru_cache(maxsize=4)
+@cached
 def _load(directory_path: str, service_path: str) -> Directory:
     return Directory.load(Path(directory_path), Path(service_path))
 
 
 def get_directory(*, reload: bool = False) -> Directory:
-    """The directory named by the current settings, loaded once per process (``reload``: read the
-    files again, for tests and after an edit)."""
+    """The directory named by the current settings, loaded once per process (``reload``: read every
+    configuration file again, for tests and after an edit)."""
     if reload:
-        _load.cache_clear()
+        reload_all()
     settings = get_settings()
     return _load(str(settings.directory_path), str(settings.service_path))

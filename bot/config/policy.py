@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
-from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import yaml
+from bot.config.files import cached, read_yaml
 from bot.core.settings import env, get_settings
 
 
@@ -39,7 +38,7 @@ class Policy:
 
     @classmethod
     def load(cls, path: Path, zone: str) -> "Policy":
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        raw = read_yaml(path)
         followup = {**raw.get("followup", {}), **_followup_overrides()}
         quiet = [time.fromisoformat(t) for t in raw.get("quiet_hours", ("22:00", "08:00"))]
         remind_at = float(raw.get("deadline_watch", {}).get("remind_at", 0.75))
@@ -92,7 +91,7 @@ def _followup_overrides() -> dict:
     return {name: env(f"FOLLOWUP_{name.upper()}") for name in names if env(f"FOLLOWUP_{name.upper()}")}
 
 
-@lru_cache(maxsize=4)
+@cached
 def _policy(path: str, zone: str, overrides: tuple) -> Policy:
     return Policy.load(Path(path), zone)
 

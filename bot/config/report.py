@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-import yaml
+from bot.config.files import read_yaml
 from bot.privacy.masks import mask_sender
 
 
@@ -32,7 +32,7 @@ class ReportConfig:
 
     @classmethod
     def load(cls, path: Path | str, service) -> "ReportConfig":
-        raw = (yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}).get("report")
+        raw: dict = (read_yaml(path) or {}).get("report") or {}
         try:
             labels = raw["labels"]
             config = cls(out_dir=str(raw["out_dir"]),

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import yaml
 from datetime import time
+
+from bot.config.files import cached, read_yaml
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class DuplicatePolicy:
 
     @classmethod
     def load(cls, path: Path | str) -> "DuplicatePolicy":
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        raw = read_yaml(path) or {}
         try:
             section = raw["duplicates"]
             policy = cls(float(section["within_days"]), float(section["within_metres"]),
@@ -37,7 +37,7 @@ class DuplicatePolicy:
         return policy
 
 
-@lru_cache(maxsize=4)
+@cached
 def duplicate_policy(path: str) -> DuplicatePolicy:
     return DuplicatePolicy.load(path)
 
@@ -101,6 +101,7 @@ class ServiceConfig:
     tiers: dict
     unlocated_route: str
     status_labels: dict
+    answer_labels: dict  # follow-up answer code → label
     event_labels: dict
     description_max_chars: int
     photos_max: int
@@ -112,7 +113,7 @@ class ServiceConfig:
 
     @classmethod
     def load(cls, path: Path) -> "ServiceConfig":
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        raw = read_yaml(path)
         try:
             config = cls(
                 categories={code: Category(code=code, label=c["label"], deadline_class=c["deadline_class"],
@@ -121,7 +122,8 @@ class ServiceConfig:
                 deadline_classes={name: float(hours) for name, hours in raw["deadline_classes"].items()},
                 urgent_keywords=tuple(raw.get("urgent_keywords", ())), tiers=raw["tiers"],
                 unlocated_route=raw["unlocated_route"],
-                status_labels=raw["status_labels"], event_labels=raw["event_labels"],
+                status_labels=raw["status_labels"], answer_labels=dict(raw["answer_labels"]),
+                event_labels=raw["event_labels"],
                 description_max_chars=int(raw["description_max_chars"]), photos_max=int(raw["photos_max"]),
                 category_min_confidence=float(raw["category_min_confidence"]),
                 cancel_words=tuple(raw["cancel_words"]), answered_in_place=tuple(raw["answered_in_place"]),

@@ -14,6 +14,7 @@ from typing import Iterable, Optional
 
 import yaml
 
+from bot.config.files import ConfigError, read_yaml
 from bot.core.settings import PACKAGE_DATA, env
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ class StaffMember:
         return self.channel, self.id
 
     def as_yaml(self) -> dict:
-        entry = {"channel": self.channel, "id": self.id}
+        entry: dict[str, object] = {"channel": self.channel, "id": self.id}
         entry.update({k: v for k, v in (("name", self.name), ("communities", list(self.communities)),
                                         ("handlers", list(self.handlers))) if v})
         if self.digest:
@@ -80,7 +81,7 @@ def load_staff(path: Path | None = None, directory=None) -> tuple[StaffMember, .
     from bot.config.directory import get_directory
 
     path = Path(path or staff_file())
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    raw = read_yaml(path) or {}
     members = tuple(member_of(entry, directory or get_directory()) for entry in raw.get("staff") or ())
     keys = [m.key for m in members]
     duplicated = {k for k in keys if keys.count(k) > 1}
@@ -125,7 +126,7 @@ class StaffFile:
                 if stamp != self.stamp:
                     try:
                         self._members = load_staff(self.path)
-                    except (OSError, StaffFileError, yaml.YAMLError) as error:
+                    except (OSError, StaffFileError, ConfigError) as error:
                         log.error("staff file %s: %s; keeping the staff read before", self.path, error)
                     self.stamp = stamp
         return self._members

@@ -9,13 +9,13 @@ from __future__ import annotations
 import importlib
 import threading
 from contextlib import contextmanager
+from datetime import datetime, timezone
+from enum import Enum
 from pathlib import Path
 from typing import Iterator
 
-from datetime import datetime, timezone
-
-from sqlalchemy import DateTime, create_engine, event, text
-from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy import DateTime, String, create_engine, event, text
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.orm import Session, declarative_base
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.types import TypeDecorator
@@ -51,6 +51,34 @@ class UtcDateTime(TypeDecorator):
 
     def process_result_value(self, value: datetime | None, _dialect) -> datetime | None:
         return _utc(value)
+
+
+class StrEnum(str, Enum):
+    """A set of stored values (a status): each member equals, hashes and prints as its string, as
+    Python 3.11's ``StrEnum`` does, so ``{"sent": …}[DeliveryStatus.SENT]`` and ``f"{status}"`` keep working."""
+
+    __hash__ = str.__hash__
+
+    def __str__(self) -> str:
+        return str.__str__(self)
+
+
+class EnumString(TypeDecorator):
+    """A status column: a plain ``VARCHAR`` holding the enum's values (so the stored data is unchanged),
+    read back as members; writing anything else fails before it reaches the database."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[StrEnum], length: int = 16) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value, _dialect) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: str | None, _dialect) -> StrEnum | None:
+        return None if value is None else self.enum(value)
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -115,20 +143,32 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
         session.close()
 
 
-def init_db(engine: Engine | None = None) -> None:
-    """Creates missing tables; safe to call from every process at start-up, even all at once.
-
-    Processes starting together would each find a table missing and the slower ones would fail
-    creating it, so creation runs under a database-wide lock: SQLite's write lock, or a PostgreSQL
-    advisory lock held until the transaction ends.
-    """
-    for module in MODEL_MODULES:  # imported here: model modules import this one
+def import_models() -> None:
+    """Imports every model module, so ``Base.metadata`` holds every table (they import this module)."""
+    for module in MODEL_MODULES:
         importlib.import_module(module)
+
+
+def init_db(engine: Engine | None = None) -> None:
+    """Brings the schema to the newest migration; safe to call from every process at start-up, even all at once.
+
+    Processes starting together would each find a revision missing and the slower ones would fail
+    applying it, so migrations run under a database-wide lock: SQLite's write lock, or a PostgreSQL
+    advisory lock held until the transaction ends. A database made by ``create_all`` before
+    migrations existed is adopted by the first revision, which creates only what is missing.
+    """
+    from bot.core import migrations  # its env imports this module
+
     engine = engine or get_engine()
     with engine.connect() as connection:
-        if engine.dialect.name == "sqlite":
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-        elif engine.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
-        Base.metadata.create_all(connection)
+        schema_lock(connection)
+        migrations.upgrade(connection)
         connection.commit()
+
+
+def schema_lock(connection: Connection) -> None:
+    """Holds the database-wide schema lock until the connection's transaction ends."""
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    elif connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})

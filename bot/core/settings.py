@@ -9,13 +9,23 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import overload
 
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_DATA = PROJECT_ROOT / "bot" / "data"
 
 
+@overload
+def env(name: str, default: str) -> str: ...
+
+
+@overload
+def env(name: str, default: None = None) -> str | None: ...
+
+
 def env(name: str, default: str | None = None) -> str | None:
+    """``LINLI_<name>``; an empty value counts as unset."""
     value = os.environ.get(f"LINLI_{name}")
     return value if value not in (None, "") else default
 
@@ -68,3 +78,15 @@ def console_url() -> str:
         return explicit.rstrip("/")
     host = env("CONSOLE_HOST", CONSOLE_HOST)
     return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{env('CONSOLE_PORT', str(CONSOLE_PORT))}"
+def credentials_path(settings: Settings) -> Path:
+    """``LINLI_CREDENTIALS`` or ``credentials.yml`` at the top; the REST channel alone otherwise."""
+    explicit = env("CREDENTIALS")
+    if explicit:
+        return Path(explicit)
+    local = PROJECT_ROOT / "credentials.yml"
+    if local.exists():
+        return local
+    path = settings.var_dir / "credentials-rest.yml"
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text("rest:\n")
+    return path

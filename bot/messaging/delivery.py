@@ -26,12 +26,18 @@ from urllib.parse import quote
 import httpx
 from sqlalchemy import JSON, Column, Integer, String, Text, and_, select, update
 from sqlalchemy.exc import IntegrityError
-from bot.core.db import Base, UtcDateTime, session_scope
+from bot.core.db import Base, EnumString, StrEnum, UtcDateTime, session_scope
 from bot.messaging.recipients import Recipient
 from bot.core.errors import RetryLater
 
 
 log = logging.getLogger(__name__)
+
+
+class DeliveryStatus(StrEnum):
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
 
 
 class DeliveryRecord(Base):
@@ -42,7 +48,7 @@ class DeliveryRecord(Base):
     conversation_id = Column(String(128), nullable=False)
     intent = Column(String(64), nullable=False)
     entities = Column(JSON, nullable=False, default=dict)
-    status = Column(String(16), nullable=False, index=True)  # sending | sent | failed
+    status = Column(EnumString(DeliveryStatus), nullable=False, index=True)
     attempts = Column(Integer, nullable=False, default=1)
     claimed_at = Column(UtcDateTime, nullable=False)
     sent_at = Column(UtcDateTime)
@@ -125,20 +131,20 @@ class Delivery:
         try:
             with session_scope(self.engine) as session:
                 session.add(DeliveryRecord(key=key, channel=to.channel, conversation_id=to.conversation_id,
-                                           intent=intent, entities=entities, status="sending", attempts=1,
+                                           intent=intent, entities=entities, status=DeliveryStatus.SENDING, attempts=1,
                                            claimed_at=now))
             return True
         except IntegrityError:
             with session_scope(self.engine) as session:
                 claimed = session.execute(
-                    update(DeliveryRecord).where(and_(DeliveryRecord.key == key, DeliveryRecord.status == "failed"))
-                    .values(status="sending", attempts=DeliveryRecord.attempts + 1, claimed_at=now, error=None))
+                    update(DeliveryRecord).where(and_(DeliveryRecord.key == key, DeliveryRecord.status == DeliveryStatus.FAILED))
+                    .values(status=DeliveryStatus.SENDING, attempts=DeliveryRecord.attempts + 1, claimed_at=now, error=None))
                 return claimed.rowcount == 1
 
     def _finish(self, key: str, status: str, messages: list | None = None, error: str | None = None) -> None:
         with session_scope(self.engine) as session:
             session.execute(update(DeliveryRecord).where(DeliveryRecord.key == key).values(
-                status=status, messages=messages, error=error, sent_at=self.clock() if status == "sent" else None))
+                status=status, messages=messages, error=error, sent_at=self.clock() if status == DeliveryStatus.SENT else None))
 
     def close(self) -> None:
         self.client.close()

@@ -1,9 +1,18 @@
 """Sending one message to several recipients, each once, and staff notices."""
 from __future__ import annotations
 
-from bot.messaging.delivery import DeliveryFailed
-from bot.scheduling.scheduler import Context
+from typing import Protocol
+
 from bot.core.errors import RetryLater
+from bot.messaging.delivery import Delivery, DeliveryFailed
+
+
+class Context(Protocol):
+    """What sending needs of a job's context (``bot.scheduling.scheduler.Context`` is one): the
+    delivery. Declared here so messaging does not depend on the scheduler that runs the jobs."""
+
+    @property
+    def delivery(self) -> Delivery: ...
 
 
 def notify_staff(context: Context, key: str, recipients, notice: str, ticket_id: str | None = None, **entities) -> None:

@@ -1,4 +1,3 @@
-"""Linli's own Rasa NLU components, named in ``config.yml``: the Jieba tokenizer that featurizes numbers
-by their shape (tokenizer), the sentence-only count featurizer (featurizers), the linear intent,
-category and FAQ classifiers and the address extractor (components, address), and the rule-based
-staff-command recognizer (commands)."""
+"""Understanding Chinese messages: the jieba tokenizer, the address and staff-command rules (these import
+only ``bot.core``), and ``components.py`` and ``featurizers.py`` (a sentence-only count featurizer), the Rasa components, which Rasa loads by class
+path and which may also read ``bot.config`` (the directory's community aliases)."""

@@ -10,10 +10,9 @@ from typing import Optional
 from bot.config.staff import StaffFile, StaffFileError, file_stamp, staff_file
 from bot.people.roles import person_id, role_of, staff_communities
 from bot.config.staff import StaffMember, member_of, save_staff, load_staff
-from bot.people.models import Person
+from bot.people.models import Person, Volunteer
 from bot.core.clock import utcnow
 from bot.people.roles import person_row
-from bot.volunteers.models import Volunteer
 
 log = logging.getLogger(__name__)
 

@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 import yaml
 from bot.config.policy import get_policy
 from bot.core.settings import PROJECT_ROOT, Settings, get_settings
+from bot.core.settings import PROJECT_ROOT, Settings, credentials_path, get_settings
 
 
 MODEL_NAME = "linli"
@@ -73,20 +74,6 @@ def write_endpoints(settings: Settings | None = None) -> Path:
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     path = settings.var_dir / f"endpoints-{settings.rasa_port}.yml"
     path.write_text(yaml.safe_dump(endpoints, allow_unicode=True))
-    return path
-
-
-def credentials_path(settings: Settings) -> Path:
-    """``LINLI_CREDENTIALS`` or ``credentials.yml`` at the top; the REST channel alone otherwise."""
-    explicit = os.environ.get("LINLI_CREDENTIALS")
-    if explicit:
-        return Path(explicit)
-    local = PROJECT_ROOT / "credentials.yml"
-    if local.exists():
-        return local
-    path = settings.var_dir / "credentials-rest.yml"
-    settings.var_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text("rest:\n")
     return path
 
 

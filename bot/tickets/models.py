@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from sqlalchemy import JSON, Column, Float, ForeignKey, Index, Integer, String, Text, and_, event
 from sqlalchemy.orm import relationship
-from bot.core.db import Base, UtcDateTime
 from bot.core.clock import utcnow
-from bot.tickets.status import OPEN_VALUES
+from bot.core.db import Base, EnumString, UtcDateTime
+from bot.tickets.status import OPEN_VALUES, TicketStatus
 
 
 class Ticket(Base):
@@ -33,7 +33,7 @@ class Ticket(Base):
     tier = Column(String(16))
     deadline_class = Column(String(16))
     deadline = Column(UtcDateTime)
-    status = Column(String(16), nullable=False, index=True)
+    status = Column(EnumString(TicketStatus), nullable=False, index=True)
     created_at = Column(UtcDateTime, nullable=False, default=utcnow)
     updated_at = Column(UtcDateTime, nullable=False, default=utcnow)
     merged_into = Column(String(16), ForeignKey("tickets.id"))
@@ -68,8 +68,8 @@ class TicketEvent(Base):
     at = Column(UtcDateTime, nullable=False, index=True)  # progress notices look at recent steps
     actor = Column(String(128), nullable=False)
     action = Column(String(32), nullable=False)
-    from_status = Column(String(16))
-    to_status = Column(String(16))
+    from_status = Column(EnumString(TicketStatus))
+    to_status = Column(EnumString(TicketStatus))
     note = Column(Text)
 
 

@@ -1,12 +1,11 @@
 """Ticket statuses and the legal moves between them."""
 from __future__ import annotations
 
-from enum import Enum
-
+from bot.core.db import StrEnum
 from bot.tickets.errors import TicketError
 
 
-class TicketStatus(str, Enum):
+class TicketStatus(StrEnum):
     NEW = "new"
     DISPATCHED = "dispatched"
     IN_PROGRESS = "in_progress"

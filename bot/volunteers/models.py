@@ -1,31 +1,13 @@
-"""Rider volunteers' tables: sign-ups and all-clear patrols."""
+"""Rider volunteers' tables: all-clear patrols here; the sign-up record (``Volunteer``) lives with the
+other people tables in ``bot.people.models``, since the staff roster reads it too."""
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, Column, String, Text
+from sqlalchemy import Column, String
+
 from bot.core.db import Base, UtcDateTime
+from bot.people.models import VOLUNTEER_STATUSES, Volunteer, VolunteerStatus
 
-
-VOLUNTEER_STATUSES = ("pending", "active", "paused")
-
-
-class Volunteer(Base):
-    """A rider volunteer (骑手志愿者): sign-up answers and whether staff let them patrol."""
-
-    __tablename__ = "volunteers"
-
-    channel = Column(String(32), primary_key=True)
-    sender_id = Column(String(128), primary_key=True)
-    name = Column(String(64), nullable=False)
-    phone = Column(String(16), nullable=False)
-    platform = Column(String(32))  # the delivery platform they ride for
-    areas = Column(JSON, nullable=False, default=list)  # patrol communities (directory names)
-    nudge_times = Column(JSON, nullable=False, default=list)  # chosen nudge times, "HH:MM"; subscribed on approval
-    status = Column(String(16), nullable=False, default="pending", index=True)  # pending | active | paused
-    told_status = Column(String(16))  # the status the rider was last told about (approved, paused)
-    consent = Column(Boolean, nullable=False, default=False)
-    note = Column(Text)
-    created_at = Column(UtcDateTime, nullable=False)
-    updated_at = Column(UtcDateTime, nullable=False)
+__all__ = ["VOLUNTEER_STATUSES", "PatrolAllClear", "Volunteer", "VolunteerStatus"]
 
 
 class PatrolAllClear(Base):

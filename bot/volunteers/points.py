@@ -43,14 +43,14 @@ def points(engine, zone: ZoneInfo, first: date, rider: Optional[VolunteerView] =
     start, end = month_bounds(first, zone)
     riders = [rider] if rider else list_volunteers(engine)
     with session_scope(engine) as session:
-        fixed = dict(((row[0], row[1]), row[2]) for row in session.execute(
+        fixed = {(row[0], row[1]): row[2] for row in session.execute(
             select(Ticket.reporter_channel, Ticket.reporter_id, func.count(func.distinct(Ticket.id)))
             .join(TicketEvent, and_(TicketEvent.ticket_id == Ticket.id, TicketEvent.action == "closed",
                                     TicketEvent.at >= start, TicketEvent.at < end))
-            .group_by(Ticket.reporter_channel, Ticket.reporter_id)))
-        clear = dict(((row[0], row[1]), row[2]) for row in session.execute(
+            .group_by(Ticket.reporter_channel, Ticket.reporter_id))}
+        clear = {(row[0], row[1]): row[2] for row in session.execute(
             select(PatrolAllClear.channel, PatrolAllClear.sender_id, func.count())
             .where(PatrolAllClear.day >= start.date().isoformat(), PatrolAllClear.day < end.date().isoformat())
-            .group_by(PatrolAllClear.channel, PatrolAllClear.sender_id)))
+            .group_by(PatrolAllClear.channel, PatrolAllClear.sender_id))}
     found = [Points(r, fixed.get((r.channel, r.sender_id), 0), clear.get((r.channel, r.sender_id), 0)) for r in riders]
     return sorted(found, key=lambda p: (-(p.fixed_reports + p.all_clears), p.rider.created_at))

@@ -28,7 +28,7 @@ from bot.config import broadcasts
 from bot.volunteers import points as rider_points, records
 from bot.config.directory import get_directory
 from bot.core.errors import UserError
-from bot.workflows.followups import ANSWER_LABELS, followups
+from bot.workflows.followups import followups
 from bot.core.text import duration
 from bot.tickets.views import place
 from bot.config.report import ReportConfig
@@ -89,7 +89,7 @@ class Workbench:
                        "events": dict(self.service.event_labels), "tiers": dict(self.service.tiers),
                        "categories": {code: c.label for code, c in self.service.categories.items()},
                        "handler_kinds": dict(self.report_config.handler_kinds),
-                       "channels": dict(self.report_config.channels), "answers": dict(ANSWER_LABELS),
+                       "channels": dict(self.report_config.channels), "answers": dict(self.service.answer_labels),
                        "topics": dict(broadcasts.get_config().topics),
                        "reasons": dict(broadcasts.get_config().reasons),
                        "volunteer_statuses": dict(records.STATUS_LABELS)}

@@ -1,12 +1,17 @@
-"""The workbench's tables, on ``bot.core.db.Base`` like every other feature's (``init_db`` creates
-them: the module is in ``MODEL_MODULES``). :func:`init_tables` also adds the queue's index
-(``bot.tickets.models.QUEUE_INDEX``) to a tickets table made before the index existed."""
+"""The workbench's tables, on ``bot.core.db.Base`` like every other feature's (listed in
+``MODEL_MODULES``, so the migrations create them)."""
 from __future__ import annotations
 
-from sqlalchemy import Column, Float, Index, Integer, String, Text, text
+from sqlalchemy import Column, Float, Index, Integer, String, Text
 
-from bot.core.db import Base, UtcDateTime, get_engine, init_db
-from bot.tickets.models import QUEUE_INDEX
+from bot.core.db import Base, EnumString, StrEnum, UtcDateTime, get_engine, init_db
+
+
+class MisunderstoodStatus(StrEnum):
+    NEW = "new"
+    LABELLED = "labelled"
+    EXPORTED = "exported"
+    IGNORED = "ignored"
 
 
 class SignInLink(Base):
@@ -92,7 +97,7 @@ class MisunderstoodMessage(Base):
     confidence = Column(Float)
     reason = Column(String(16), nullable=False, default="fallback")  # fallback | corrected (the resident said "不对")
     message_id = Column(String(64), unique=True)  # Rasa's id of the user message: each is kept once
-    status = Column(String(16), nullable=False, default="new")  # new | labelled | exported | ignored
+    status = Column(EnumString(MisunderstoodStatus), nullable=False, default=MisunderstoodStatus.NEW)
     label_intent = Column(String(64))
     label_category = Column(String(32))
     labelled_by = Column(String(200))
@@ -102,21 +107,6 @@ class MisunderstoodMessage(Base):
     __table_args__ = (Index("ix_misunderstood_status", "status", "at"),)
 
 
-TABLES = [SignInLink.__table__, ConsoleSession.__table__, AuditEntry.__table__, TicketAttachment.__table__,
-          MisunderstoodMessage.__table__]
-
-
 def init_tables(engine=None) -> None:
-    """Linli's tables and the workbench's, safe from several processes at once (same lock as init_db)."""
-    engine = engine or get_engine()
-    init_db(engine)
-    with engine.connect() as connection:
-        if engine.dialect.name == "sqlite":
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-        elif engine.dialect.name == "postgresql":
-            from bot.core.db import _SCHEMA_LOCK_KEY
-
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
-        Base.metadata.create_all(connection, tables=TABLES)
-        QUEUE_INDEX.create(connection, checkfirst=True)  # a tickets table made before the index was
-        connection.commit()
+    """Linli's tables and the workbench's: the schema at its newest migration."""
+    init_db(engine or get_engine())

@@ -190,7 +190,7 @@ def queue(engine, subject, f: QueueFilter, now: datetime, zone: ZoneInfo, page_s
             rows += session.execute(select(*_COLUMNS).where(*where, Ticket.status.notin_(OPEN_VALUES))
                                     .order_by(*_order(False)).offset(max(0, start - open_total))
                                     .limit(page_size - len(rows))).all()
-    for name, values in counts.items():
+    for values in counts.values():
         values.sort(key=lambda pair: (-pair[1], str(pair[0])))
         del values[facet_max:]
     return Queue(tuple(_row(r, now) for r in rows), total, page, pages, counts)

@@ -13,7 +13,8 @@ from datetime import datetime
 from typing import Optional
 from sqlalchemy import (Column, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func, select, update)
 from sqlalchemy.exc import IntegrityError
-from bot.core.db import Base, UtcDateTime, session_scope
+from bot.config.directory import get_directory
+from bot.core.db import Base, EnumString, StrEnum, UtcDateTime, session_scope
 from bot.scheduling.scheduler import Context
 from bot.messaging.recipients import Recipient
 from bot.tickets.errors import IllegalTransition, NotAllowed, TicketError, UnknownTicket
@@ -27,10 +28,20 @@ log = logging.getLogger(__name__)
 
 SOLVED_ANSWERS = ("solved", "partly", "unsolved")
 SATISFACTION_ANSWERS = ("satisfied", "basically", "dissatisfied")
-ANSWER_LABELS = {"solved": "已解决", "partly": "部分解决", "unsolved": "没解决",
-                 "satisfied": "满意", "basically": "基本满意", "dissatisfied": "不满意"}
-AWAITING = ("asked", "reminded")
-ACTIVE = ("scheduled", *AWAITING)
+
+
+class FollowUpStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    ASKED = "asked"
+    REMINDED = "reminded"
+    ANSWERED = "answered"
+    NO_ANSWER = "no_answer"
+    CANCELLED = "cancelled"
+
+
+F = FollowUpStatus
+AWAITING = (F.ASKED, F.REMINDED)
+ACTIVE = (F.SCHEDULED, *AWAITING)
 
 
 class FollowUp(Base):
@@ -39,7 +50,7 @@ class FollowUp(Base):
     id = Column(Integer, primary_key=True, autoincrement=True)
     ticket_id = Column(String(16), ForeignKey("tickets.id"), nullable=False)
     round = Column(Integer, nullable=False)
-    status = Column(String(16), nullable=False)
+    status = Column(EnumString(FollowUpStatus), nullable=False)
     channel = Column(String(32), nullable=False)
     sender_id = Column(String(128), nullable=False)
     due_at = Column(UtcDateTime, nullable=False)
@@ -129,7 +140,7 @@ def _resolved_at(ticket: TicketView) -> datetime:
 
 def plan_followup(context: Context, ticket: TicketView) -> FollowUpView:
     followup = _current_or_next(context, ticket)
-    if followup.status == "scheduled":
+    if followup.status == F.SCHEDULED:
         context.schedule.at(f"followup:{ticket.id}:{followup.round}:ask", ask, followup.due_at,
                             ticket_id=ticket.id, round=followup.round)
     return followup
@@ -144,7 +155,7 @@ def _current_or_next(context: Context, ticket: TicketView) -> FollowUpView:
                                      .order_by(FollowUp.round.desc()).limit(1)).scalar()
             if latest is not None and latest.status in ACTIVE:
                 return FollowUpView.of(latest)
-            row = FollowUp(ticket_id=ticket.id, round=(latest.round if latest else 0) + 1, status="scheduled",
+            row = FollowUp(ticket_id=ticket.id, round=(latest.round if latest else 0) + 1, status=F.SCHEDULED,
                            channel=ticket.reporter_channel, sender_id=ticket.reporter_id,
                            due_at=context.policy.outside_quiet(_resolved_at(ticket) + context.policy.followup_delay))
             session.add(row)
@@ -158,12 +169,12 @@ def _current_or_next(context: Context, ticket: TicketView) -> FollowUpView:
 
 def ask(context: Context, ticket_id: str, round: int) -> None:
     followup, ticket = followup_of(context.engine, ticket_id, round), context.tickets.get(ticket_id)
-    if followup is None or followup.status != "scheduled" or not _still_resolved(context, followup, ticket):
+    if followup is None or followup.status != F.SCHEDULED or not _still_resolved(context, followup, ticket):
         return
     context.delivery.send(f"followup:{ticket_id}:{round}:ask", Recipient(followup.channel, followup.sender_id),
                           "EXTERNAL_followup", {"ticket_id": ticket_id, "followup_round": str(round)})
     now = context.clock()
-    if _move(context.engine, ticket_id, round, ("scheduled",), status="asked", asked_at=now):
+    if _move(context.engine, ticket_id, round, (F.SCHEDULED,), status=F.ASKED, asked_at=now):
         context.tickets.record(ticket_id, "linli", "followup_asked", f"第{round}次回访已发给居民")
         context.schedule.at(f"followup:{ticket_id}:{round}:remind", remind,
                             context.policy.outside_quiet(now + context.policy.followup_reminder_after),
@@ -172,13 +183,13 @@ def ask(context: Context, ticket_id: str, round: int) -> None:
 
 def remind(context: Context, ticket_id: str, round: int) -> None:
     followup, ticket = followup_of(context.engine, ticket_id, round), context.tickets.get(ticket_id)
-    if followup is None or followup.status != "asked" or not _still_resolved(context, followup, ticket):
+    if followup is None or followup.status != F.ASKED or not _still_resolved(context, followup, ticket):
         return
     context.delivery.send(f"followup:{ticket_id}:{round}:remind", Recipient(followup.channel, followup.sender_id),
                           "EXTERNAL_followup", {"ticket_id": ticket_id, "followup_round": str(round),
                                                 "reminder": "yes"})
     now = context.clock()
-    if _move(context.engine, ticket_id, round, ("asked",), status="reminded", reminded_at=now):
+    if _move(context.engine, ticket_id, round, (F.ASKED,), status=F.REMINDED, reminded_at=now):
         context.schedule.at(f"followup:{ticket_id}:{round}:no-answer", give_up,
                             now + context.policy.followup_no_answer_after, quiet=False,
                             ticket_id=ticket_id, round=round)
@@ -186,7 +197,7 @@ def remind(context: Context, ticket_id: str, round: int) -> None:
 
 def give_up(context: Context, ticket_id: str, round: int) -> None:
     """No answer after the reminder: the follow-up is "no answer" and the resolved ticket closes."""
-    if not _move(context.engine, ticket_id, round, ("reminded",), status="no_answer", closed_at=context.clock()):
+    if not _move(context.engine, ticket_id, round, (F.REMINDED,), status=F.NO_ANSWER, closed_at=context.clock()):
         return
     ticket = context.tickets.get(ticket_id)
     if ticket and ticket.status == "resolved":
@@ -198,7 +209,7 @@ def _still_resolved(context: Context, followup: FollowUpView, ticket: Optional[T
     """A ticket staff reopened (or closed) before the resident was asked needs no follow-up now."""
     if ticket is not None and ticket.status == "resolved":
         return True
-    _move(context.engine, followup.ticket_id, followup.round, ACTIVE, status="cancelled", closed_at=context.clock())
+    _move(context.engine, followup.ticket_id, followup.round, ACTIVE, status=F.CANCELLED, closed_at=context.clock())
     return False
 
 
@@ -217,7 +228,8 @@ class Answer:
 def record_answer(tickets: TicketStore, ticket_id: str, channel: str, sender_id: str, answer: str) -> Answer:
     """Records a one-tap answer; someone else's ticket, a closed follow-up or an unknown answer
     changes nothing and raises a :class:`TicketError` with a message for the resident."""
-    if answer not in ANSWER_LABELS:
+    labels = tickets.directory.service.answer_labels
+    if answer not in (*SOLVED_ANSWERS, *SATISFACTION_ANSWERS):
         raise TicketError(f"unknown answer {answer}", "这个回答我没看懂，请点一下消息里的按钮。")
     ticket = _own_ticket(tickets, ticket_id, channel, sender_id)
     followup = _latest(tickets.engine, ticket.id, AWAITING)
@@ -230,13 +242,13 @@ def record_answer(tickets: TicketStore, ticket_id: str, channel: str, sender_id:
     if followup.solved is None:
         return Answer("ask_solved", ticket, followup.round)
     outcome = "closed" if followup.solved == "solved" and answer != "dissatisfied" else "reopened"
-    note = f"第{followup.round}次回访：{ANSWER_LABELS[followup.solved]}，{ANSWER_LABELS[answer]}"
+    note = f"第{followup.round}次回访：{labels[followup.solved]}，{labels[answer]}"
     try:
         changed = tickets.transition(ticket.id, outcome, f"{channel}:{sender_id}", note)
     except IllegalTransition:
         raise FollowUpOver(ticket.id) from None
     now = tickets.clock()
-    _move(tickets.engine, ticket.id, followup.round, AWAITING, status="answered", satisfaction=answer,
+    _move(tickets.engine, ticket.id, followup.round, AWAITING, status=F.ANSWERED, satisfaction=answer,
           outcome=outcome, answered_at=now, closed_at=now)
     return Answer(outcome, changed, followup.round)
 
@@ -245,7 +257,7 @@ def add_comment(tickets: TicketStore, ticket_id: str, channel: str, sender_id: s
                 photo: str | None = None) -> TicketView:
     """A comment or photo after a follow-up answer goes onto the follow-up and into the history."""
     ticket = _own_ticket(tickets, ticket_id, channel, sender_id)
-    followup = _latest(tickets.engine, ticket.id, ("answered", *AWAITING))
+    followup = _latest(tickets.engine, ticket.id, (F.ANSWERED, *AWAITING))
     text = mask_text((text or "").strip())[:500]
     if followup is None:
         raise FollowUpOver(ticket.id)
@@ -271,5 +283,7 @@ def _own_ticket(tickets: TicketStore, ticket_id: str, channel: str, sender_id: s
 # -- what the dialogue says (used by actions/followup.py) ------------------------------------------
 
 def answer_buttons(ticket_id: str, answers) -> list[dict]:
-    return [{"title": ANSWER_LABELS[a],
+    """One-tap answer buttons, titled as service.yml ``answer_labels`` says."""
+    labels = get_directory().service.answer_labels
+    return [{"title": labels[a],
              "payload": f'/followup_answer{{"ticket_id":"{ticket_id}","followup_result":"{a}"}}'} for a in answers]

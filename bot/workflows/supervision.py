@@ -4,11 +4,12 @@ from __future__ import annotations
 from sqlalchemy import (update)
 from bot.core.db import session_scope
 from bot.scheduling.scheduler import Context
+from bot.config.directory import get_directory
 from bot.config.policy import Policy
 from bot.messaging.recipients import supervision_level
 from bot.tickets.views import TicketView
 from bot.messaging.send import notify_staff
-from bot.workflows.followups import ANSWER_LABELS, FollowUp, FollowUpView, followup_of, failed_rounds
+from bot.workflows.followups import FollowUp, FollowUpView, followup_of, failed_rounds
 
 
 def supervise(context: Context, ticket_id: str, round: int) -> None:
@@ -39,4 +40,5 @@ def supervisor_name(policy: Policy, street: str, ticket: TicketView, failed: int
 
 
 def verdict(followup: FollowUpView) -> str:
-    return "，".join(ANSWER_LABELS[a] for a in (followup.solved, followup.satisfaction) if a)
+    labels = get_directory().service.answer_labels
+    return "，".join(labels[a] for a in (followup.solved, followup.satisfaction) if a)

@@ -126,7 +126,7 @@ async def test_group_never_sees_personal_details(api, serve_channel):
                                          [{"title": "对", "payload": "/affirm"}])
         await out.send_text_message(message.sender_id, "5号楼归首华物业管，客服电话010-62881234")
 
-    server = await start(api, serve_channel, FakeCore(overshare))
+    _server = await start(api, serve_channel, FakeCore(overshare))
     await api.deliver(api.message_update(USER, "@linli_test_bot 查下我的工单", chat_id=GROUP))
     sent = api.sent("sendMessage", GROUP)
     assert len(sent) == 4
