@@ -32,6 +32,10 @@ class Settings:
     rasa_port: int
     action_port: int
     api_token: str | None
+    rasa_host: str = "0.0.0.0"
+    rest: str | None = None
+    rest_token: str | None = None
+    rest_sender_prefix: str = "rest:"
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -48,7 +52,26 @@ class Settings:
             rasa_port=int(env("RASA_PORT", "5005")),
             action_port=int(env("ACTION_PORT", "5055")),
             api_token=env("API_TOKEN"),
+            rasa_host=env("RASA_HOST", "0.0.0.0"),
+            rest=(env("REST") or "").lower() or None,
+            rest_token=env("REST_TOKEN"),
+            rest_sender_prefix=os.environ.get("LINLI_REST_SENDER_PREFIX", "rest:"),
         )
+
+    @property
+    def rest_enabled(self) -> bool:
+        """Linli's REST channel: ``LINLI_REST=on|off``; unset, it is on for local runs (``linli shell``,
+        tests) and off for ``linli run``, which sets ``off`` before starting anything."""
+        return self.rest not in ("off", "0", "false", "no")
+
+    @property
+    def rasa_local_only(self) -> bool:
+        """True when the Rasa port (webhooks, REST, HTTP API) is bound to this machine alone."""
+        return is_loopback(self.rasa_host)
+
+
+def is_loopback(host: str) -> bool:
+    return host in ("127.0.0.1", "::1", "localhost") or host.startswith("127.")
 
 
 def get_settings() -> Settings:

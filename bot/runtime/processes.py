@@ -72,17 +72,37 @@ def write_endpoints(settings: Settings | None = None) -> Path:
     return path
 
 
-def credentials_path(settings: Settings) -> Path:
-    """``LINLI_CREDENTIALS`` or ``credentials.yml`` at the top; the REST channel alone otherwise."""
+#: Rasa's own channels that take the sender (and the REST one the channel name) from the body.
+STOCK_CHANNELS_TRUSTING_THE_BODY = ("rest", "callback", "socketio", "rasa", "cmdline")
+REST_CLASS = "bot.channels.rest.RestInput"
+#: Largest request body Sanic reads at all (Telegram updates are the largest honest ones).
+MAX_REQUEST_BYTES = 1024 * 1024
+
+
+def operator_credentials(settings: Settings) -> tuple[Path | None, dict]:
+    """``LINLI_CREDENTIALS`` or ``credentials.yml`` at the top (its path and channels), if any."""
     explicit = os.environ.get("LINLI_CREDENTIALS")
-    if explicit:
-        return Path(explicit)
-    local = PROJECT_ROOT / "credentials.yml"
-    if local.exists():
-        return local
-    path = settings.var_dir / "credentials-rest.yml"
+    source = Path(explicit) if explicit else PROJECT_ROOT / "credentials.yml"
+    if not source.exists():
+        return (source if explicit else None), {}
+    return source, dict(yaml.safe_load(source.read_text(encoding="utf-8")) or {})
+
+
+def credentials_path(settings: Settings) -> Path:
+    """The credentials Rasa is given: the operator's channels, with Rasa's stock REST channel (which
+    trusts the body) replaced by Linli's (``bot.channels.rest``), present only when ``LINLI_REST`` is
+    on. Secrets stay ``${VAR}`` references that Rasa expands from the environment."""
+    _, channels = operator_credentials(settings)
+    channels.pop("rest", None)
+    channels.pop(REST_CLASS, None)
+    if settings.rest_enabled:
+        section = {"sender_prefix": settings.rest_sender_prefix}
+        if settings.rest_token:
+            section["token"] = "${LINLI_REST_TOKEN}"
+        channels[REST_CLASS] = section
     settings.var_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text("rest:\n")
+    path = settings.var_dir / f"credentials-{settings.rasa_port}.yml"
+    path.write_text(yaml.safe_dump(channels, allow_unicode=True, sort_keys=False) if channels else "{}\n")
     return path
 
 
@@ -103,11 +123,15 @@ def start_action_server(settings: Settings, **popen) -> subprocess.Popen:
 
 def start_rasa_server(settings: Settings, workers: int = 1, **popen) -> subprocess.Popen:
     env = dict(popen.pop("env", os.environ))
+    # Oversized bodies are refused before they are read; request lines (WeChat's signatures are in
+    # the query) are never logged.
+    env.update(SANIC_REQUEST_MAX_SIZE=str(MAX_REQUEST_BYTES), SANIC_ACCESS_LOG="False")
     if workers > 1:
         if not settings.redis_url:
             raise SystemExit("More than one Rasa worker needs LINLI_REDIS_URL (a shared lock store).")
         env["SANIC_WORKERS"] = str(workers)
     args = ["run", "--model", str(model_path(settings)), "--enable-api",
+            "--interface", settings.rasa_host,
             "--port", str(settings.rasa_port), "--endpoints", str(write_endpoints(settings)),
             "--credentials", str(credentials_path(settings))]
     if settings.api_token:
