@@ -253,7 +253,7 @@ class TelegramInput(InputChannel):
                 return None
             return Update.de_json(data, self.bot)
         except Exception:
-            logger.warning("Refused a malformed Telegram update", exc_info=True)
+            logger.warning("Refused a malformed Telegram update")
             return None
 
     # ------------------------------------------------------------------------------- translation
