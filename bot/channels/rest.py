@@ -124,8 +124,8 @@ def read_body(body: bytes) -> tuple[str, str, Dict[str, Any]]:
     sender, message = data.get("sender"), data.get("message")
     if not isinstance(sender, str) or not _SENDER.match(sender) or len(sender) > limit("max_sender_chars"):
         raise BadRequest("sender must be 1 to 64 letters, digits or . _ - @ :")
-    if not isinstance(message, str) or not message.strip():
-        raise BadRequest("message must be a non-empty string")
+    if not isinstance(message, str):
+        raise BadRequest("message must be a string")
     return sender, message, client_metadata(data.get("metadata"))
 
 

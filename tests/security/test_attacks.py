@@ -126,11 +126,12 @@ def test_rest_bad_bodies_are_400(production, content):
 
 def test_oversized_bodies_and_messages(production):
     assert production.rest(content=b"{" + b" " * (2 * 1024 * 1024) + b"}").status_code == 413
-    assert production.rest(content=json.dumps({"sender": "big", "message": "漏" * 30000}).encode()).status_code == 413
+    assert production.rest(content=json.dumps({"sender": "big", "message": "漏" * 70000}).encode()).status_code == 413
     reply = production.rest_text("longwinded", "楼道灯坏了" * (limit("max_text_chars") // 5 + 1))
     assert reply == wording("too_long", limit=limit("max_text_chars"))
     wx = production.wechat
-    pushed = production.loop.run(wx.push(wx.text(f"oLong{uuid.uuid4().hex[:23]}", "漏" * 1500), encrypt=True))
+    pushed = production.loop.run(wx.push(wx.text(f"oLong{uuid.uuid4().hex[:23]}", "漏" * (limit("max_text_chars") + 1)),
+                                         encrypt=True))
     assert pushed.reply["Content"] == wording("too_long", limit=limit("max_text_chars"))
 
 
