@@ -32,9 +32,10 @@ def _serve(shell: bool, workers: int = 1, telegram_polling: bool = False) -> int
         processes.wait_for_port(settings.action_port, 120, children[0])
         if shell:
             # Library deprecation warnings are noise in a chat window; the server logs keep them.
+            # Rasa's shell talks to its own stock REST-like channel: this machine only.
             return processes.rasa_command("shell", "--model", str(processes.model_path(settings)),
                                  "--endpoints", str(processes.write_endpoints(settings)),
-                                 "--port", str(settings.rasa_port),
+                                 "--interface", "127.0.0.1", "--port", str(settings.rasa_port),
                                  env={**os.environ, "PYTHONWARNINGS": "ignore"}).returncode
         server = processes.start_rasa_server(settings, workers=workers)
         children.append(server)
