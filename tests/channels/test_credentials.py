@@ -45,3 +45,15 @@ def test_the_example_credentials_load_as_rasa_loads_them(monkeypatch, tmp_path):
     routes = {route.path for route in app.router.routes}
     for name in ("linli_telegram", "wechat", "wecom"):
         assert f"webhooks/{name}/webhook" in routes
+
+
+def test_rest_is_linlis_or_absent_never_rasas(monkeypatch, tmp_path):
+    stock = tmp_path / "stock.yml"
+    stock.write_text("rest:\n")
+    monkeypatch.setenv("LINLI_CREDENTIALS", str(stock))
+    monkeypatch.setenv("LINLI_VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("LINLI_REST", "off")
+    assert create_http_input_channels(None, str(credentials_path(get_settings()))) == []
+    monkeypatch.setenv("LINLI_REST", "on")
+    [rest] = create_http_input_channels(None, str(credentials_path(get_settings())))
+    assert isinstance(rest, RestInput) and rest.token is None
