@@ -64,6 +64,11 @@ def start_stack(tmp: Path, **overrides: str) -> Stack:
            "LINLI_DATABASE_URL": f"sqlite:///{tmp / 'linli.db'}",
            "LINLI_RASA_PORT": str(free_port()),
            "LINLI_ACTION_PORT": str(free_port()),
+           # A test stack: this machine only, Linli's REST channel on, and its conversations named
+           # as the tests name them (production prefixes them "rest:"; tests/security runs that way).
+           "LINLI_RASA_HOST": "127.0.0.1",
+           "LINLI_REST": "on",
+           "LINLI_REST_SENDER_PREFIX": "",
            **{f"LINLI_{k.upper()}": v for k, v in overrides.items()}}
     old = dict(os.environ)
     os.environ.update(env)

@@ -130,10 +130,13 @@ def test_someone_elses_followup_changes_nothing(stack, work):
     ticket_id = new_ticket(stack, owner)
     at(work, resolve(work, ticket_id).due_at)
     question = sent(work, f"followup:{ticket_id}:1:ask")
-    refused = tap(stack, stranger, question, "没解决")
-    assert "不是您提交的" in text_of(refused)
+    # The stranger was never offered that button: its payload is read as words (bot.channels.guard),
+    # so it answers nothing about the ticket and records nothing.
+    refused = text_of(tap(stack, stranger, question, "没解决"))
+    assert ticket_id not in refused and "已解决" not in refused
     assert followups.followups(work.engine, ticket_id)[0].solved is None
-    assert "没有找到工单" in stack.texts(owner, '/followup_answer{"ticket_id":"GD209901010001","followup_result":"solved"}')
+    forged = stack.texts(owner, '/followup_answer{"ticket_id":"GD209901010001","followup_result":"solved"}')
+    assert "GD209901010001" not in forged and followups.followups(work.engine, ticket_id)[0].solved is None
 
 
 def test_overdue_emergency_is_escalated_with_a_whistle(stack, work):

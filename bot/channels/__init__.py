@@ -1,6 +1,8 @@
 """Linli's messaging channels: Telegram (python-telegram-bot), WeChat Official Account and WeChat Work.
 
-Each channel is a Rasa custom connector configured in ``credentials.yml`` by class path:
+Each channel is a Rasa custom connector configured in ``credentials.yml`` by class path
+(``bot.channels.rest.RestInput``, Linli's REST channel, is added by ``linli`` itself when
+``LINLI_REST`` is on):
 ``bot.channels.telegram.TelegramInput`` (routes under ``/webhooks/linli_telegram/``),
 ``bot.channels.wechat.WeChatInput`` (``/webhooks/wechat/``) and ``bot.channels.wecom.WeComInput``
 (``/webhooks/wecom/``). ``credentials.example.yml`` documents every key.
@@ -26,7 +28,11 @@ it as ``tracker.latest_message["metadata"]``. Keys (absent when they do not appl
                   them), ``"menu"`` (a menu click; the text is the menu item's payload).
 ``scene``         WeChat: the QR-code scene of a ``subscribe`` by scanning (e.g. a community code).
 ``voice``         WeChat: ``True`` when the text is the platform's recognition of a voice message.
-``button``        ``True`` when the text is the payload of a button the user pressed.
+``button``        ``True`` when the text is a payload Linli issued: a button it offered (Telegram
+                  callback data it signed, WeChat's remembered menu of numbers, REST payloads it
+                  offered that conversation), a menu click, an event or a command it translated.
+                  Only such texts may use Rasa's ``/intent{json}`` syntax, never for ``EXTERNAL_…``
+                  intents (``bot.channels.guard``, applied by every channel and again inside Rasa).
 ``command``       Telegram: the slash command the text came from (``"report"``, ``"status"`` ...).
 ``role``          ``"staff"`` for WeChat Work app users (community staff).
 ``message_id``    The platform's id of the incoming message, for tracing.

@@ -16,6 +16,7 @@ itself, and ``TelegramOutput`` never posts anything personal there (see ``bot.ch
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import hmac
@@ -40,6 +41,7 @@ from telegram.request import HTTPXRequest
 from bot.core.text import TICKET_ID_WRITTEN, split_text as _split, utf16_units
 from bot.channels import LOCATION_TEXT, PHOTO_TEXT, Direct, Inbound, known_keys
 from bot.channels.dedup import ShortTermStore
+from bot.channels.guard import screen_inbound
 from bot.channels.privacy import group_notice, is_personal
 from bot.channels.ratelimit import SendWindows
 from bot.nlu.commands import is_command_name as is_staff_command
@@ -50,6 +52,7 @@ CHANNEL = "linli_telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = ["message", "callback_query"]
 CALLBACK_DATA_BYTES = 64
+SIGNATURE_CHARS = 11  # 66 bits of HMAC-SHA256 in callback data
 
 UNSUPPORTED = "这类消息我还看不懂😅 请用文字告诉我，也可以发照片或位置。"
 COMMAND_HELP = ("我能帮您：/report 报事报修，/status 查进度，/subscribe 订阅通知，"
@@ -250,7 +253,7 @@ class TelegramInput(InputChannel):
                 return None
             return Update.de_json(data, self.bot)
         except Exception:
-            logger.warning("Refused a malformed Telegram update", exc_info=True)
+            logger.warning("Refused a malformed Telegram update")
             return None
 
     # ------------------------------------------------------------------------------- translation
@@ -266,6 +269,8 @@ class TelegramInput(InputChannel):
         if not private and not self._addressed(message, username):
             return
         result = await self._translate(message, username, private)
+        if isinstance(result, Inbound):
+            result = screen_inbound(result)
         output = TelegramOutput(self, reply_to=None if private else message.message_id)
         sender = self._sender(message.chat, message.from_user.id)
         if isinstance(result, Direct):
@@ -329,12 +334,12 @@ class TelegramInput(InputChannel):
             return Direct(COMMAND_HELP)
         if not private and name in PRIVATE_ONLY_COMMANDS:
             return Direct(MOVE_TO_PRIVATE, (PRIVATE_BUTTON, await self.deep_link(PRIVATE_ONLY_COMMANDS[name])))
-        metadata = {**metadata, "command": name}
+        metadata = {**metadata, "command": name, "button": not argument or name == "start"}
         if name == "start":
             return Inbound(_start_payload(argument), metadata)
         if name == "status" and TICKET_ID_WRITTEN.search(argument):
             ticket = "GD" + TICKET_ID_WRITTEN.search(argument).group(1)
-            return Inbound(f'/check_status{{"ticket_id": "{ticket}"}}', metadata)
+            return Inbound(f'/check_status{{"ticket_id": "{ticket}"}}', {**metadata, "button": True})
         return Inbound(argument or COMMAND_PAYLOADS[name], metadata)
 
     async def _on_callback(self, query: CallbackQuery, on_new_message) -> None:
@@ -351,21 +356,36 @@ class TelegramInput(InputChannel):
         metadata = {"platform": "telegram", "chat_type": "private" if private else "group", "button": True}
         if not private:
             metadata["private_link"] = await self.deep_link("report")
-        await self._dispatch(on_new_message, Inbound(payload, metadata), output, sender, query.id)
+        heard = screen_inbound(Inbound(payload, metadata))
+        if isinstance(heard, Direct):
+            await output.send_direct(sender, heard)
+            return
+        await self._dispatch(on_new_message, heard, output, sender, query.id)
 
     # ---------------------------------------------------------------------------- button payloads
+    def _mac(self, payload: str) -> str:
+        digest = hmac.new(self.settings.secret_token.encode(), payload.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest)[:SIGNATURE_CHARS].decode()
+
     async def callback_data(self, payload: str) -> str:
-        """Telegram allows 64 bytes of callback data; longer payloads are parked in the store."""
-        if len(payload.encode()) <= CALLBACK_DATA_BYTES and not payload.startswith("cb:"):
-            return payload
+        """Callback data Linli can recognise as its own: a modified Telegram client can send any
+        data with a button press. Short payloads are signed (``s:<mac>:<payload>``, keyed with the
+        webhook secret); longer ones than Telegram's 64 bytes are parked in the store (``cb:<key>``)."""
+        signed = f"s:{self._mac(payload)}:{payload}"
+        if len(signed.encode()) <= CALLBACK_DATA_BYTES:
+            return signed
         key = hashlib.sha1(payload.encode()).hexdigest()[:20]
         await self.store.put(f"tg:{self.settings.bot_id}:button:{key}", payload, 30 * 86400)
         return f"cb:{key}"
 
     async def _button_payload(self, data: str) -> Optional[str]:
-        if not data.startswith("cb:"):
-            return data or None
-        return await self.store.get(f"tg:{self.settings.bot_id}:button:{data[3:]}")
+        """The payload behind callback data Linli issued; None for anything else."""
+        if data.startswith("s:"):
+            mac, _, payload = data[2:].partition(":")
+            return payload if payload and hmac.compare_digest(mac, self._mac(payload)) else None
+        if data.startswith("cb:"):
+            return await self.store.get(f"tg:{self.settings.bot_id}:button:{data[3:]}")
+        return None
 
 
 def _command(message: Message, username: str) -> Optional[tuple[Optional[str], str]]:

@@ -208,8 +208,12 @@ class WeChatInput(CallbackInput):
         return request.args.get("encrypt_type", "raw") == "aes"
 
     def open(self, request: Request, body: bytes) -> str:
+        """Plain mode (no ``encoding_aes_key``): the signature covers token, timestamp and nonce only.
+        Safe and compatible mode: only encrypted bodies, whose ``msg_signature`` covers the body."""
         self._check(request)
         if not self._encrypted(request):
+            if self.crypto is not None:
+                raise SignatureError("safe mode: a plain body is not signed")
             return body.decode("utf-8")
         if self.crypto is None:
             raise ValueError("encrypted message but no encoding_aes_key configured")

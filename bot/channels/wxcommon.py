@@ -18,6 +18,7 @@ wechatpy is synchronous (requests), so every API call runs in a worker thread.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import re
@@ -37,6 +38,7 @@ from wechatpy.session import SessionStorage
 from bot.core.text import split_text, utf8_bytes
 from bot.channels import LOCATION_TEXT, PHOTO_TEXT, Direct, Inbound
 from bot.channels.dedup import ShortTermStore
+from bot.channels.guard import limit, screen_inbound
 
 logger = logging.getLogger(__name__)
 
@@ -249,6 +251,24 @@ def reject_xml(body: bytes, max_bytes: int) -> Optional[HTTPResponse]:
     return None
 
 
+_DIGITS = re.compile(r"^\d{1,20}$")
+
+
+def malformed(message) -> bool:
+    """Fields the dialogue and the de-duplication rely on, checked before anything is claimed:
+    a numeric MsgId and CreateTime, a location with real coordinates."""
+    data = message._data
+    if any(key in data and not _DIGITS.match(str(data[key])) for key in ("MsgId", "CreateTime")):
+        return True
+    if message.type == "location":
+        try:
+            latitude, longitude = float(data.get("Location_X")), float(data.get("Location_Y"))
+        except (TypeError, ValueError):
+            return True
+        return not (-90 <= latitude <= 90 and -180 <= longitude <= 180)
+    return False
+
+
 def translate(message, metadata: Dict[str, Any], menu_payloads: Dict[str, str]):
     """A parsed wechatpy message or event → ``Inbound`` / ``Direct`` / None (nothing to do).
     Text messages are resolved against offered buttons by the caller first."""
@@ -275,9 +295,10 @@ def _translate_event(event, metadata: Dict[str, Any], menu_payloads: Dict[str, s
     name = event.event
     if name in ("subscribe", "subscribe_scan"):
         scene = getattr(event, "scene_id", None) if name == "subscribe_scan" else None
-        return Inbound("/greet", {**metadata, "event": "subscribe", **({"scene": scene} if scene else {})})
+        return Inbound("/greet", {**metadata, "event": "subscribe", "button": True,
+                                  **({"scene": scene} if scene else {})})
     if name == "unsubscribe":
-        return Inbound("/unsubscribe_notices", {**metadata, "event": "unsubscribe"}, silent=True)
+        return Inbound("/unsubscribe_notices", {**metadata, "event": "unsubscribe", "button": True}, silent=True)
     if name == "click" and event.key in menu_payloads:
         return Inbound(menu_payloads[event.key], {**metadata, "event": "menu", "button": True})
     return None
@@ -292,6 +313,7 @@ class CallbackInput(InputChannel):
     """
 
     links = False
+    clock: Callable[[], float] = staticmethod(time.time)  # the wall clock signatures are dated by
     settings: Any
     store: ShortTermStore
     app_key: str
@@ -337,6 +359,7 @@ class CallbackInput(InputChannel):
         @hook.route("/webhook", methods=["GET"])
         async def verify(request: Request) -> HTTPResponse:
             try:
+                self.check_fresh(request)
                 return self.verify(request)
             except (SignatureError, InvalidSignatureException):
                 return response.text("invalid signature", status=403)
@@ -357,14 +380,18 @@ class CallbackInput(InputChannel):
         if refused is not None:
             return refused
         try:
+            self.check_fresh(request)
             message = self.parse(self.open(request, body))
         except (SignatureError, InvalidSignatureException):
             return response.text("invalid signature", status=403)
         except Exception:
-            logger.warning("Refused a malformed %s callback", self.name(), exc_info=True)
+            logger.warning("Refused a malformed %s callback", self.name())
             return response.text("malformed message", status=400)
-        if message is None or not message.source:
+        if message is None or not message.source or malformed(message):
             return response.text("malformed message", status=400)
+        if not await self._first_use(request, body):
+            logger.warning("Refused a replayed %s signature with another body", self.name())
+            return response.text("invalid signature", status=403)
 
         key = self._dedup_key(message)
         if not await self.store.claim(key, self.settings.dedup_ttl):
@@ -402,6 +429,24 @@ class CallbackInput(InputChannel):
             self._spawn(self._deliver_text(message.source, "\n".join(rest)))
         return await self._passive(request, message, key, first)
 
+    def check_fresh(self, request: Request) -> None:
+        """A signature is only as good as its timestamp: one copied from a log an hour ago, or
+        made for tomorrow, is refused (``SignatureError``)."""
+        stamp = request.args.get("timestamp", "")
+        if not stamp.isdigit() or abs(self.clock() - int(stamp)) > limit("max_clock_skew_seconds"):
+            raise SignatureError()
+
+    async def _first_use(self, request: Request, body: bytes) -> bool:
+        """The platform retries a message with the same signature and the same body; the same
+        signature with another body is a replay (plain mode signs no body). Claimed after the
+        signature verified, shared through Redis, kept as long as a timestamp is accepted."""
+        args = request.args
+        key = f"wx:{self.app_key}:nonce:{args.get('timestamp', '')}:{args.get('nonce', '')}"
+        digest = hashlib.sha256(body).hexdigest()
+        if await self.store.claim(key, 2 * limit("max_clock_skew_seconds"), digest):
+            return True
+        return await self.store.get(key) == digest
+
     def _dedup_key(self, message) -> str:
         """MsgId; for events (which have none) FromUserName + CreateTime, as WeChat recommends,
         plus the event and its key: a retry repeats them, a second click in the same second may not."""
@@ -416,8 +461,9 @@ class CallbackInput(InputChannel):
             menu_id = message._data.get("bizmsgmenuid")
             payload = await self.buttons.resolve(message.source, message.content or "", menu_id)
             if payload:
-                return Inbound(payload, {**metadata, "button": True})
-        return translate(message, metadata, self.menu_payloads)
+                return screen_inbound(Inbound(payload, {**metadata, "button": True}))
+        heard = translate(message, metadata, self.menu_payloads)
+        return screen_inbound(heard) if isinstance(heard, Inbound) else heard
 
     async def _passive(self, request: Request, message, key: str, text: str) -> HTTPResponse:
         await self.store.put(f"{key}:reply", text, self.settings.dedup_ttl)

@@ -32,9 +32,10 @@ def _serve(shell: bool, workers: int = 1, telegram_polling: bool = False) -> int
         processes.wait_for_port(settings.action_port, 120, children[0])
         if shell:
             # Library deprecation warnings are noise in a chat window; the server logs keep them.
+            # Rasa's shell talks to its own stock REST-like channel: this machine only.
             return processes.rasa_command("shell", "--model", str(processes.model_path(settings)),
                                  "--endpoints", str(processes.write_endpoints(settings)),
-                                 "--port", str(settings.rasa_port),
+                                 "--interface", "127.0.0.1", "--port", str(settings.rasa_port),
                                  env={**os.environ, "PYTHONWARNINGS": "ignore"}).returncode
         server = processes.start_rasa_server(settings, workers=workers)
         children.append(server)
@@ -56,7 +57,41 @@ def _cmd_shell(args: argparse.Namespace) -> int:
     return _serve(shell=True)
 
 
+def production_refusals(settings) -> list[str]:
+    """Why ``linli run`` must not start as configured (empty: it may). The Rasa port faces the
+    internet for the platforms' webhooks; nothing on it may act for someone it did not verify."""
+    from bot.config.staff import load_staff
+    from bot.core.settings import operator_credentials
+    from bot.runtime.processes import STOCK_CHANNELS_TRUSTING_THE_BODY
+
+    where = f"{settings.rasa_host}:{settings.rasa_port}"
+    problems = []
+    if not settings.rasa_local_only and not settings.api_token:
+        problems.append(f"Rasa's HTTP API (/conversations/…) would be open on {where}: set LINLI_API_TOKEN, "
+                        "or LINLI_RASA_HOST=127.0.0.1 behind a proxy that forwards only /webhooks/.")
+    source, channels = operator_credentials(settings)
+    stock = [name for name in channels if name in STOCK_CHANNELS_TRUSTING_THE_BODY]
+    if stock:
+        problems.append(f"{source} names Rasa's own {', '.join(stock)} channel, which takes the sender from "
+                        "the request body: remove it (LINLI_REST=on gives Linli's REST channel).")
+    if settings.rest_enabled:
+        if not settings.rasa_local_only and not settings.rest_token:
+            problems.append(f"the REST channel would be open on {where}: set LINLI_REST_TOKEN, or LINLI_REST=off.")
+        if settings.rest_sender_prefix != "rest:":
+            problems.append("LINLI_REST_SENDER_PREFIX is for tests: REST conversations must stay 'rest:…'.")
+        if any(member.channel == "rest" for member in load_staff()):
+            problems.append("the staff file lists REST senders: REST identities are not verified by any "
+                            "platform, so they can be staff only in local development.")
+    return problems
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
+    if not os.environ.get("LINLI_REST"):
+        os.environ["LINLI_REST"] = "off"  # REST is for local use unless asked for
+    problems = production_refusals(get_settings())
+    if problems:
+        print("linli run refuses to start:\n" + "\n".join(f"- {p}" for p in problems), file=sys.stderr)
+        return 2
     return _serve(shell=False, workers=args.workers, telegram_polling=args.telegram_polling)
 
 

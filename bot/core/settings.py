@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import overload
 
+import yaml
+
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_DATA = PROJECT_ROOT / "bot" / "data"
@@ -42,6 +44,10 @@ class Settings:
     rasa_port: int
     action_port: int
     api_token: str | None
+    rasa_host: str = "0.0.0.0"
+    rest: str | None = None
+    rest_token: str | None = None
+    rest_sender_prefix: str = "rest:"
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -58,7 +64,26 @@ class Settings:
             rasa_port=int(env("RASA_PORT", "5005")),
             action_port=int(env("ACTION_PORT", "5055")),
             api_token=env("API_TOKEN"),
+            rasa_host=env("RASA_HOST", "0.0.0.0"),
+            rest=(env("REST") or "").lower() or None,
+            rest_token=env("REST_TOKEN"),
+            rest_sender_prefix=os.environ.get("LINLI_REST_SENDER_PREFIX", "rest:"),
         )
+
+    @property
+    def rest_enabled(self) -> bool:
+        """Linli's REST channel: ``LINLI_REST=on|off``; unset, it is on for local runs (``linli shell``,
+        tests) and off for ``linli run``, which sets ``off`` before starting anything."""
+        return self.rest not in ("off", "0", "false", "no")
+
+    @property
+    def rasa_local_only(self) -> bool:
+        """True when the Rasa port (webhooks, REST, HTTP API) is bound to this machine alone."""
+        return is_loopback(self.rasa_host)
+
+
+def is_loopback(host: str) -> bool:
+    return host in ("127.0.0.1", "::1", "localhost") or host.startswith("127.")
 
 
 def get_settings() -> Settings:
@@ -78,15 +103,34 @@ def console_url() -> str:
         return explicit.rstrip("/")
     host = env("CONSOLE_HOST", CONSOLE_HOST)
     return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{env('CONSOLE_PORT', str(CONSOLE_PORT))}"
-def credentials_path(settings: Settings) -> Path:
-    """``LINLI_CREDENTIALS`` or ``credentials.yml`` at the top; the REST channel alone otherwise."""
+
+
+#: Linli's REST channel (bot.channels.rest), which takes nothing from the request body on trust.
+REST_CLASS = "bot.channels.rest.RestInput"
+
+
+def operator_credentials(settings: Settings) -> tuple[Path | None, dict]:
+    """``LINLI_CREDENTIALS`` or ``credentials.yml`` at the top (its path and channels), if any."""
     explicit = env("CREDENTIALS")
-    if explicit:
-        return Path(explicit)
-    local = PROJECT_ROOT / "credentials.yml"
-    if local.exists():
-        return local
-    path = settings.var_dir / "credentials-rest.yml"
+    source = Path(explicit) if explicit else PROJECT_ROOT / "credentials.yml"
+    if not source.exists():
+        return (source if explicit else None), {}
+    return source, dict(yaml.safe_load(source.read_text(encoding="utf-8")) or {})
+
+
+def credentials_path(settings: Settings) -> Path:
+    """The credentials Rasa is given: the operator's channels, with Rasa's stock REST channel (which
+    trusts the body) replaced by Linli's (``bot.channels.rest``), present only when ``LINLI_REST`` is
+    on. Secrets stay ``${VAR}`` references that Rasa expands from the environment."""
+    _, channels = operator_credentials(settings)
+    channels.pop("rest", None)
+    channels.pop(REST_CLASS, None)
+    if settings.rest_enabled:
+        section = {"sender_prefix": settings.rest_sender_prefix}
+        if settings.rest_token:
+            section["token"] = "${LINLI_REST_TOKEN}"
+        channels[REST_CLASS] = section
     settings.var_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text("rest:\n")
+    path = settings.var_dir / f"credentials-{settings.rasa_port}.yml"
+    path.write_text(yaml.safe_dump(channels, allow_unicode=True, sort_keys=False) if channels else "{}\n")
     return path

@@ -15,7 +15,6 @@ from pathlib import Path
 from urllib.parse import urlparse
 import yaml
 from bot.config.policy import get_policy
-from bot.core.settings import PROJECT_ROOT, Settings, get_settings
 from bot.core.settings import PROJECT_ROOT, Settings, credentials_path, get_settings
 
 
@@ -77,6 +76,12 @@ def write_endpoints(settings: Settings | None = None) -> Path:
     return path
 
 
+#: Rasa's own channels that take the sender (and the REST one the channel name) from the body.
+STOCK_CHANNELS_TRUSTING_THE_BODY = ("rest", "callback", "socketio", "rasa", "cmdline")
+#: Largest request body Sanic reads at all (Telegram updates are the largest honest ones).
+MAX_REQUEST_BYTES = 1024 * 1024
+
+
 def rasa_command(*args: str, check: bool = False, **popen) -> subprocess.CompletedProcess | subprocess.Popen:
     command = [sys.executable, "-m", "bot.runtime.rasa_server", *args]
     if popen.pop("background", False):
@@ -94,11 +99,15 @@ def start_action_server(settings: Settings, **popen) -> subprocess.Popen:
 
 def start_rasa_server(settings: Settings, workers: int = 1, **popen) -> subprocess.Popen:
     env = dict(popen.pop("env", os.environ))
+    # Oversized bodies are refused before they are read; request lines (WeChat's signatures are in
+    # the query) are never logged.
+    env.update(SANIC_REQUEST_MAX_SIZE=str(MAX_REQUEST_BYTES), SANIC_ACCESS_LOG="False")
     if workers > 1:
         if not settings.redis_url:
             raise SystemExit("More than one Rasa worker needs LINLI_REDIS_URL (a shared lock store).")
         env["SANIC_WORKERS"] = str(workers)
     args = ["run", "--model", str(model_path(settings)), "--enable-api",
+            "--interface", settings.rasa_host,
             "--port", str(settings.rasa_port), "--endpoints", str(write_endpoints(settings)),
             "--credentials", str(credentials_path(settings))]
     if settings.api_token:

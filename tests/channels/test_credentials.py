@@ -7,9 +7,12 @@ from rasa.core.channels.channel import register
 from rasa.core.run import create_http_input_channels
 from sanic import Sanic
 
+from bot.channels.rest import RestInput
 from bot.channels.telegram import TelegramInput
 from bot.channels.wechat import WeChatInput
 from bot.channels.wecom import WeComInput
+from bot.core.settings import get_settings
+from bot.core.settings import credentials_path
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "credentials.example.yml"
 ENVIRONMENT = {
@@ -22,12 +25,15 @@ ENVIRONMENT = {
 }
 
 
-def test_the_example_credentials_load_as_rasa_loads_them(monkeypatch):
-    for name, value in ENVIRONMENT.items():
+def test_the_example_credentials_load_as_rasa_loads_them(monkeypatch, tmp_path):
+    for name, value in {**ENVIRONMENT, "LINLI_CREDENTIALS": str(EXAMPLE), "LINLI_VAR_DIR": str(tmp_path),
+                        "LINLI_REST": "on", "LINLI_REST_TOKEN": "example-rest-token"}.items():
         monkeypatch.setenv(name, value)
-    channels = create_http_input_channels(None, str(EXAMPLE))
+    channels = create_http_input_channels(None, str(credentials_path(get_settings())))  # as `linli run` gives them
     by_name = {channel.name(): channel for channel in channels}
     assert set(by_name) == {"rest", "linli_telegram", "wechat", "wecom"}
+    assert isinstance(by_name["rest"], RestInput) and by_name["rest"].token == "example-rest-token"
+    assert by_name["rest"].sender_prefix == "rest:"
     assert isinstance(by_name["linli_telegram"], TelegramInput)
     assert isinstance(by_name["wechat"], WeChatInput) and by_name["wechat"].settings.fallback_template
     assert isinstance(by_name["wecom"], WeComInput) and by_name["wecom"].settings.agent_id == 1000002
@@ -39,3 +45,15 @@ def test_the_example_credentials_load_as_rasa_loads_them(monkeypatch):
     routes = {route.path for route in app.router.routes}
     for name in ("linli_telegram", "wechat", "wecom"):
         assert f"webhooks/{name}/webhook" in routes
+
+
+def test_rest_is_linlis_or_absent_never_rasas(monkeypatch, tmp_path):
+    stock = tmp_path / "stock.yml"
+    stock.write_text("rest:\n")
+    monkeypatch.setenv("LINLI_CREDENTIALS", str(stock))
+    monkeypatch.setenv("LINLI_VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("LINLI_REST", "off")
+    assert create_http_input_channels(None, str(credentials_path(get_settings()))) == []
+    monkeypatch.setenv("LINLI_REST", "on")
+    [rest] = create_http_input_channels(None, str(credentials_path(get_settings())))
+    assert isinstance(rest, RestInput) and rest.token is None

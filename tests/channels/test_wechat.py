@@ -61,6 +61,7 @@ async def test_url_verification_echoes_only_for_a_valid_signature(wx, serve_chan
 
 async def test_official_encryption_sample_is_decrypted_and_answered(wx, serve_channel):
     server = await start(wx, serve_channel, encoding_aes_key=SAMPLE_KEY)
+    server.channel.clock = lambda: int(SAMPLE_TIMESTAMP) + 60  # the sample was signed in 2014
     query = {"signature": signature(SAMPLE_TOKEN, SAMPLE_TIMESTAMP, SAMPLE_NONCE), "timestamp": SAMPLE_TIMESTAMP,
              "nonce": SAMPLE_NONCE, "encrypt_type": "aes", "msg_signature": SAMPLE_MSG_SIGNATURE, "openid": USER}
     async with aiohttp.ClientSession() as http:
@@ -75,7 +76,7 @@ async def test_official_encryption_sample_is_decrypted_and_answered(wx, serve_ch
 
 @pytest.mark.parametrize("encrypt", [False, True], ids=["plain", "safe"])
 async def test_text_round_trip_in_plain_and_safe_mode(wx, serve_channel, encrypt):
-    server = await start(wx, serve_channel, encoding_aes_key=SAMPLE_KEY)
+    server = await start(wx, serve_channel, **({"encoding_aes_key": SAMPLE_KEY} if encrypt else {}))
     result = await wx.push(wx.text(USER, "9号楼楼顶漏雨"), encrypt=encrypt)
     assert result.attempts == 1 and result.reply["Content"] == "收到：9号楼楼顶漏雨"
     [message] = server.core.messages

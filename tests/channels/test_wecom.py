@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import aiohttp
 import pytest
@@ -40,16 +41,19 @@ async def start(work: WeComStandIn, serve_channel, core=None, **credentials):
 
 async def test_official_url_verification_sample(work, serve_channel):
     server = await start(work, serve_channel, **SAMPLE)
+    server.channel.clock = lambda: int(SAMPLE_QUERY["timestamp"]) + 60  # the samples were signed in 2014
     async with aiohttp.ClientSession() as http:
         async with http.get(server.url(), params=SAMPLE_QUERY) as answer:
             assert (answer.status, await answer.text()) == (200, "1616140317555161061")
         async with http.get(server.url(), params={**SAMPLE_QUERY, "msg_signature": "0" * 40}) as answer:
             assert answer.status == 403
+    server.channel.clock = time.time
     assert (await work.verify_url())[0] == 200
 
 
 async def test_official_message_sample_is_decrypted_and_answered(work, serve_channel):
     server = await start(work, serve_channel, **SAMPLE)
+    server.channel.clock = lambda: int(MESSAGE_TIMESTAMP) + 60  # the sample was signed in 2014
     body = (f"<xml><ToUserName><![CDATA[{SAMPLE['corp_id']}]]></ToUserName><Encrypt><![CDATA[{MESSAGE_ENCRYPT}]]>"
             "</Encrypt><AgentID><![CDATA[218]]></AgentID></xml>")
     query = {"msg_signature": MESSAGE_SIGNATURE, "timestamp": MESSAGE_TIMESTAMP, "nonce": MESSAGE_NONCE}
