@@ -18,6 +18,8 @@ from jsonschema.exceptions import best_match
 from rasa.core.actions.action import RemoteAction
 from rasa.shared.constants import DOCS_BASE_URL
 
+from bot.runtime import resilience
+
 
 @lru_cache(maxsize=1)
 def _response_validator():
@@ -39,6 +41,7 @@ def _validate_action_result(self: RemoteAction, result: Dict[Text, Any]) -> bool
 
 def install() -> None:
     RemoteAction._validate_action_result = _validate_action_result
+    resilience.install()  # a turn whose action server or Redis is down says so and is not saved
 
 
 if __name__ == "__main__":
