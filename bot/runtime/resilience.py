@@ -14,7 +14,8 @@ get the retrying options of bot.core.redis so that stale connections after a Red
 reconnect, not a failed turn. A ``trigger_intent`` (the scheduler) whose actions failed is not
 saved either and answers with an error, so the scheduler's delivery tries again later.
 
-Installed into the Rasa process by bot.runtime.rasa_server.
+Dead Rasa worker processes are replaced (bot.runtime.workers). Installed into the Rasa process by
+bot.runtime.rasa_server.
 """
 from __future__ import annotations
 
@@ -156,6 +157,7 @@ def _retrying_redis_clients(*store_classes) -> None:
 
 
 def install() -> None:
+    from bot.runtime import workers
     from rasa.core.actions.action import ActionExecutionRejection, RemoteAction
     from rasa.core.agent import Agent
     from rasa.core.lock_store import RedisLockStore
@@ -166,3 +168,4 @@ def install() -> None:
     _stop_failed_turns(MessageProcessor)
     _answer_when_redis_is_down(Agent)
     _retrying_redis_clients(RedisTrackerStore, RedisLockStore)
+    workers.install()
