@@ -290,9 +290,10 @@ def test_killing_the_active_process_hands_its_jobs_to_the_standby_once(tmp_path,
         time.sleep(4)
         assert redis_client.get(lease) == holder, "the standby must not take a held lease"
 
-        # Thirty follow-ups due a few seconds from now, written as `linli tickets resolve` would.
+        # Thirty follow-ups due a little after the kill, written as `linli tickets resolve` would:
+        # the handover is what this test is about (a kill in the middle of a send is tested below).
         policy = Policy.load(Path(env["LINLI_SERVICE_CONFIG"]), "Asia/Shanghai")
-        store, ids = resolved_tickets(engine, ManualClock(utcnow() - policy.followup_delay + timedelta(seconds=6)), 30)
+        store, ids = resolved_tickets(engine, ManualClock(utcnow() - policy.followup_delay + timedelta(seconds=15)), 30)
         writer = Scheduler(settings_for(database, rasa.url, REDIS_URL, key_prefix=prefix), engine=engine,
                            policy=policy).open()
         for ticket_id in ids:
@@ -373,3 +374,27 @@ def test_a_followup_whose_job_vanished_while_it_ran_is_asked_after_all(sqlite_en
         assert planning.sweep(scheduler.context)["stalled-followups"] == 0, "asked: nothing is stalled"
     finally:
         scheduler.stop()
+
+
+def test_a_send_left_unfinished_by_a_dead_process_is_retried_not_taken_as_sent(sqlite_engine, rasa):
+    """A process killed between claiming a delivery and recording it leaves it "sending": while
+    that could still be a live attempt the job tries again later (it does not go on as if the
+    resident had been asked); once no request could still be running, the claim is taken over and
+    the message sent."""
+    from bot.messaging.delivery import Delivery, DeliveryFailed
+    from bot.messaging.recipients import Recipient
+
+    clock = ManualClock(beijing("2026-11-23 10:00"))
+    dead, alive = (Delivery(rasa.url, None, sqlite_engine, clock, timeout=5) for _ in range(2))
+    dead._claim("followup:GD1:1:ask", Recipient("rest", "resident-1"), "EXTERNAL_followup", {})  # then it died
+    with pytest.raises(DeliveryFailed):
+        alive.send("followup:GD1:1:ask", Recipient("rest", "resident-1"), "EXTERNAL_followup", {"ticket_id": "GD1"})
+    assert rasa.named("EXTERNAL_followup") == []
+    clock.advance(seconds=11)
+    assert alive.send("followup:GD1:1:ask", Recipient("rest", "resident-1"), "EXTERNAL_followup",
+                      {"ticket_id": "GD1"}) is not None
+    assert alive.send("followup:GD1:1:ask", Recipient("rest", "resident-1"), "EXTERNAL_followup",
+                      {"ticket_id": "GD1"}) is None, "sent: once"
+    assert [c.conversation_id for c in rasa.named("EXTERNAL_followup")] == ["resident-1"]
+    for delivery in (dead, alive):
+        delivery.close()

@@ -8,18 +8,21 @@ messages come back in the response and are kept in the delivery record.
 
 Every delivery has a key ("followup:GD…:1:ask"). The key is claimed in the database before the
 request goes out, so two processes racing for the same job send once; a failed delivery can be
-claimed again by a retry.
+claimed again by a retry. A claim still "sending" is another attempt under way: the job tries
+again later rather than carry on as if it had been sent. One left "sending" longer than a request
+can take belongs to a process that died mid-send, and is claimed again: a follow-up question is
+asked (perhaps twice) rather than never.
 """
 from __future__ import annotations
 
 import logging
 import socket
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Callable, Optional
 from urllib.parse import quote
 
 import httpx
-from sqlalchemy import JSON, Column, Integer, String, Text, and_, select, update
+from sqlalchemy import JSON, Column, Integer, String, Text, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from bot.core.db import Base, UtcDateTime, session_scope
 from bot.messaging.recipients import Recipient
@@ -79,11 +82,13 @@ class Delivery:
         transport = httpx.HTTPTransport(limits=httpx.Limits(max_connections=max(workers, 1) * 2),
                                         socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
         self.client = httpx.Client(timeout=timeout, transport=transport)
+        self.stale_after = timedelta(seconds=timeout * 2)  # no request of this client is still running
 
     def send(self, key: str, to: Recipient, intent: str, entities: dict | None = None) -> Optional[list]:
         """Triggers ``intent`` in the recipient's conversation; returns the collected messages (empty
-        when the channel sent them itself), or None when this key was delivered or is being
-        delivered already. Raises :class:`DeliveryFailed` (a :class:`RetryLater`) on failure."""
+        when the channel sent them itself), or None when this key was delivered already. Raises
+        :class:`DeliveryFailed` (a :class:`RetryLater`) on failure and while another attempt is
+        sending it."""
         entities = {k: v for k, v in (entities or {}).items() if v is not None}
         if not self._claim(key, to, intent, entities):
             return None
@@ -107,11 +112,18 @@ class Delivery:
                                            claimed_at=now))
             return True
         except IntegrityError:
+            abandoned = and_(DeliveryRecord.status == "sending", DeliveryRecord.claimed_at < now - self.stale_after)
             with session_scope(self.engine) as session:
                 claimed = session.execute(
-                    update(DeliveryRecord).where(and_(DeliveryRecord.key == key, DeliveryRecord.status == "failed"))
+                    update(DeliveryRecord).where(DeliveryRecord.key == key,
+                                                 or_(DeliveryRecord.status == "failed", abandoned))
                     .values(status="sending", attempts=DeliveryRecord.attempts + 1, claimed_at=now, error=None))
-                return claimed.rowcount == 1
+                if claimed.rowcount == 1:
+                    return True
+                status = session.execute(select(DeliveryRecord.status).where(DeliveryRecord.key == key)).scalar()
+            if status == "sending":
+                raise DeliveryFailed(f"{key}: another attempt is sending it")
+            return False
 
     def _finish(self, key: str, status: str, messages: list | None = None, error: str | None = None) -> None:
         with session_scope(self.engine) as session:

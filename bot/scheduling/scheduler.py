@@ -274,11 +274,16 @@ class _SteadyScheduler(BackgroundScheduler):
     restarting there (connection refused, or the job already gone with the data) ends the loop's
     thread, and from then on this process runs nothing while it looks alive. Here the round ends,
     it is logged, and the next round starts shortly; jobs are idempotent, so one handed over twice
-    does no harm."""
+    does no harm. Only a running scheduler processes jobs (see below)."""
 
     retry_seconds = 1.0
 
     def _process_jobs(self):
+        if self.state != STATE_RUNNING:
+            # APScheduler's loop makes one more round after shutdown() has set STOPPED, even for a
+            # scheduler that was only open to write jobs (the CLI): it hands due jobs to executors
+            # already shut down, and removes them from the shared store, lost for every process.
+            return None
         try:
             return super()._process_jobs()
         except Exception as error:  # noqa: BLE001 - see above: the loop must go on
