@@ -19,10 +19,12 @@ bot.runtime.rasa_server.
 """
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import logging
 from dataclasses import dataclass
+from typing import Iterator
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,17 @@ class _Turn:
 
 
 _turn: contextvars.ContextVar[_Turn | None] = contextvars.ContextVar("linli_turn", default=None)
+
+
+@contextlib.contextmanager
+def _watching() -> Iterator[_Turn]:
+    """A fresh turn state for what runs inside (the same asyncio task)."""
+    turn = _Turn()
+    token = _turn.set(turn)
+    try:
+        yield turn
+    finally:
+        _turn.reset(token)
 
 
 class TurnNotCompleted(RuntimeError):
@@ -93,12 +106,8 @@ def _stop_failed_turns(MessageProcessor) -> None:
 
     @functools.wraps(handle_message)
     async def handle(self, message):
-        turn = _Turn()
-        token = _turn.set(turn)
-        try:
+        with _watching() as turn:
             replies = await handle_message(self, message)
-        finally:
-            _turn.reset(token)
         if turn.failed_action:
             await _say_busy(message.output_channel, message.sender_id)
         return replies
@@ -107,12 +116,8 @@ def _stop_failed_turns(MessageProcessor) -> None:
 
     @functools.wraps(trigger)
     async def triggered(self, intent_name, entities, tracker, output_channel):
-        turn = _Turn()
-        token = _turn.set(turn)
-        try:
+        with _watching() as turn:
             await trigger(self, intent_name, entities, tracker, output_channel)
-        finally:
-            _turn.reset(token)
         if turn.failed_action:
             raise TurnNotCompleted(f"{intent_name} for {tracker.sender_id}: action {turn.failed_action} failed")
 
