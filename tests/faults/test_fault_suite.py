@@ -32,6 +32,7 @@ from bot.config.runtime import runtime_config
 from bot.core.settings import PROJECT_ROOT
 from bot.tickets.models import Ticket
 from bot.tickets.status import OPEN_VALUES
+from tests.faults.conftest import PrivateRedis
 from tests.fixtures_db import scratch_schema
 from tests.stack import free_port
 
@@ -74,35 +75,6 @@ def proc_children(pid: int) -> list[int]:
         if int(fields[1]) == pid:
             children.append(int(stat.parent.name))
     return children
-
-
-class PrivateRedis:
-    """A redis-server of this test's own on a free port: the one the suite kills."""
-
-    def __init__(self, directory: Path) -> None:
-        self.port, self.directory, self.process = free_port(), directory, None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        log = open(self.directory / "redis.log", "ab")
-        self.process = subprocess.Popen(["redis-server", "--port", str(self.port), "--save", "", "--appendonly", "no",
-                                         "--dir", str(self.directory)], stdout=log, stderr=subprocess.STDOUT)
-        client = redis.Redis(port=self.port)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def kill(self) -> None:
-        self.process.kill()
-        self.process.wait(10)
 
 
 class Resident:

@@ -74,3 +74,25 @@ def test_a_confirmation_whose_tracker_was_lost_files_nothing_new(stack, tickets_
     assert ticket_id_in(stack.texts(sender, "确认")) == first
     assert tickets_of(sender) == [first]
     assert first in stack.texts(sender, "查进度")
+
+
+def test_redis_down_and_back_empty(tmp_path):
+    """While Redis (tracker and lock store) is down a resident hears that the system is busy, not
+    silence; when it is back, empty, the next message is answered on the old connections' pool."""
+    from tests.faults.conftest import PrivateRedis
+
+    private = PrivateRedis(tmp_path)
+    private.start()
+    (tmp_path / "stack").mkdir()
+    stack = start_stack(tmp_path / "stack", redis_url=private.url)
+    try:
+        sender = "fault-redis"
+        assert stack.texts(sender, "你好") not in ("", runtime_config().system_busy)
+        private.kill()
+        assert stack.texts(sender, "你好") == runtime_config().system_busy
+        private.start()
+        answered = stack.texts(sender, "你好")
+        assert answered and answered != runtime_config().system_busy
+    finally:
+        stack.stop()
+        private.kill()
