@@ -3,8 +3,9 @@ starts it (PostgreSQL, its own Redis), while the action server, a Rasa worker, t
 are killed with SIGKILL at random.
 
 Residents behave as people do: a reply saying the system is busy, or no reply at all, makes them send
-the same message again a little later; a confirmation no longer understood (the conversation was
-lost with the Redis restarted empty) makes them tell the complaint again. Afterwards: every ticket number shown to a resident is that
+the same message again a little later; a confirmation no longer understood makes them ask "查进度"
+(the ticket may have been filed while its reply was lost) and, when it shows none, tell the
+complaint again. Afterwards: every ticket number shown to a resident is that
 resident's only ticket (none doubled), every resident who kept confirming got one (none silently
 dropped), and once the stack has recovered every open ticket has its deadline jobs again. The
 figures go to ``$LINLI_FAULTS_REPORT`` (JSON) when set, for BENCHMARKS.md.
@@ -59,7 +60,8 @@ class Figures:
     shown: dict = field(default_factory=dict)   # resident -> ticket id shown
     busy_replies: int = 0
     no_reply: int = 0               # connection reset or timeout (a killed worker)
-    conversation_lost: int = 0      # "确认" not understood: the report in progress was lost with Redis
+    conversation_lost: int = 0      # "确认" not understood: its reply was lost, or the conversation with Redis
+    recovered_by_progress: int = 0  # ... and "查进度" showed the ticket filed
     dropped: list = field(default_factory=list)  # residents who never got a ticket number
     recovery_seconds: list = field(default_factory=list)  # per kill: until every part answers again
     jobs_missing: list = field(default_factory=list)
@@ -115,9 +117,17 @@ class Resident:
                 message, confirming = "确认", True
                 continue
             if confirming:
-                # Not understood: the conversation was lost (its tracker lived in the Redis that was
-                # restarted empty). Nothing was filed; the resident tells it again from the start.
+                # Not understood: the report is no longer in progress. Either its reply was lost
+                # (no answer, then the turn finished and filed it) or the conversation was lost with
+                # the Redis restarted empty. The resident asks "查进度" before telling it again.
                 self.count("conversation_lost")
+                progress = self.say("查进度")
+                found = TICKET.search(progress or "")
+                if found:
+                    self.count("recovered_by_progress")
+                    with self.lock:
+                        self.figures.shown[self.name] = found.group(0)
+                    return
             message, confirming = self.report, False  # the report was not understood: start again
         with self.lock:
             self.figures.dropped.append((self.name, "gave up: no ticket in time"))
@@ -262,7 +272,8 @@ def test_residents_confirming_while_parts_are_killed(linli_run, tmp_path):
     result = {"kills": figures.kills, "residents": RESIDENTS * ROUNDS, "concurrent": RESIDENTS,
               "confirmations_sent": figures.confirmations, "tickets_shown": len(figures.shown),
               "busy_replies": figures.busy_replies, "no_reply": figures.no_reply,
-              "conversation_lost": figures.conversation_lost, "dropped": len(figures.dropped), "duplicated": len(duplicated), "filed_but_never_shown": len(unshown),
+              "conversation_lost": figures.conversation_lost,
+              "recovered_by_progress": figures.recovered_by_progress, "dropped": len(figures.dropped), "duplicated": len(duplicated), "filed_but_never_shown": len(unshown),
               "recovery_seconds": figures.recovery_seconds, "load_seconds": round(load_seconds, 1),
               "open_tickets_missing_jobs": len(figures.jobs_missing)}
     print(json.dumps(result, ensure_ascii=False))
