@@ -65,5 +65,6 @@ class PrivateRedis:
         raise RuntimeError("redis-server did not start")
 
     def kill(self) -> None:
-        self.process.kill()
-        self.process.wait(10)
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(10)

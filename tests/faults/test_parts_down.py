@@ -81,11 +81,11 @@ def test_redis_down_and_back_empty(tmp_path):
     silence; when it is back, empty, the next message is answered on the old connections' pool."""
     from tests.faults.conftest import PrivateRedis
 
-    private = PrivateRedis(tmp_path)
-    private.start()
-    (tmp_path / "stack").mkdir()
-    stack = start_stack(tmp_path / "stack", redis_url=private.url)
+    private, stack = PrivateRedis(tmp_path), None
     try:
+        private.start()
+        (tmp_path / "stack").mkdir()
+        stack = start_stack(tmp_path / "stack", redis_url=private.url)
         sender = "fault-redis"
         assert stack.texts(sender, "你好") not in ("", runtime_config().system_busy)
         private.kill()
@@ -94,5 +94,6 @@ def test_redis_down_and_back_empty(tmp_path):
         answered = stack.texts(sender, "你好")
         assert answered and answered != runtime_config().system_busy
     finally:
-        stack.stop()
+        if stack is not None:
+            stack.stop()
         private.kill()
