@@ -23,6 +23,7 @@ from bot.channels.privacy import group_notice
 from bot.nlu.address import normalize_phone
 from bot.people.roles import role_of
 from bot.tickets.errors import NoLongerOpen, TicketError
+from bot.tickets.intake import intake_key
 from bot.tickets.views import TicketView
 from bot.privacy.masks import mask_phone, mask_room, mask_text
 
@@ -335,7 +336,7 @@ class ActionSubmitReport(Action):
                                      max_chars=directory().service.description_max_chars, **_office(tracker))
             return reset
         try:
-            ticket = store().create(**_ticket_fields(tracker))
+            ticket = store().create(**_ticket_fields(tracker), intake_key=intake_key(tracker.events, "report_form"))
         except TicketError as error:
             dispatcher.utter_message(text=error.user_message)
             return reset

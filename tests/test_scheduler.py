@@ -268,6 +268,9 @@ def test_killing_the_active_process_hands_its_jobs_to_the_standby_once(tmp_path,
     database = f"sqlite:///{tmp_path / 'linli.db'}"
     env = {**os.environ, "LINLI_DATABASE_URL": database, "LINLI_REDIS_URL": REDIS_URL, "LINLI_RASA_URL": rasa.url,
            "LINLI_SCHEDULER_KEY_PREFIX": prefix, "LINLI_SCHEDULER_LEASE_SECONDS": "2",
+           # Jobs the killed process had taken out of the store to run are planned again by the
+           # standby's sweep, a sweep after they were due.
+           "LINLI_SCHEDULER_SWEEP_SECONDS": "2",
            "LINLI_SERVICE_CONFIG": _service_without_quiet_hours_now(tmp_path), "LINLI_VAR_DIR": str(tmp_path)}
     engine = get_engine(database)
     init_db(engine)
@@ -287,9 +290,10 @@ def test_killing_the_active_process_hands_its_jobs_to_the_standby_once(tmp_path,
         time.sleep(4)
         assert redis_client.get(lease) == holder, "the standby must not take a held lease"
 
-        # Thirty follow-ups due a few seconds from now, written as `linli tickets resolve` would.
+        # Thirty follow-ups due a little after the kill, written as `linli tickets resolve` would:
+        # the handover is what this test is about (a kill in the middle of a send is tested below).
         policy = Policy.load(Path(env["LINLI_SERVICE_CONFIG"]), "Asia/Shanghai")
-        store, ids = resolved_tickets(engine, ManualClock(utcnow() - policy.followup_delay + timedelta(seconds=6)), 30)
+        store, ids = resolved_tickets(engine, ManualClock(utcnow() - policy.followup_delay + timedelta(seconds=15)), 30)
         writer = Scheduler(settings_for(database, rasa.url, REDIS_URL, key_prefix=prefix), engine=engine,
                            policy=policy).open()
         for ticket_id in ids:
@@ -310,3 +314,87 @@ def test_killing_the_active_process_hands_its_jobs_to_the_standby_once(tmp_path,
                 process.terminate()
                 process.wait(10)
 
+
+
+# -- SQL is the record: a job store that lost its jobs gets them back -------------------------------
+
+def expected_jobs(open_ids, resolved_id) -> set:
+    return ({"system:sweep", "system:digest", f"followup:{resolved_id}:1:ask"}
+            | {f"deadline:{ticket_id}:{step}" for ticket_id in open_ids for step in ("remind", "overdue")})
+
+
+def test_a_job_store_restarted_empty_gets_every_job_back_from_sql(engine, rasa, prefix, redis_client):
+    """Redis restarted empty, once while the scheduler runs and once while it is down: every open
+    ticket's deadline jobs, the follow-up and the recurring jobs come back, though SQL said
+    "planned" for all of them."""
+    clock = ManualClock(beijing("2026-11-23 10:00"))
+    store = TicketStore(engine=engine, clock=clock)
+    open_ids = [store.create(category="leak", description="屋顶漏水", reporter_channel="rest",
+                             reporter_id=f"resident-{i}", community="望园", building="2").id for i in range(4)]
+    resolved_id = store.transition(store.create(category="leak", description="屋顶漏水", reporter_channel="rest",
+                                                reporter_id="resident-r", community="望园", building="2").id,
+                                   "resolved", "staff:wang").id
+    wanted = expected_jobs(open_ids, resolved_id)
+
+    def wipe() -> None:
+        for key in redis_client.scan_iter(f"{prefix}:*"):
+            redis_client.delete(key)
+
+    scheduler = start_scheduler(engine, rasa.url, clock, REDIS_URL, key_prefix=prefix)
+    try:
+        planning.sweep(scheduler.context)
+        assert wanted <= {job.id for job in scheduler.jobs()}
+        wipe()
+        wait_for(lambda: wanted <= {job.id for job in scheduler.jobs()}, timeout=20,
+                 message="the jobs rebuilt while the scheduler runs")
+    finally:
+        scheduler.stop()
+    wipe()
+    restarted = start_scheduler(engine, rasa.url, clock, REDIS_URL, key_prefix=prefix)
+    try:
+        assert wanted <= {job.id for job in restarted.jobs()}, "rebuilt when the scheduler starts"
+    finally:
+        restarted.stop()
+
+
+def test_a_followup_whose_job_vanished_while_it_ran_is_asked_after_all(sqlite_engine, rasa):
+    """APScheduler takes a job out of the store when a worker thread gets it: the process killed
+    then leaves SQL saying "scheduled" and no job. The sweep, a sweep after it was due, plans it
+    again, and the resident is asked once."""
+    clock = ManualClock(beijing("2026-11-23 10:00"))
+    store, [ticket_id] = resolved_tickets(sqlite_engine, clock, 1)
+    scheduler = start_scheduler(sqlite_engine, rasa.url, clock)
+    try:
+        followup = planning.plan(scheduler.context, store.get(ticket_id))
+        assert scheduler.remove(f"followup:{ticket_id}:1:ask"), "the job the dead process had taken"
+        clock.set(followup.due_at + timedelta(seconds=scheduler.settings.sweep_seconds + 1))
+        assert planning.sweep(scheduler.context)["stalled-followups"] == 1
+        scheduler.wait_idle(30)
+        assert [c.entities["ticket_id"] for c in rasa.named("EXTERNAL_followup")] == [ticket_id]
+        assert planning.sweep(scheduler.context)["stalled-followups"] == 0, "asked: nothing is stalled"
+    finally:
+        scheduler.stop()
+
+
+def test_a_send_left_unfinished_by_a_dead_process_is_retried_not_taken_as_sent(sqlite_engine, rasa):
+    """A process killed between claiming a delivery and recording it leaves it "sending": while
+    that could still be a live attempt the job tries again later (it does not go on as if the
+    resident had been asked); once no request could still be running, the claim is taken over and
+    the message sent."""
+    from bot.messaging.delivery import Delivery, DeliveryFailed
+    from bot.messaging.recipients import Recipient
+
+    clock = ManualClock(beijing("2026-11-23 10:00"))
+    dead, alive = (Delivery(rasa.url, None, sqlite_engine, clock, timeout=5) for _ in range(2))
+    dead._claim("followup:GD1:1:ask", Recipient("rest", "resident-1"), "EXTERNAL_followup", {})  # then it died
+    with pytest.raises(DeliveryFailed):
+        alive.send("followup:GD1:1:ask", Recipient("rest", "resident-1"), "EXTERNAL_followup", {"ticket_id": "GD1"})
+    assert rasa.named("EXTERNAL_followup") == []
+    clock.advance(seconds=11)
+    assert alive.send("followup:GD1:1:ask", Recipient("rest", "resident-1"), "EXTERNAL_followup",
+                      {"ticket_id": "GD1"}) is not None
+    assert alive.send("followup:GD1:1:ask", Recipient("rest", "resident-1"), "EXTERNAL_followup",
+                      {"ticket_id": "GD1"}) is None, "sent: once"
+    assert [c.conversation_id for c in rasa.named("EXTERNAL_followup")] == ["resident-1"]
+    for delivery in (dead, alive):
+        delivery.close()

@@ -2,11 +2,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+
+from sqlalchemy import select
 from bot.messaging.recipients import Recipient
 from bot.core.errors import RetryLater
 from bot.broadcasts.fanout import run
 from bot.broadcasts.lifecycle import BroadcastView, REPORT_INTENT, get
 from bot.config.broadcasts import get_config
+from bot.core.db import session_scope
+from bot.broadcasts.models import Broadcast
+from bot.scheduling.registry import on_rebuild
 
 
 # -- scheduling ------------------------------------------------------------------------------------
@@ -18,6 +23,21 @@ def job_id(broadcast_id: int, watch: bool = False) -> str:
 def schedule(scheduler, view: BroadcastView, now: datetime) -> None:
     """The scheduler process sends it at its time (quiet hours do not apply: staff chose the time)."""
     scheduler.at(job_id(view.id), drive, view.send_at or now, quiet=False, broadcast_id=view.id)
+
+
+@on_rebuild("broadcasts")
+def rebuild(context) -> int:
+    """Broadcasts scheduled or under way get their job again (a lost job store): one that is
+    sending is taken over by its watch, as when its sender stops beating."""
+    with session_scope(context.engine) as session:
+        ids = list(session.execute(select(Broadcast.id).where(Broadcast.status.in_(("scheduled", "sending"))))
+                   .scalars())
+    now = context.clock()
+    for broadcast_id in ids:
+        view = get(context.engine, broadcast_id)
+        if view is not None:
+            schedule(context.schedule, view, now)
+    return len(ids)
 
 
 def drive(context, broadcast_id: int) -> None:

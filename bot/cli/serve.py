@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from typing import Iterable
 from bot.core.settings import get_settings
 
@@ -21,36 +22,40 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _serve(shell: bool, workers: int = 1, telegram_polling: bool = False) -> int:
     """Action server plus Rasa (server or shell); with the server the scheduler, the workbench and,
-    when asked, Telegram polling; all stop together."""
+    when asked, Telegram polling. Every process is supervised (started again when it dies, reported
+    by ``GET /health``); all stop together."""
     from bot.runtime import processes
+    from bot.runtime.supervision import Supervisor
     from bot.workbench.server import start_console
 
     settings = get_settings()
     processes.train(settings)
-    children = [processes.start_action_server(settings)]
+    supervisor = Supervisor()
     try:
-        processes.wait_for_port(settings.action_port, 120, children[0])
+        actions = supervisor.add("actions", lambda **popen: processes.start_action_server(settings, **popen))
+        processes.wait_for_port(settings.action_port, 120, actions.process)
         if shell:
+            threading.Thread(target=supervisor.run, name="linli-supervisor", daemon=True).start()
             # Library deprecation warnings are noise in a chat window; the server logs keep them.
             # Rasa's shell talks to its own stock REST-like channel: this machine only.
             return processes.rasa_command("shell", "--model", str(processes.model_path(settings)),
                                  "--endpoints", str(processes.write_endpoints(settings)),
                                  "--interface", "127.0.0.1", "--port", str(settings.rasa_port),
                                  env={**os.environ, "PYTHONWARNINGS": "ignore"}).returncode
-        server = processes.start_rasa_server(settings, workers=workers)
-        children.append(server)
-        children.append(processes.start_scheduler())
-        children.append(start_console(settings))  # the workbench, on its own port
+        supervisor.add("rasa", lambda **popen: processes.start_rasa_server(settings, workers=workers, **popen))
+        supervisor.add("scheduler", processes.start_scheduler)
+        supervisor.add("workbench", lambda **popen: start_console(settings, **popen))
         if telegram_polling:
-            children.append(subprocess.Popen([sys.executable, "-m", "bot.cli.channels", "telegram-polling"]))
-        signal.signal(signal.SIGTERM, lambda *_: server.terminate())
-        return server.wait()
+            supervisor.add("telegram-polling", lambda **popen: subprocess.Popen(
+                [sys.executable, "-m", "bot.cli.channels", "telegram-polling"], **popen))
+        supervisor.serve_health()
+        signal.signal(signal.SIGTERM, supervisor.request_stop)
+        supervisor.run()
+        return 0
     except KeyboardInterrupt:
         return 0
     finally:
-        for child in reversed(children):
-            child.terminate()
-            child.wait(10)
+        supervisor.stop()
 
 
 def _cmd_shell(args: argparse.Namespace) -> int:

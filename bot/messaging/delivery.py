@@ -14,17 +14,21 @@ A delivery counts as sent only when it went out. Rasa hands a ``trigger_intent``
 no connector for (``wecom`` without WeChat Work credentials) to its collecting channel and answers
 200 with the messages in the reply: for any channel but those that collect by design (the REST
 channel), that is a failure, recorded as ``failed`` with ``not configured``, not a success.
+A claim still "sending" is another attempt under way: the job tries
+again later rather than carry on as if it had been sent. One left "sending" longer than a request
+can take belongs to a process that died mid-send, and is claimed again: a follow-up question is
+asked (perhaps twice) rather than never.
 """
 from __future__ import annotations
 
 import logging
 import socket
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Callable, Optional
 from urllib.parse import quote
 
 import httpx
-from sqlalchemy import JSON, Column, Integer, String, Text, and_, select, update
+from sqlalchemy import JSON, Column, Integer, String, Text, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from bot.core.db import Base, EnumString, StrEnum, UtcDateTime, session_scope
 from bot.messaging.recipients import Recipient
@@ -103,11 +107,13 @@ class Delivery:
         transport = httpx.HTTPTransport(limits=httpx.Limits(max_connections=max(workers, 1) * 2),
                                         socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
         self.client = httpx.Client(timeout=timeout, transport=transport)
+        self.stale_after = timedelta(seconds=timeout * 2)  # no request of this client is still running
 
     def send(self, key: str, to: Recipient, intent: str, entities: dict | None = None) -> Optional[list]:
         """Triggers ``intent`` in the recipient's conversation; returns the collected messages (empty
-        when the channel sent them itself), or None when this key was delivered or is being
-        delivered already. Raises :class:`DeliveryFailed` (a :class:`RetryLater`) on failure."""
+        when the channel sent them itself), or None when this key was delivered already. Raises
+        :class:`DeliveryFailed` (a :class:`RetryLater`) on failure and while another attempt is
+        sending it."""
         entities = {k: v for k, v in (entities or {}).items() if v is not None}
         if not self._claim(key, to, intent, entities):
             return None
@@ -135,11 +141,18 @@ class Delivery:
                                            claimed_at=now))
             return True
         except IntegrityError:
+            abandoned = and_(DeliveryRecord.status == "sending", DeliveryRecord.claimed_at < now - self.stale_after)
             with session_scope(self.engine) as session:
                 claimed = session.execute(
-                    update(DeliveryRecord).where(and_(DeliveryRecord.key == key, DeliveryRecord.status == DeliveryStatus.FAILED))
+                    update(DeliveryRecord).where(DeliveryRecord.key == key,
+                                                 or_(DeliveryRecord.status == DeliveryStatus.FAILED, abandoned))
                     .values(status=DeliveryStatus.SENDING, attempts=DeliveryRecord.attempts + 1, claimed_at=now, error=None))
-                return claimed.rowcount == 1
+                if claimed.rowcount == 1:
+                    return True
+                status = session.execute(select(DeliveryRecord.status).where(DeliveryRecord.key == key)).scalar()
+            if status == DeliveryStatus.SENDING:
+                raise DeliveryFailed(f"{key}: another attempt is sending it")
+            return False
 
     def _finish(self, key: str, status: str, messages: list | None = None, error: str | None = None) -> None:
         with session_scope(self.engine) as session:

@@ -14,7 +14,7 @@ import sys
 from rasa.core.channels.channel import UserMessage
 from rasa.core.processor import MessageProcessor
 
-from bot.runtime import speedups
+from bot.runtime import resilience, speedups
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +46,7 @@ async def _screened_handle(self: MessageProcessor, message: UserMessage, tracker
 def install() -> None:
     speedups.install()
     MessageProcessor._handle_message_with_tracker = _screened_handle
+    resilience.install()  # a turn whose action server or Redis is down says so and is not saved
 
 
 if __name__ == "__main__":

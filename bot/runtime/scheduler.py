@@ -10,6 +10,7 @@ import logging
 import signal
 import threading
 
+from bot.broadcasts import jobs  # noqa: F401 - registers how broadcasts' jobs are rebuilt
 from bot.core.db import init_db
 from bot.privacy import logs as privacy_logs
 from bot.scheduling.scheduler import Scheduler

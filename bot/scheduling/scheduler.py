@@ -33,7 +33,7 @@ from bot.core.redis import _redis_args
 from bot.scheduling.clock import use_clock
 from bot.scheduling.lease import LocalLease, RedisLease
 from bot.scheduling.settings import SchedulerSettings
-from bot.scheduling.registry import install
+from bot.scheduling.registry import install, restore, store_lost
 from bot.messaging.recipients import Recipients, recipients_for
 
 
@@ -100,7 +100,7 @@ class Scheduler:
                                if self.redis is not None else LocalLease())
         self._store = self._jobstore()
         self._running = _Counter()
-        self._aps = BackgroundScheduler(
+        self._aps = _SteadyScheduler(
             jobstores={"default": self._store},
             executors={"default": _CountingExecutor(self.settings.workers, self._running)},
             job_defaults={"coalesce": True, "max_instances": 1,
@@ -142,7 +142,8 @@ class Scheduler:
         self.open()
         self.context = context or self._default_context()
         _active = self.context
-        install(self.context)
+        if not self._restore_if_lost():
+            install(self.context)
         self._stopping.clear()
         self._lease_thread = threading.Thread(target=self._keep_lease, name="linli-lease", daemon=True)
         self._lease_thread.start()
@@ -199,9 +200,23 @@ class Scheduler:
                 log.warning("scheduler %s lost the lease; standing by", self.lease.owner)
                 self._aps.pause()
             if held:
+                self._restore_if_lost()
                 self._aps.wakeup()  # picks up jobs other processes wrote since the last look
             if self._stopping.wait(self.settings.renew_seconds):
                 return
+
+    def _restore_if_lost(self) -> bool:
+        """SQL is the record: a job store found without its recurring jobs (Redis restarted empty)
+        gets every job back from SQL. True when it did that."""
+        try:
+            if not store_lost(self.context):
+                return False
+            log.warning("the job store has lost its jobs; rebuilding them from the database")
+            log.warning("rebuilt from the database: %s", restore(self.context))
+            return True
+        except Exception as error:  # noqa: BLE001 - store or database away: the next look tries again
+            log.warning("job store check failed: %s", error)
+            return False
 
     def wakeup(self) -> None:
         self._aps.wakeup()
@@ -251,6 +266,29 @@ class Scheduler:
     def next_run_time(self) -> Optional[datetime]:
         """From the store's own index: cheap even with 100,000 jobs (``jobs()`` loads them all)."""
         return self._store.get_next_run_time()
+
+
+class _SteadyScheduler(BackgroundScheduler):
+    """APScheduler whose loop survives its job store failing under it. After handing a due job to
+    a worker, APScheduler 3.9 updates or removes it in the store without catching anything: Redis
+    restarting there (connection refused, or the job already gone with the data) ends the loop's
+    thread, and from then on this process runs nothing while it looks alive. Here the round ends,
+    it is logged, and the next round starts shortly; jobs are idempotent, so one handed over twice
+    does no harm. Only a running scheduler processes jobs (see below)."""
+
+    retry_seconds = 1.0
+
+    def _process_jobs(self):
+        if self.state != STATE_RUNNING:
+            # APScheduler's loop makes one more round after shutdown() has set STOPPED, even for a
+            # scheduler that was only open to write jobs (the CLI): it hands due jobs to executors
+            # already shut down, and removes them from the shared store, lost for every process.
+            return None
+        try:
+            return super()._process_jobs()
+        except Exception as error:  # noqa: BLE001 - see above: the loop must go on
+            log.warning("a round of due jobs failed (%s); the next in %.0f s", error, self.retry_seconds)
+            return self.retry_seconds
 
 
 class _Counter:

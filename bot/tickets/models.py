@@ -4,7 +4,7 @@ Every moment is a ``UtcDateTime``: stored as UTC, read back tz-aware, on SQLite 
 """
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, Float, ForeignKey, Index, Integer, String, Text, and_, event
+from sqlalchemy import JSON, Column, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, and_, event
 from sqlalchemy.orm import relationship
 from bot.core.clock import utcnow
 from bot.core.db import Base, EnumString, UtcDateTime
@@ -37,6 +37,9 @@ class Ticket(Base):
     created_at = Column(UtcDateTime, nullable=False, default=utcnow)
     updated_at = Column(UtcDateTime, nullable=False, default=utcnow)
     merged_into = Column(String(16), ForeignKey("tickets.id"))
+    # The report (form instance) this ticket was filed from: confirming it again, on any process,
+    # finds this ticket instead of filing a second one. NULL for tickets filed otherwise.
+    intake_key = Column(String(64))
 
     events = relationship("TicketEvent", order_by="TicketEvent.id", lazy="selectin")
 
@@ -44,7 +47,8 @@ class Ticket(Base):
                       Index("ix_tickets_place", "community", "building", "category"),
                       # the deadline watch and "overdue" lists; reports by period
                       Index("ix_tickets_status_deadline", "status", "deadline"),
-                      Index("ix_tickets_created_at", "created_at"))
+                      Index("ix_tickets_created_at", "created_at"),
+                      UniqueConstraint("reporter_channel", "reporter_id", "intake_key", name="uq_tickets_intake"))
 
 
 #: The workbench's queue reads open tickets by deadline (least time left first) a page at a time:

@@ -11,6 +11,7 @@ from typing import Callable, Iterable, Optional
 from zoneinfo import ZoneInfo
 from sqlalchemy import and_, delete, exists, not_, select, text, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from bot.core.db import get_engine, session_scope
 from bot.config.directory import HANDLER_KINDS, Directory, get_directory
 from bot.callbacks.models import CallbackRequest
@@ -76,15 +77,48 @@ class TicketStore:
                community: str | None = None, building: str | None = None, unit: str | None = None,
                room: str | None = None, phone: str | None = None, photos: Iterable[str] = (),
                latitude: float | None = None, longitude: float | None = None, source: str = "resident",
-               actor: str | None = None) -> TicketView:
+               actor: str | None = None, intake_key: str | None = None) -> TicketView:
         """Records a complaint and dispatches it, all or nothing: a ticket exists only with its
-        handler, deadline and history."""
+        handler, deadline and history.
+
+        With an ``intake_key`` (the report it comes from) filing is idempotent: the same reporter
+        and key give the ticket already filed, however many processes try at once: a confirmation
+        retried after its reply or its tracker was lost finds the first ticket. The look-up first
+        spares a retry the insert; between processes racing, the unique constraint decides."""
         fields = self._validated(category, description, community, building, unit, room, phone, source)
         fields.update(self._reporter(reporter_channel, reporter_id), photos=self._photos(photos))
         fields["latitude"], fields["longitude"] = _coordinates(latitude, longitude)
+        if intake_key is not None:
+            fields["intake_key"] = self._intake_key(intake_key)
+            filed = self._filed(fields)
+            if filed:
+                return self.get(filed)
+        try:
+            return self.get(self._insert(fields, actor))
+        except IntegrityError:
+            filed = self._filed(fields) if intake_key is not None else None
+            if filed is None:
+                raise
+            return self.get(filed)
+
+    @staticmethod
+    def _intake_key(key: str) -> str:
+        key = _clean(key)
+        if not key or len(key) > 64:
+            raise TicketError(f"bad intake key {key!r}")
+        return key
+
+    def _filed(self, fields: dict) -> Optional[str]:
+        """The ticket already filed from this reporter's report, if any."""
+        with session_scope(self.engine) as session:
+            return session.execute(select(Ticket.id).where(
+                Ticket.reporter_channel == fields["reporter_channel"], Ticket.reporter_id == fields["reporter_id"],
+                Ticket.intake_key == fields["intake_key"])).scalar()
+
+    def _insert(self, fields: dict, actor: str | None) -> str:
         now = self.clock()
-        routed = dispatch(self.directory, category, fields["community"], fields["building"],
-                                           fields["description"], now)
+        routed = dispatch(self.directory, fields["category"], fields["community"], fields["building"],
+                          fields["description"], now)
         actor = actor or f"{fields['reporter_channel']}:{fields['reporter_id']}"
         with session_scope(self.engine) as session:
             ticket_id = self._next_id(session, now)
@@ -100,7 +134,7 @@ class TicketStore:
                             from_status=S.NEW.value, to_status=S.DISPATCHED.value,
                             note=f"派给{routed.handler_name}（{self.directory.service.tiers[routed.tier]}）"),
             ])
-        return self.get(ticket_id)
+        return ticket_id
 
     def _validated(self, category, description, community, building, unit, room, phone, source) -> dict:
         service = self.directory.service

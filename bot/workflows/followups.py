@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Optional
-from sqlalchemy import (Column, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func, select, update)
+from sqlalchemy import (Column, ForeignKey, Index, Integer, String, Text, UniqueConstraint, and_, func, or_, select,
+                        update)
 from sqlalchemy.exc import IntegrityError
 from bot.config.directory import get_directory
 from bot.core.db import Base, EnumString, StrEnum, UtcDateTime, session_scope
+from bot.scheduling.registry import on_rebuild, sweep_step
 from bot.scheduling.scheduler import Context
 from bot.messaging.recipients import Recipient
 from bot.tickets.errors import IllegalTransition, NotAllowed, TicketError, UnknownTicket
@@ -141,9 +143,72 @@ def _resolved_at(ticket: TicketView) -> datetime:
 def plan_followup(context: Context, ticket: TicketView) -> FollowUpView:
     followup = _current_or_next(context, ticket)
     if followup.status == F.SCHEDULED:
-        context.schedule.at(f"followup:{ticket.id}:{followup.round}:ask", ask, followup.due_at,
-                            ticket_id=ticket.id, round=followup.round)
+        _schedule_ask(context, ticket.id, followup.round, followup.due_at)
     return followup
+
+
+def _schedule_ask(context: Context, ticket_id: str, round_: int, due_at: datetime) -> None:
+    context.schedule.at(f"followup:{ticket_id}:{round_}:ask", ask, due_at, ticket_id=ticket_id, round=round_)
+
+
+def _schedule_remind(context: Context, ticket_id: str, round_: int, asked_at: datetime) -> None:
+    context.schedule.at(f"followup:{ticket_id}:{round_}:remind", remind,
+                        context.policy.outside_quiet(asked_at + context.policy.followup_reminder_after),
+                        ticket_id=ticket_id, round=round_)
+
+
+def _schedule_give_up(context: Context, ticket_id: str, round_: int, reminded_at: datetime) -> None:
+    context.schedule.at(f"followup:{ticket_id}:{round_}:no-answer", give_up,
+                        reminded_at + context.policy.followup_no_answer_after, quiet=False,
+                        ticket_id=ticket_id, round=round_)
+
+
+_STEP_JOBS = {"scheduled": "ask", "asked": "remind", "reminded": "no-answer"}
+_STEP_COLUMNS = (FollowUp.ticket_id, FollowUp.round, FollowUp.status, FollowUp.due_at, FollowUp.asked_at,
+                 FollowUp.reminded_at)
+
+
+def _replan(context: Context, rows, only_missing: bool) -> int:
+    """The job of each follow-up's next step again; with ``only_missing`` just where the job store
+    has it in none of its forms (itself, its retry, its morning after quiet hours)."""
+    planned = 0
+    for ticket_id, round_, status, due_at, asked_at, reminded_at in rows:
+        job_id = f"followup:{ticket_id}:{round_}:{_STEP_JOBS[status]}"
+        if only_missing and any(context.schedule.get(f"{job_id}{suffix}") for suffix in ("", ":retry", ":after-quiet")):
+            continue
+        if status == "scheduled":
+            _schedule_ask(context, ticket_id, round_, due_at)
+        elif status == "asked":
+            _schedule_remind(context, ticket_id, round_, asked_at)
+        else:
+            _schedule_give_up(context, ticket_id, round_, reminded_at)
+        planned += 1
+    return planned
+
+
+@on_rebuild("followups")
+def rebuild(context: Context) -> int:
+    """Every follow-up under way gets the job of its next step again (a lost job store)."""
+    with session_scope(context.engine) as session:
+        rows = session.execute(select(*_STEP_COLUMNS).where(FollowUp.status.in_(ACTIVE))).all()
+    return _replan(context, rows, only_missing=False)
+
+
+@sweep_step("stalled-followups")
+def replan_stalled(context: Context, batch: int = 500) -> int:
+    """A follow-up whose step is overdue by more than a sweep and whose job is gone gets it again.
+    APScheduler takes a job out of the store when it hands it to a worker thread: a scheduler
+    killed (or a store emptied) before the job finished would otherwise lose that follow-up for
+    good, since SQL still says it is under way."""
+    late = context.clock() - timedelta(seconds=context.schedule.settings.sweep_seconds)
+    policy = context.policy
+    with session_scope(context.engine) as session:
+        rows = session.execute(select(*_STEP_COLUMNS).where(or_(
+            and_(FollowUp.status == "scheduled", FollowUp.due_at < late),
+            and_(FollowUp.status == "asked", FollowUp.asked_at < late - policy.followup_reminder_after),
+            and_(FollowUp.status == "reminded", FollowUp.reminded_at < late - policy.followup_no_answer_after)))
+            .limit(batch)).all()
+    return _replan(context, rows, only_missing=True)
 
 
 def _current_or_next(context: Context, ticket: TicketView) -> FollowUpView:
@@ -176,9 +241,7 @@ def ask(context: Context, ticket_id: str, round: int) -> None:
     now = context.clock()
     if _move(context.engine, ticket_id, round, (F.SCHEDULED,), status=F.ASKED, asked_at=now):
         context.tickets.record(ticket_id, "linli", "followup_asked", f"第{round}次回访已发给居民")
-        context.schedule.at(f"followup:{ticket_id}:{round}:remind", remind,
-                            context.policy.outside_quiet(now + context.policy.followup_reminder_after),
-                            ticket_id=ticket_id, round=round)
+        _schedule_remind(context, ticket_id, round, now)
 
 
 def remind(context: Context, ticket_id: str, round: int) -> None:
@@ -190,9 +253,7 @@ def remind(context: Context, ticket_id: str, round: int) -> None:
                                                 "reminder": "yes"})
     now = context.clock()
     if _move(context.engine, ticket_id, round, (F.ASKED,), status=F.REMINDED, reminded_at=now):
-        context.schedule.at(f"followup:{ticket_id}:{round}:no-answer", give_up,
-                            now + context.policy.followup_no_answer_after, quiet=False,
-                            ticket_id=ticket_id, round=round)
+        _schedule_give_up(context, ticket_id, round, now)
 
 
 def give_up(context: Context, ticket_id: str, round: int) -> None:

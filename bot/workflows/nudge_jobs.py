@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import select
+from sqlalchemy import select, update
 from bot.core.db import session_scope
-from bot.scheduling.registry import sweep_step
+from bot.scheduling.registry import on_rebuild, sweep_step
 from bot.scheduling.scheduler import Context
 from bot.messaging.recipients import Recipient
 from bot.volunteers.nudges import NudgeSubscription, NudgeView, WEEKDAYS, get
@@ -34,6 +34,14 @@ def sweep(context: Context, batch: int = 500) -> int:
                                        channel=row.channel, sender_id=row.sender_id, at=at)
             row.planned_version, row.planned_times = row.version, sorted(wanted)
         return len(rows)
+
+
+@on_rebuild("nudges")
+def rebuild(context: Context) -> int:
+    """Every subscription is planned again by the sweep (its cron jobs were lost with the store)."""
+    with session_scope(context.engine) as session:
+        return session.execute(update(NudgeSubscription).values(
+            planned_version=NudgeSubscription.version - 1)).rowcount
 
 
 def nudge(context: Context, channel: str, sender_id: str, at: str) -> None:

@@ -7,13 +7,13 @@ are fixed, follow-ups are unique per ticket and round, and each job checks the t
 """
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Optional
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import (exists,
-                        or_, select)
+from sqlalchemy import exists, or_, select, update
 from bot.core.db import session_scope
 from bot.tickets.models import Ticket
-from bot.scheduling.registry import SWEEP_STEPS, recurring
+from bot.scheduling.registry import SWEEP_STEPS, on_rebuild, recurring, sweep_step
 from bot.scheduling.scheduler import Context
 from bot.tickets.views import TicketView
 from bot.tickets.status import OPEN_VALUES
@@ -54,6 +54,44 @@ def sweep(context: Context, batch: int = 500) -> dict:
     for name, step in SWEEP_STEPS.items():
         counts[name] = step(context, batch)
     return counts
+
+
+@on_rebuild("tickets")
+def rebuild(context: Context) -> int:
+    """Every open ticket's deadline jobs again: the watches say "planned" for jobs a lost store no
+    longer has, so they are marked unplanned first and planned again here, all of them (the
+    sweep's batches would take a while); supervision and resolved tickets follow in the sweep."""
+    with session_scope(context.engine) as session:
+        session.execute(update(DeadlineWatch).values(planned=False))
+        open_ids = list(session.execute(select(Ticket.id).where(
+            Ticket.status.in_(OPEN_VALUES), Ticket.deadline.is_not(None))).scalars())
+    for ticket_id in open_ids:
+        ticket = context.tickets.get(ticket_id)
+        if ticket:
+            plan(context, ticket)
+    return len(open_ids)
+
+
+@sweep_step("stalled-deadlines")
+def replan_stalled(context: Context, batch: int = 500) -> int:
+    """An open ticket past its deadline by more than a sweep, not yet escalated, whose overdue job
+    is gone (its scheduler died while the job ran, or the store lost it), is watched again."""
+    late = context.clock() - timedelta(seconds=context.schedule.settings.sweep_seconds)
+    query = (select(Ticket.id).join(DeadlineWatch, DeadlineWatch.ticket_id == Ticket.id)
+             .where(Ticket.status.in_(OPEN_VALUES), DeadlineWatch.planned.is_(True),
+                    DeadlineWatch.deadline == Ticket.deadline, DeadlineWatch.deadline < late,
+                    DeadlineWatch.escalated_at.is_(None)).limit(batch))
+    with session_scope(context.engine) as session:
+        overdue = list(session.execute(query).scalars())
+    stalled = [ticket_id for ticket_id in overdue if not any(
+        context.schedule.get(f"deadline:{ticket_id}:overdue{suffix}") for suffix in ("", ":retry", ":after-quiet"))]
+    for ticket_id in stalled:
+        with session_scope(context.engine) as session:
+            session.execute(update(DeadlineWatch).where(DeadlineWatch.ticket_id == ticket_id).values(planned=False))
+        ticket = context.tickets.get(ticket_id)
+        if ticket:
+            plan(context, ticket)
+    return len(stalled)
 
 
 def _unwatched(engine, limit: int) -> list[str]:

@@ -10,12 +10,12 @@ calling it.
 """
 from __future__ import annotations
 
-from sqlalchemy import Column, ForeignKey, Integer, select
+from sqlalchemy import Column, ForeignKey, Integer, delete, select
 from sqlalchemy.exc import IntegrityError
 from bot.core.db import Base, UtcDateTime, session_scope
 from bot.messaging.send import send_each
 from bot.tickets.models import TicketEvent
-from bot.scheduling.registry import sweep_step
+from bot.scheduling.registry import on_rebuild, sweep_step
 from bot.scheduling.scheduler import Context
 from bot.messaging.recipients import Recipient
 from bot.privacy.masks import mask_text
@@ -57,6 +57,15 @@ def sweep(context: Context, batch: int = 500) -> int:
         except IntegrityError:
             pass  # another sweep marked it a moment ago
     return len(event_ids)
+
+
+@on_rebuild("progress")
+def rebuild(context: Context) -> int:
+    """Notices scheduled within the look-back may have been lost with their jobs: their marks go,
+    and the sweep schedules them again (a notice already sent is not sent twice)."""
+    with session_scope(context.engine) as session:
+        return session.execute(delete(ProgressNotice).where(
+            ProgressNotice.planned_at >= context.clock() - context.policy.progress_lookback)).rowcount
 
 
 def notify(context: Context, event_id: int) -> None:
