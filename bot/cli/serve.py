@@ -32,7 +32,7 @@ def _serve(shell: bool, workers: int = 1, telegram_polling: bool = False) -> int
     processes.train(settings)
     supervisor = Supervisor()
     try:
-        actions = supervisor.add("actions", lambda **popen: processes.start_action_server(settings, **popen))
+        actions = supervisor.add("actions", lambda **popen: processes.start_action_server(settings, workers=workers, **popen))
         processes.wait_for_port(settings.action_port, 120, actions.process)
         if shell:
             threading.Thread(target=supervisor.run, name="linli-supervisor", daemon=True).start()

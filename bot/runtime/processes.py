@@ -89,12 +89,18 @@ def rasa_command(*args: str, check: bool = False, **popen) -> subprocess.Complet
     return subprocess.run(command, cwd=PROJECT_ROOT, check=check, **popen)
 
 
-def start_action_server(settings: Settings, **popen) -> subprocess.Popen:
+def start_action_server(settings: Settings, workers: int = 1, **popen) -> subprocess.Popen:
+    """The action server, with as many Sanic workers as the Rasa server has: one action-server process
+    would otherwise be the queue every Rasa worker waits on. Actions keep no state of their own
+    between calls (SQL and Redis hold it), so any worker can serve any conversation."""
     from bot.core.db import init_db
 
     init_db()
-    return subprocess.Popen([sys.executable, "-m", "rasa_sdk", "--actions", "actions",
-                             "--port", str(settings.action_port)], cwd=PROJECT_ROOT, **popen)
+    env = {**dict(popen.pop("env", os.environ)), "ACTION_SERVER_SANIC_WORKERS": str(max(1, workers)),
+           # The action server trusts the tracker it is sent: only this machine's Rasa may reach it.
+           "SANIC_HOST": "127.0.0.1"}
+    return subprocess.Popen([sys.executable, "-m", "bot.runtime.action_server", "--actions", "actions",
+                             "--port", str(settings.action_port)], cwd=PROJECT_ROOT, env=env, **popen)
 
 
 def start_rasa_server(settings: Settings, workers: int = 1, **popen) -> subprocess.Popen:
