@@ -95,7 +95,7 @@ class MisunderstoodMessage(Base):
     guessed_intent = Column(String(64))
     guessed_category = Column(String(32))
     confidence = Column(Float)
-    reason = Column(String(16), nullable=False, default="fallback")  # fallback | corrected (the resident said "不对")
+    reason = Column(String(16), nullable=False, default="fallback", server_default="fallback")  # fallback | corrected (the resident said "不对")
     message_id = Column(String(64), unique=True)  # Rasa's id of the user message: each is kept once
     status = Column(EnumString(MisunderstoodStatus), nullable=False, default=MisunderstoodStatus.NEW)
     label_intent = Column(String(64))
