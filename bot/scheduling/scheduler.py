@@ -100,7 +100,7 @@ class Scheduler:
                                if self.redis is not None else LocalLease())
         self._store = self._jobstore()
         self._running = _Counter()
-        self._aps = BackgroundScheduler(
+        self._aps = _BackgroundScheduler(
             jobstores={"default": self._store},
             executors={"default": _CountingExecutor(self.settings.workers, self._running)},
             job_defaults={"coalesce": True, "max_instances": 1,
@@ -251,6 +251,18 @@ class Scheduler:
     def next_run_time(self) -> Optional[datetime]:
         """From the store's own index: cheap even with 100,000 jobs (``jobs()`` loads them all)."""
         return self._store.get_next_run_time()
+
+
+class _BackgroundScheduler(BackgroundScheduler):
+    """APScheduler 3.9 marks a scheduler stopped before its thread has ended, and that thread only
+    skips due jobs while paused: a process that opened the store to write a job due now (``linli
+    nudges flood``, an action) would, on closing, have that job handed to its shut-down executor
+    ("cannot schedule new futures after shutdown") and dropped. Only a running scheduler runs jobs."""
+
+    def _process_jobs(self):
+        if self.state != STATE_RUNNING:
+            return None
+        return super()._process_jobs()
 
 
 class _Counter:
