@@ -15,6 +15,7 @@ from rasa_sdk.types import DomainDict
 from actions.common import directory, entity, local_time, message_metadata, reporter, store
 from bot.volunteers import nudges
 from bot.workflows import followups, notices, supervision
+from bot.proactive.notices import proactive_notice
 from bot.channels import PHOTO_TEXT
 from bot.config.policy import get_policy
 from bot.core.settings import get_settings
@@ -107,8 +108,8 @@ class ActionFollowupComment(Action):
 
 
 class ActionStaffNotice(Action):
-    """Due-soon reminders, whistles, supervision notices and the digest, worded from the ticket as it
-    is when the notice goes out."""
+    """Due-soon reminders, whistles, supervision notices, call-backs, proactive proposals and the
+    digest, worded from the ticket (or request, or case) as it is when the notice goes out."""
 
     def name(self) -> Text:
         return "action_staff_notice"
@@ -116,9 +117,13 @@ class ActionStaffNotice(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> List[Dict[Text, Any]]:
         try:
-            response, params = notices.staff_notice(
-                store(), entity(tracker, "notice") or "", get_settings().timezone, entity(tracker, "ticket_id"),
-                entity(tracker, "as_of"), entity(tracker, "followup_round"))
+            if entity(tracker, "notice") == "proactive":
+                response, params = proactive_notice(store(), entity(tracker, "season") or "",
+                                                    entity(tracker, "season_start") or "", entity(tracker, "community") or "")
+            else:
+                response, params = notices.staff_notice(
+                    store(), entity(tracker, "notice") or "", get_settings().timezone, entity(tracker, "ticket_id"),
+                    entity(tracker, "as_of"), entity(tracker, "followup_round"), entity(tracker, "callback_id"))
         except TicketError as error:
             dispatcher.utter_message(text=f"（通知未能生成：{error.user_message}）")
             return []
@@ -132,9 +137,9 @@ class ActionPatrolNudge(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> List[Dict[Text, Any]]:
-        area = entity(tracker, "community") or directory().street
-        response = "utter_flood_nudge" if entity(tracker, "nudge") == "flood" else "utter_patrol_nudge"
-        dispatcher.utter_message(response=response, area=area, buttons=[
+        area, kind = entity(tracker, "community") or directory().street, entity(tracker, "nudge")
+        response = {"flood": "utter_flood_nudge", "proactive": "utter_proactive_nudge"}.get(kind, "utter_patrol_nudge")
+        dispatcher.utter_message(response=response, area=area, note=entity(tracker, "nudge_note") or "", buttons=[
             {"title": "一切正常", "payload": "/patrol_all_clear"},
             {"title": "报告隐患", "payload": "/report_issue"},
             {"title": f"暂停{get_policy().nudge_pause_days}天", "payload": "/nudge_pause"},

@@ -1,4 +1,4 @@
-"""Progress, call-backs, feedback and the not-understood path."""
+"""Progress, feedback and the not-understood path (call-backs: actions/callbacks.py)."""
 from __future__ import annotations
 
 from typing import Any, Dict, List, Text
@@ -65,28 +65,6 @@ class ActionCheckStatus(Action):
             return []
         dispatcher.utter_message(text=status_text(ticket))
         return [SlotSet("ticket_id", ticket.id)]
-
-
-class ActionRequestHuman(Action):
-    """Records a call-back request so staff see it, and tells the resident when to expect them."""
-
-    def name(self) -> Text:
-        return "action_request_human"
-
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: DomainDict) -> List[Dict[Text, Any]]:
-        channel, sender_id = reporter(tracker)
-        phone = tracker.get_slot("phone")
-        try:
-            request = store().request_callback(channel, sender_id,
-                                               phone=phone if phone and phone != "declined" else None,
-                                               note=(tracker.latest_message or {}).get("text"))
-        except TicketError as error:
-            dispatcher.utter_message(text=error.user_message)
-            return []
-        dispatcher.utter_message(response="utter_human_requested",
-                                 expected_by=local_time(request.expected_by))
-        return []
 
 
 class ActionRecordFeedback(Action):

@@ -12,8 +12,9 @@ import threading
 
 from bot.core.db import init_db
 from bot.scheduling.scheduler import Scheduler
-from bot.workflows import (deadline_watch, digest, followups, nudge_jobs, planning, progress,  # noqa: F401
+from bot.workflows import (callbacks, deadline_watch, digest, followups, nudge_jobs, planning, progress,  # noqa: F401
                            supervision, volunteer_status)
+from bot.proactive import jobs as proactive_jobs  # noqa: F401 - the daily look ahead before a season
 
 log = logging.getLogger(__name__)
 
