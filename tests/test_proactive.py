@@ -115,6 +115,7 @@ def test_a_proactive_case_is_proposed_from_last_season_approved_and_dispatched(w
     report = rates.compute(engine, get_policy().response_hours, start, end, store.clock())
     assert report.proactive == {"cases": 1, "done": 0}
     assert sum(report.response.counts.values()) == 0, "a proactive case is in none of the three rates"
+    work.schedule.wait_idle()
 
 
 def test_the_daily_look_ahead_tells_each_communitys_staff_once(work, rasa):
