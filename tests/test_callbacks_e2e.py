@@ -14,6 +14,7 @@ from bot.config.policy import get_policy
 from bot.core.clock import ManualClock, utcnow
 from bot.messaging.delivery import delivered
 from bot.messaging.recipients import recipients_for
+from bot.people.profiles import Place, remember_place
 from bot.scheduling.scheduler import Scheduler
 from bot.tickets.store import TicketStore
 from tests.scheduling import settings_for, wait_for
@@ -51,8 +52,10 @@ def world(tmp_path_factory):
 
 
 def run_due(scheduler) -> None:
-    """The action server wrote its jobs at the real time: bring the manual clock there and run them."""
-    scheduler.clock.set(utcnow())
+    """The action server wrote its jobs at the real time: bring the manual clock there (past the
+    quiet hours, when notices wait for the morning, but before any promised call-back time) and
+    run them."""
+    scheduler.clock.set(max(scheduler.clock(), get_policy().outside_quiet(utcnow())))
     scheduler.wait_idle(60)
 
 
@@ -63,6 +66,7 @@ def told(tickets, callback_id) -> str:
 
 def test_a_callback_asked_in_conversation_is_seen_by_staff_done_in_chat_and_the_resident_told(world):
     loop, stack, tickets, wecom, scheduler = world
+    remember_place("rest", "cb-amy", Place("望园社区", "5"), tickets.engine)  # she reported from there before
     asked = stack.texts("cb-amy", "我想找个人工跟我说说")
     assert asked == response_text("utter_ask_callback_phone")
     assert stack.texts("cb-amy", "13812345678") == response_text("utter_ask_callback_time")
@@ -80,12 +84,18 @@ def test_a_callback_asked_in_conversation_is_seen_by_staff_done_in_chat_and_the_
     assert len([r for r in callbacks.list_callbacks(tickets, status=None) if r.sender_id == "cb-amy"]) == 1
 
     run_due(scheduler)
-    wait_for(lambda: any(f"#{request.id}" in t for t in wecom.app_texts("zhangsan")),
-             message="the call-back notice reaching the community's staff in WeChat Work")
+    try:
+        wait_for(lambda: any(f"#{request.id}" in t for t in wecom.app_texts("zhangsan")),
+                 message="the call-back notice reaching the community's staff in WeChat Work")
+    except AssertionError:
+        raise AssertionError(str([(d.key, d.status, d.error, d.messages) for d in delivered(tickets.engine)])
+                             + str([(j.id, j.next_run) for j in scheduler.jobs()]) + str(wecom.calls[-3:])
+                             + str(scheduler.clock()) + stack.logs[1].read_text()[-3000:])
     [notice] = [t for t in wecom.app_texts("zhangsan") if f"#{request.id}" in t]
     assert "13812345678" in notice and "下午三点以后" in notice and "已回电" in notice
     number = re.search(r"(\d+)\. 已回电", notice).group(1)
     assert not [t for t in wecom.app_texts("lisi") if f"#{request.id}" in t], "the street hears only if overdue"
+    assert "（望园社区）" in notice
 
     before = len(wecom.app_texts("zhangsan"))
     reply = loop.run(wecom.push(wecom.text("zhangsan", number)))

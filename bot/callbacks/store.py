@@ -146,7 +146,7 @@ def get(store: TicketStore, callback_id) -> Optional[CallbackView]:
         if row is None:
             return None
         history = session.execute(select(CallbackEvent).where(CallbackEvent.callback_id == row.id)
-                                  .order_by(CallbackEvent.at, CallbackEvent.id)).scalars().all()
+                                  .order_by(CallbackEvent.id)).scalars().all()
         return CallbackView.of(row, history)
 
 
