@@ -78,3 +78,26 @@ def test_the_sweep_plans_a_request_nobody_planned(work, rasa):
     work.schedule.wait_idle()
     [notice] = notices_of(rasa, "callback")
     assert notice.conversation_id == "wanliuxiyuan-office" and notice.entities["callback_id"] == str(request.id)
+
+
+def test_staff_list_and_mark_done_in_chat_with_the_phone_only_in_private(work, rasa):
+    from bot.people.roster import Staff
+    from bot.staff.commands import CommandError, run_command
+
+    store = work.tickets
+    request, _ = callbacks.request(store, "wechat", "o-cat", phone="13812345678", community="望园")
+    office = Staff("wecom", "wangyuan-office", ("望园社区",))
+    response, private = run_command(store, office, "callbacks", "", private=True)
+    assert response == "utter_staff_callback_list" and f"#{request.id}｜望园社区｜13812345678" in private["lines"]
+    _, group = run_command(store, office, "callbacks", "", private=False)
+    assert "138****5678" in group["lines"] and "13812345678" not in group["lines"]
+    assert run_command(store, Staff("wecom", "wanliuxiyuan-office", ("万柳西园社区",)), "callbacks", "", True)[0] == \
+        "utter_staff_no_callbacks", "another community's staff do not see it"
+    with pytest.raises(CommandError):
+        run_command(store, office, "callbacks", "马上打", private=True)
+    response, done = run_command(store, office, "callbacks", f"{request.id} 已约好明天上门", private=True)
+    assert (response, done) == ("utter_staff_callback_done", {"callback_id": request.id})
+    assert callbacks.get(store, request.id).done_note == "已约好明天上门"
+    work.clock.set(work.policy.outside_quiet(work.clock()))
+    work.schedule.wait_idle()
+    assert [c.conversation_id for c in rasa.named(callback_jobs.DONE_INTENT)] == ["o-cat"]
