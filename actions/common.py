@@ -27,6 +27,13 @@ def reporter(tracker: Tracker) -> tuple[str, str]:
     return tracker.get_latest_input_channel() or "rest", tracker.sender_id
 
 
+def recipient(tracker: Tracker) -> tuple[str | None, str]:
+    """(channel, sender id) of the conversation a proactive message landed in. The channel is None
+    when nobody ever wrote in it (a staff duty account told by the scheduler): nobody can have typed
+    anything there either, so the conversation id alone says who it is."""
+    return tracker.get_latest_input_channel(), tracker.sender_id
+
+
 def message_metadata(tracker: Tracker) -> dict:
     return (tracker.latest_message or {}).get("metadata") or {}
 

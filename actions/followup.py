@@ -12,7 +12,10 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import directory, entity, local_time, message_metadata, reporter, store
+from actions.common import directory, entity, local_time, message_metadata, recipient, reporter, store
+from bot.callbacks import store as callbacks
+from bot.people import roster
+from bot.staff.access import is_staff, resident_view, staff_view
 from bot.volunteers import nudges
 from bot.workflows import followups, notices, supervision
 from bot.proactive.notices import proactive_notice
@@ -29,14 +32,15 @@ def _comment_button(ticket_id: str) -> list[dict]:
 
 
 class ActionFollowupAsk(Action):
-    """The follow-up question (or its one reminder) with one-tap answers."""
+    """The follow-up question (or its one reminder) with one-tap answers, only in the conversation of
+    someone the ticket belongs to."""
 
     def name(self) -> Text:
         return "action_followup_ask"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> List[Dict[Text, Any]]:
-        ticket = store().get(entity(tracker, "ticket_id") or "")
+        ticket = resident_view(store(), store().get(entity(tracker, "ticket_id") or ""), *recipient(tracker))
         if ticket is None:
             return []
         buttons = followups.answer_buttons(ticket.id, followups.SOLVED_ANSWERS)
@@ -109,13 +113,16 @@ class ActionFollowupComment(Action):
 
 class ActionStaffNotice(Action):
     """Due-soon reminders, whistles, supervision notices, call-backs, proactive proposals and the
-    digest, worded from the ticket (or request, or case) as it is when the notice goes out."""
+    digest, worded from the ticket (or request, or case) as it is when the notice goes out, and only
+    to staff who may see it (anyone else hears nothing)."""
 
     def name(self) -> Text:
         return "action_staff_notice"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> List[Dict[Text, Any]]:
+        if not self._for_recipient(tracker):
+            return []
         try:
             if entity(tracker, "notice") == "proactive":
                 response, params = proactive_notice(store(), entity(tracker, "season") or "",
@@ -129,6 +136,22 @@ class ActionStaffNotice(Action):
             return []
         dispatcher.utter_message(response=response, **params)
         return []
+
+    @staticmethod
+    def _for_recipient(tracker: Tracker) -> bool:
+        """The digest to staff; a ticket's notice to staff who may see that ticket; a call-back's or
+        a season's proposals to staff who serve that community."""
+        notice = entity(tracker, "notice")
+        if notice == "digest":
+            return is_staff(store(), *recipient(tracker))
+        if notice in ("callback", "callback_overdue", "proactive"):
+            member = roster.authorize_recipient(*recipient(tracker), store().engine)
+            if notice == "proactive":
+                return member is not None and member.serves(entity(tracker, "community"))
+            request = callbacks.get(store(), entity(tracker, "callback_id"))
+            return member is not None and request is not None and (not member.communities or
+                                                                   member.serves(request.community))
+        return staff_view(store(), store().get(entity(tracker, "ticket_id") or ""), *recipient(tracker)) is not None
 
 
 class ActionPatrolNudge(Action):

@@ -7,16 +7,19 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import directory, entity, store
+from actions.common import directory, entity, recipient, store
+from bot.staff.access import resident_view
 
 
 class ActionTicketUpdate(Action):
+    """Said only to the ticket's reporter or a follower: anyone else hears nothing about it."""
+
     def name(self) -> Text:
         return "action_ticket_update"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> List[Dict[Text, Any]]:
-        ticket = store().get(entity(tracker, "ticket_id") or "")
+        ticket = resident_view(store(), store().get(entity(tracker, "ticket_id") or ""), *recipient(tracker))
         if ticket is None:
             return []
         service = directory().service

@@ -298,13 +298,14 @@ def report_summary(slots: Dict[Text, Any]) -> str:
 
 
 def duplicate_summary(ticket: TicketView) -> str:
-    """An open ticket shown as maybe the same problem: its id, status and what was reported (phone
-    and room masked), never who reported it."""
+    """Another resident's open ticket shown as maybe the same problem: only its category, building,
+    status and date; never its words, its number or who reported it (the resident sees the ticket
+    once they join it)."""
     service = directory().service
     where = f"{ticket.building}号楼" if ticket.building else "附近"
     label, status = service.categories[ticket.category].label, service.status_labels.get(ticket.status, ticket.status)
-    return "\n".join([f"{where}已经有人报过类似的问题：", f"工单 {ticket.id}（{label}，{status}）",
-                      f"内容：{_short(mask_text(ticket.description))}"])
+    return "\n".join([f"{where}已经有人报过类似的问题：",
+                      f"{local_time(ticket.created_at)[:-5]}报的{label}，{status}"])
 
 
 def _short(text: str, limit: int = 60) -> str:

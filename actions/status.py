@@ -10,10 +10,13 @@ from rasa_sdk.types import DomainDict
 
 from actions.broadcast import topic_buttons
 from actions.common import directory, in_group, local_time, reporter, store
+from actions.misunderstood import remember_misunderstood
 from bot.broadcasts.topics import topics_of
 from bot.nlu.address import normalize_ticket_id
 from bot.people.subscriptions import set_subscription
 from bot.tickets.errors import TicketError
+from bot.staff.access import resident_view
+from bot.tickets.masking import masked_words
 from bot.tickets.views import TicketView
 
 _MAIN_OPTIONS = [
@@ -32,7 +35,8 @@ def status_text(ticket: TicketView) -> str:
              f"时限：{local_time(ticket.deadline)}前"]
     if ticket.history:
         last = ticket.history[-1]
-        lines.append(f"最新：{local_time(last.at)} {last.note or directory().service.event_labels.get(last.action, last.action)}")
+        note = masked_words(last.note)  # history written before notes were stored masked
+        lines.append(f"最新：{local_time(last.at)} {note or directory().service.event_labels.get(last.action, last.action)}")
     return "\n".join(lines)
 
 
@@ -94,6 +98,7 @@ class ActionFallbackOptions(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> List[Dict[Text, Any]]:
         text = ((tracker.latest_message or {}).get("text") or "").strip()
+        remember_misunderstood(tracker)  # for the workbench's 没听懂的话 page
         misses = int(tracker.get_slot("failed_attempts") or 0) + 1
         if not text:
             dispatcher.utter_message(response="utter_empty_message")

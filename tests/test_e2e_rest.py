@@ -33,7 +33,8 @@ def test_complete_complaint_in_one_message(stack, tickets):
     assert "首华物业" in reply
     assert (ticket.category, ticket.community, ticket.building, ticket.unit, ticket.room, ticket.phone) == (
         "leak", "万柳西园社区", "5", "2", "502", "13812345678")
-    assert ticket.description == "万柳西园5号楼2单元502屋顶漏水了，下雨就往下滴，电话13812345678"
+    assert ticket.description == "万柳西园5号楼2单元5**屋顶漏水了，下雨就往下滴，电话138****5678", \
+        "the description is stored masked: the phone and room have their own fields"
     assert (ticket.reporter_channel, ticket.reporter_id) == ("rest", "e2e-alice")
 
 

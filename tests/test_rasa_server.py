@@ -1,25 +1,86 @@
-"""The compiled action-response validator accepts and rejects exactly what Rasa's own does."""
+"""Linli's fixes to Rasa's per-turn work (bot.runtime.speedups) give exactly Rasa's answers."""
+import copy
+import random
+
 import jsonschema
 import pytest
 from rasa.core.actions.action import RemoteAction
+from rasa.shared.core.events import Event
+from rasa.shared.utils.common import all_subclasses
+from rasa_sdk import events as sdk
 
-from bot.runtime.rasa_server import _validate_action_result
+from bot.runtime import speedups
 
-GOOD = {"events": [{"event": "slot", "name": "building", "value": "5"}],
-        "responses": [{"text": "好的", "buttons": []}]}
-BAD = [{"events": "nope"}, {"events": [{"event": "slot", "timestamp": "yesterday"}]},
-       {"responses": "x"}]
+SCHEMA = RemoteAction.action_response_format_spec()
+#: One of every event an action can return, as rasa-sdk writes them.
+EVENTS = [sdk.SlotSet("building", "5"), sdk.SlotSet("photo", None), sdk.AllSlotsReset(), sdk.Restarted(),
+          sdk.FollowupAction("action_listen"), sdk.ActiveLoop("report_form"), sdk.ActiveLoop(None),
+          sdk.ReminderScheduled("EXTERNAL_followup", trigger_date_time=__import__("datetime").datetime(2026, 12, 2),
+                                entities={"ticket_id": "GD1"}, name="r1"),
+          sdk.ReminderCancelled(name="r1"), sdk.ActionExecuted("action_listen"), sdk.UserUttered("你好"),
+          sdk.BotUttered("好的", {"buttons": []}), sdk.SessionStarted(), sdk.ConversationPaused(),
+          sdk.ConversationResumed(), sdk.UserUtteranceReverted(), sdk.ActionReverted(),
+          sdk.StoryExported(), sdk.ActionExecutionRejected("report_form"), sdk.LoopInterrupted(True)]
 
 
-def test_accepts_what_rasa_accepts():
-    assert _validate_action_result(None, GOOD) is True
-    jsonschema.validate(GOOD, RemoteAction.action_response_format_spec())
+def _rasa_says(document) -> bool:
+    try:
+        jsonschema.validate(document, SCHEMA)
+        return True
+    except jsonschema.ValidationError:
+        return False
 
 
-@pytest.mark.parametrize("bad", BAD)
-def test_rejects_what_rasa_rejects(bad):
-    with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate(bad, RemoteAction.action_response_format_spec())
-    with pytest.raises(jsonschema.ValidationError) as error:
-        _validate_action_result(None, bad)
-    assert "Failed to validate Action server response" in error.value.message
+def _linli_says(document) -> bool:
+    try:
+        return speedups._validate_action_result(None, document)
+    except jsonschema.ValidationError as error:
+        assert "Failed to validate Action server response" in error.message
+        return False
+
+
+def _mutations(rng: random.Random, count: int):
+    """Responses with one event broken the ways a buggy action server breaks them."""
+    junk = [None, "x", 7, 1.5, [], {}, True]
+    for _ in range(count):
+        events = copy.deepcopy(rng.sample(EVENTS, rng.randint(1, 4)))
+        victim = rng.choice(events)
+        kind = rng.randrange(4)
+        if kind == 0:
+            victim[rng.choice(list(victim))] = rng.choice(junk)
+        elif kind == 1:
+            victim.pop(rng.choice(list(victim)))
+        elif kind == 2:
+            victim["event"] = rng.choice(["nope", "Slot", "", None])
+        else:
+            events[events.index(victim)] = rng.choice(junk)
+        yield {"events": events, "responses": [{"text": "好的"}]}
+
+
+@pytest.mark.parametrize("event", EVENTS, ids=lambda e: e["event"])
+def test_every_event_an_action_returns_gets_rasas_verdict(event):
+    document = {"events": [event], "responses": [{"text": "好的", "buttons": []}]}
+    assert _linli_says(document) is _rasa_says(document)
+
+
+@pytest.mark.parametrize("bad", [{"events": "nope"}, {"events": [{"event": "slot", "timestamp": "yesterday"}]},
+                                 {"responses": "x"}, [], "x", {"events": [None]}])
+def test_what_rasa_rejects_is_rejected_with_rasas_message(bad):
+    assert _rasa_says(bad) is False
+    assert _linli_says(bad) is False
+
+
+def test_broken_responses_get_the_same_verdict_as_rasas_own_check():
+    assert _linli_says({"events": EVENTS[:9], "responses": []}) is True
+    for document in _mutations(random.Random(20261202), 250):
+        assert _linli_says(document) is _rasa_says(document), document
+
+
+def test_event_classes_resolve_as_rasa_resolves_them():
+    speedups.install()
+    for cls in all_subclasses(Event):
+        assert Event.resolve_by_type(cls.type_name) is speedups._rasa_resolve_by_type(cls.type_name)
+    assert Event.resolve_by_type("topic") is None
+    assert Event.resolve_by_type("nope", default=Event) is Event
+    with pytest.raises(ValueError, match="Unknown event name"):
+        Event.resolve_by_type("nope")

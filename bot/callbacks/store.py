@@ -18,6 +18,7 @@ from bot.core.db import session_scope
 from bot.core.errors import PlainUserError
 from bot.core.text import parse_phone
 from bot.tickets.errors import TicketError
+from bot.tickets.masking import masked_words
 from bot.tickets.models import Ticket
 from bot.tickets.status import OPEN_VALUES
 from bot.tickets.store import TicketStore
@@ -89,7 +90,7 @@ def request(store: TicketStore, channel: str, sender_id: str, phone: str | None 
     found = store.directory.find_community(community) if community else None
     now = store.clock()
     row = CallbackRequest(channel=channel, sender_id=sender_id, phone=parse_phone(phone),
-                          note=(note or "").strip()[:NOTE_MAX_CHARS] or None, created_at=now,
+                          note=masked_words((note or "").strip()[:NOTE_MAX_CHARS]) or None, created_at=now,
                           expected_by=store.directory.service.callback.expected_by(now, store.zone), status="open",
                           open_key=_key(channel, sender_id),
                           community=(ticket.community if ticket else None) or (found.name if found else None),

@@ -22,6 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from bot.privacy import logs
+
+    logs.install()  # every process the CLI is (the console, `linli run`, the tools): no phone in its log
     args = build_parser().parse_args(argv)
     return args.func(args)
 

@@ -23,6 +23,8 @@ def _cmd_tickets(args: argparse.Namespace) -> int:
     from bot.core.text import parse_ticket_id
 
     init_db()
+    if args.action == "mask-existing":
+        return _mask_existing()
     store = TicketStore()
     if args.action == "list":
         print_ticket_list(tickets.list_tickets(store, status=args.status, community=args.community,
@@ -46,9 +48,21 @@ def _cmd_tickets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mask_existing() -> int:
+    """One-off, for databases written before descriptions were stored masked."""
+    from bot.core.db import session_scope
+    from bot.tickets.masking import mask_existing
+
+    with session_scope() as session:
+        changed = mask_existing(session)
+    print(f"masked {changed} rows")
+    return 0
+
+
 def register(sub) -> None:
     tickets = sub.add_parser("tickets", help="look at tickets and act on them (staff)")
-    tickets.add_argument("action", choices=["list", "show", "start", "resolve", "reopen", "assign", "note", "merge"])
+    tickets.add_argument("action", choices=["list", "show", "start", "resolve", "reopen", "assign", "note", "merge",
+                                                 "mask-existing"])
     tickets.add_argument("ticket_id", nargs="?", help="the ticket (merge: the one that closes, SOURCE)")
     tickets.add_argument("text", nargs="?", help="note, reason (start/resolve/reopen), new handler name (assign) "
                                                  "or the ticket merged into (merge: TARGET)")

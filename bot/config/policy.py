@@ -35,6 +35,7 @@ class Policy:
     nudge_pause_days: int
     progress_actions: tuple = ()
     progress_lookback: timedelta = timedelta(hours=24)
+    tracker_retention: timedelta = timedelta(days=7)
 
     @classmethod
     def load(cls, path: Path, zone: str) -> "Policy":
@@ -47,6 +48,10 @@ class Policy:
         progress = raw.get("progress_notices", {})
         hours = {name: timedelta(hours=float(followup[name + "_hours"]))
                  for name in ("delay", "reminder_after", "no_answer_after")}
+        retention = timedelta(days=float(raw.get("privacy", {}).get("tracker_retention_days", 7)))
+        if retention < hours["reminder_after"] + hours["no_answer_after"]:
+            raise PolicyError(f"{path}: privacy.tracker_retention_days is shorter than a follow-up waits for "
+                              "its answer: residents' answers would find no conversation")
         return cls(zone=ZoneInfo(zone), quiet_start=quiet[0], quiet_end=quiet[1],
                    followup_delay=hours["delay"], followup_reminder_after=hours["reminder_after"],
                    followup_no_answer_after=hours["no_answer_after"],
@@ -56,7 +61,8 @@ class Policy:
                    nudge_max_per_day=int(raw.get("nudges", {}).get("max_times_per_day", 3)),
                    nudge_pause_days=int(raw.get("nudges", {}).get("pause_days", 7)),
                    progress_actions=tuple(progress.get("actions", ())),
-                   progress_lookback=timedelta(hours=float(progress.get("lookback_hours", 24))))
+                   progress_lookback=timedelta(hours=float(progress.get("lookback_hours", 24))),
+                   tracker_retention=retention)
 
     # -- quiet hours --------------------------------------------------------------------------
 

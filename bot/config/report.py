@@ -28,6 +28,7 @@ class ReportConfig:
     categories: dict  # code -> label, from the service policy
     statuses: dict  # code -> label
     tiers: dict  # code -> label
+    digest_weekly: str = ""  # the Monday digest's lines about last week ({week}, {figures_url}, {files_url})
 
     @classmethod
     def load(cls, path: Path | str, service) -> "ReportConfig":
@@ -45,7 +46,8 @@ class ReportConfig:
                          handler_kinds=dict(labels["handler_kinds"]), sources=dict(labels["sources"]),
                          channels=dict(labels["channels"]), unlocated=str(labels["unlocated"]),
                          categories={code: c.label for code, c in service.categories.items()},
-                         statuses=dict(service.status_labels), tiers=dict(service.tiers))
+                         statuses=dict(service.status_labels), tiers=dict(service.tiers),
+                         digest_weekly=str(raw.get("digest_weekly") or ""))
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"{path}: report: missing or malformed setting: {error}") from error
         edges = config.overdue_ageing_days

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from sqlalchemy import DateTime, create_engine, event, text
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.orm import Session, declarative_base
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.types import TypeDecorator
 from bot.core.settings import get_settings
 
@@ -82,7 +83,10 @@ def _create(url: URL) -> Engine:
         raise ValueError(f"{url}: Linli's processes share one database; give SQLite a file, "
                          "e.g. sqlite:///var/linli.db")
     Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, future=True,
+    # SQLAlchemy 1.4 gives a file database a NullPool: every session would open a connection, run the
+    # PRAGMAs and close it (closing the last one checkpoints the WAL) - a third of a form turn's CPU in
+    # bench/PROFILE.md. Pooled connections set the PRAGMAs once each.
+    engine = create_engine(url, future=True, poolclass=QueuePool, pool_size=5, max_overflow=10,
                            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
     event.listen(engine, "connect", _sqlite_pragmas)
     return engine

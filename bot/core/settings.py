@@ -53,3 +53,18 @@ class Settings:
 
 def get_settings() -> Settings:
     return Settings.from_env()
+
+
+#: Where the workbench listens unless LINLI_CONSOLE_HOST / LINLI_CONSOLE_PORT say otherwise.
+CONSOLE_HOST, CONSOLE_PORT = "127.0.0.1", 5080
+
+
+def console_url() -> str:
+    """Where staff open the workbench (工作台): ``LINLI_CONSOLE_URL`` (e.g. https://linli.example.org
+    behind a proxy), else the address it listens on. Sign-in links and the Monday digest point here,
+    so it is known to every process, not only the workbench's."""
+    explicit = env("CONSOLE_URL")
+    if explicit:
+        return explicit.rstrip("/")
+    host = env("CONSOLE_HOST", CONSOLE_HOST)
+    return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{env('CONSOLE_PORT', str(CONSOLE_PORT))}"

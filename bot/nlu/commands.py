@@ -39,10 +39,11 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "commands": ("命令", "指令", "commands"),
     "broadcast": ("通知", "广播", "发通知"),
     "broadcast_cancel": ("取消通知", "撤回通知", "停发通知"),
+    "console_link": ("登录", "登陆", "工作台", "login"),
 }
-#: Commands with a dialogue of their own (a preview to confirm) get their own intent; the others
-#: are all ``staff_command``.
-OWN_INTENTS = {"broadcast": "broadcast_preview", "broadcast_cancel": "broadcast_cancel"}
+#: Commands with a dialogue of their own (a preview to confirm, a sign-in link) get their own intent;
+#: the others are all ``staff_command``.
+OWN_INTENTS = {"broadcast": "broadcast_preview", "broadcast_cancel": "broadcast_cancel", "console_link": "console_link"}
 _BROADCAST_ID = re.compile(r"^#?(\d+)$")
 #: "/工单" on its own lists tickets; followed by another command word it is that command.
 GROUP_WORDS = ("工单", "ticket")

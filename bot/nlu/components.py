@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Text, Tuple, Type
 
+import numpy as np
+
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
@@ -103,10 +105,15 @@ class _SubLabelClassifier(GraphComponent):
 
         try:
             with model_storage.read_from(resource) as model_dir:
-                path = model_dir / "clf.skops"
-                clf = sio.load(path, trusted=sio.get_untrusted_types(file=path))
+                # Only the types skops trusts by default (a LogisticRegression and numpy arrays):
+                # a model file asking for anything else is refused, not executed.
+                clf = sio.load(model_dir / "clf.skops", trusted=False)
         except ValueError:
             clf = None
+        if clf is not None:
+            # skops gives back C-ordered coefficients, and predict_proba on a sparse row then copies
+            # coef_.T for every message; Fortran order gives the same probabilities without the copy.
+            clf.coef_ = np.asfortranarray(clf.coef_)
         return cls(config, model_storage, resource, clf)
 
     def predict(self, messages: List[Message]) -> List[List[Tuple[str, float]]]:

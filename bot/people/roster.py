@@ -7,8 +7,8 @@ from pathlib import Path
 from sqlalchemy import select
 from bot.core.db import get_engine, session_scope
 from typing import Optional
-from bot.config.staff import StaffFileError, file_stamp, staff_file
-from bot.people.roles import role_of, staff_communities
+from bot.config.staff import StaffFile, StaffFileError, file_stamp, staff_file
+from bot.people.roles import person_id, role_of, staff_communities
 from bot.config.staff import StaffMember, member_of, save_staff, load_staff
 from bot.people.models import Person
 from bot.core.clock import utcnow
@@ -65,6 +65,7 @@ class Staff:
     channel: str
     sender_id: str
     communities: tuple[str, ...] = ()  # empty: the whole street
+    handlers: tuple[str, ...] = ()  # a handler's duty account (staff file ``handlers``): its tickets only
 
     @property
     def actor(self) -> str:
@@ -72,6 +73,12 @@ class Staff:
 
     def serves(self, community: Optional[str]) -> bool:
         return not self.communities or community in self.communities
+
+    def may_see(self, ticket) -> bool:
+        """A handler's account sees the tickets dispatched to it; other staff their communities'."""
+        if self.handlers:
+            return ticket.handler_name in self.handlers
+        return self.serves(ticket.community)
 
 
 _synced: dict[tuple[str, str], tuple[int, int]] = {}
@@ -83,7 +90,37 @@ def authorize(channel: str, sender_id: str, engine) -> Optional[Staff]:
     _sync_if_changed(engine)
     if role_of(channel, sender_id, engine) != "staff":
         return None
-    return Staff(channel, sender_id, staff_communities(channel, sender_id, engine))
+    return Staff(channel, sender_id, staff_communities(channel, sender_id, engine), _handlers_of(channel, sender_id))
+
+
+def authorize_recipient(channel: Optional[str], sender_id: str, engine) -> Optional[Staff]:
+    """:func:`authorize` for the conversation a proactive message landed in; ``channel`` None (no
+    one ever wrote there) means the staff member with that account id on any channel."""
+    if channel is not None:
+        return authorize(channel, sender_id, engine)
+    listed = (m.channel for m in _members() if person_id(m.channel, sender_id) == m.key)
+    return next(filter(None, (authorize(listed_channel, sender_id, engine) for listed_channel in listed)), None)
+
+
+_files: dict[str, StaffFile] = {}
+
+
+def _members() -> tuple[StaffMember, ...]:
+    """The staff file as it is now (read again when it changes)."""
+    path = str(staff_file())
+    if path not in _files:
+        try:
+            _files[path] = StaffFile(Path(path))
+        except (OSError, StaffFileError) as error:
+            log.error("staff file %s not readable: %s", path, error)
+            return ()
+    return _files[path].members()
+
+
+def _handlers_of(channel: str, sender_id: str) -> tuple[str, ...]:
+    """The handlers a staff member is the duty account of."""
+    key = person_id(channel, sender_id)
+    return next((m.handlers for m in _members() if m.key == key), ())
 
 
 def _sync_if_changed(engine) -> None:

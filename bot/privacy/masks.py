@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from typing import Optional
+from bot.core.text import MOBILE_WRITTEN
 from bot.nlu.address import extract
 
 
@@ -29,3 +30,14 @@ def mask_sender(sender_id: str) -> str:
     the id is hidden too."""
     keep = 2 if len(sender_id) >= 8 else 1 if len(sender_id) >= 4 else 0
     return f"{sender_id[:keep]}****{sender_id[len(sender_id) - keep:] if keep else ''}"
+
+
+def phones_in(text: Optional[str]) -> list[str]:
+    """The mobile numbers written in ``text``, as 11 digits, in order."""
+    return ["".join(match.groups()) for match in MOBILE_WRITTEN.finditer(text or "")]
+
+
+def mask_phones(text: str) -> str:
+    """Mobile numbers in any text (a log line, a stored conversation) masked; nothing else changed.
+    A plain pattern, not the NLU rules of :func:`mask_text`: it runs on every log record."""
+    return MOBILE_WRITTEN.sub(lambda m: mask_phone("".join(m.groups())), text) if text else text

@@ -14,10 +14,13 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 import yaml
+from bot.config.policy import get_policy
 from bot.core.settings import PROJECT_ROOT, Settings, get_settings
 
 
 MODEL_NAME = "linli"
+#: Rasa's Redis tracker store, saving conversations with phone numbers masked (its docstring).
+PRIVATE_TRACKER_STORE = "bot.runtime.tracker_store.PrivateRedisTrackerStore"
 TRAINING_INPUTS = ("config.yml", "nlu", "dialogs")
 
 
@@ -64,7 +67,8 @@ def write_endpoints(settings: Settings | None = None) -> Path:
     settings = settings or get_settings()
     endpoints: dict = {"action_endpoint": {"url": f"http://127.0.0.1:{settings.action_port}/webhook"}}
     if settings.redis_url:
-        endpoints["tracker_store"] = {**_redis_store(settings.redis_url, "tracker"), "record_exp": 30 * 86400}
+        endpoints["tracker_store"] = {**_redis_store(settings.redis_url, "tracker"), "type": PRIVATE_TRACKER_STORE,
+                                      "record_exp": int(get_policy().tracker_retention.total_seconds())}
         endpoints["lock_store"] = _redis_store(settings.redis_url, "lock")
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     path = settings.var_dir / f"endpoints-{settings.rasa_port}.yml"

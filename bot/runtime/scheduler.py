@@ -11,6 +11,7 @@ import signal
 import threading
 
 from bot.core.db import init_db
+from bot.privacy import logs as privacy_logs
 from bot.scheduling.scheduler import Scheduler
 from bot.workflows import (callbacks, deadline_watch, digest, followups, nudge_jobs, planning, progress,  # noqa: F401
                            supervision, volunteer_status)
@@ -20,6 +21,7 @@ log = logging.getLogger(__name__)
 
 
 def main() -> None:
+    privacy_logs.install()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     scheduler = Scheduler()
     init_db(scheduler.engine)

@@ -30,8 +30,9 @@ def _ticket_for(store: TicketStore, staff: Staff, ticket_id: Optional[str]) -> T
     ticket = store.get(ticket_id)
     if ticket is None:
         raise CommandError(f"没有找到工单 {ticket_id}，请核对一下工单号。")
-    if not staff.serves(ticket.community):
-        raise CommandError(f"工单 {ticket.id} 不在您负责的社区（{'、'.join(staff.communities)}），请联系街道处理。")
+    if not staff.may_see(ticket):
+        scope = f"承办的单位（{'、'.join(staff.handlers)}）" if staff.handlers else f"社区（{'、'.join(staff.communities)}）"
+        raise CommandError(f"工单 {ticket.id} 不在您负责的{scope}，请联系街道处理。")
     return ticket
 
 

@@ -76,7 +76,11 @@ def plan(store: TicketStore, ticket: TicketView):
 
 def list_tickets(store: TicketStore, status: str | None = None, community: str | None = None,
                  overdue: bool | None = None, limit: int = 50, staff: Staff | None = None) -> list[TicketView]:
-    """Newest first; a community staff member sees their communities' tickets only."""
+    """Newest first; a community staff member sees their communities' tickets only, a handler's
+    duty account that handler's."""
+    if staff is not None and staff.handlers:
+        return [t for t in store.list(status=status, community=community, overdue=overdue, limit=limit,
+                                      handlers=staff.handlers) if staff.may_see(t)]
     if staff is None or not staff.communities:
         return store.list(status=status, community=community, overdue=overdue, limit=limit)
     found = store.directory.find_community(community) if community else None

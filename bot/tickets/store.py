@@ -13,12 +13,13 @@ from sqlalchemy import and_, delete, exists, not_, select, text, update
 from sqlalchemy.engine import Engine
 from bot.core.db import get_engine, session_scope
 from bot.config.directory import HANDLER_KINDS, Directory, get_directory
-from bot.tickets.models import Ticket, TicketEvent, TicketFollower
+from bot.tickets.models import Ticket, TicketEvent, TicketFollower, overdue_at
 from bot.core.settings import get_settings
 from bot.config.service import DuplicatePolicy, duplicate_policy
 from bot.core.text import format_ticket_id, parse_phone, parse_ticket_id
 from bot.tickets.dispatch import dispatch
 from bot.tickets.duplicates import is_milestone, metres_between
+from bot.tickets.masking import kept_private, masked_words
 from bot.tickets.errors import AlreadyMerged, CannotMerge, IllegalTransition, NoLongerOpen, NotAllowed, TicketError, UnknownTicket
 from bot.tickets.status import OPEN_STATUSES, S, TRANSITIONS, TicketStatus, status_of
 from bot.tickets.views import TicketView, follower_count
@@ -123,10 +124,11 @@ class TicketStore:
                               f"{found.name}没有{building}号楼，请核对楼号。")
         if phone and not parse_phone(phone):
             raise TicketError(f"invalid phone {phone!r}", "手机号格式不对，请发11位手机号。")
+        description, phone = kept_private(description, parse_phone(phone) if phone else None)
         return {"category": category, "description": description,
                 "community": found.name if found else None, "building": building,
                 "unit": _digits("unit", unit, MAX_UNIT_DIGITS), "room": _digits("room", room, MAX_ROOM_DIGITS),
-                "phone": parse_phone(phone) if phone else None, "source": source}
+                "phone": phone, "source": source}
 
     @staticmethod
     def _reporter(channel: str, sender_id: str) -> dict:
@@ -194,17 +196,19 @@ class TicketStore:
             return TicketView.of(session.get(Ticket, latest[1])) if latest else None
 
     def list(self, status: str | None = None, community: str | None = None, overdue: bool | None = None,
-             limit: int = 50) -> list[TicketView]:
-        """Newest first. ``overdue``: True only open tickets past their deadline, False the others."""
+             limit: int = 50, handlers: Iterable[str] = ()) -> list[TicketView]:
+        """Newest first. ``overdue``: True only open tickets past their deadline, False the others;
+        ``handlers``: only tickets dispatched to these."""
         query = select(Ticket).order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(max(int(limit), 0))
+        if handlers:
+            query = query.where(Ticket.handler_name.in_(list(handlers)))
         if status:
             query = query.where(Ticket.status == status_of(status).value)
         if community:
             found = self.directory.find_community(community)
             query = query.where(Ticket.community == (found.name if found else community))
         if overdue is not None:
-            late = and_(Ticket.deadline.isnot(None), Ticket.deadline < self.clock(),
-                        Ticket.status.in_([s.value for s in OPEN_STATUSES]))
+            late = overdue_at(self.clock())
             query = query.where(late if overdue else not_(late))
         with session_scope(self.engine) as session:
             return [TicketView.of(row) for row in session.execute(query).scalars()]
@@ -392,6 +396,7 @@ class TicketStore:
             row = self._locked(session, canonical, now)
             event = change(row, now)
             event.ticket_id, event.at, event.actor = canonical, now, actor
+            event.note = masked_words(event.note)
             event.from_status = event.from_status or row.status
             event.to_status = event.to_status or row.status
             session.add(event)

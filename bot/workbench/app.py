@@ -13,7 +13,7 @@ import io
 import logging
 import mimetypes
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Optional
 from urllib.parse import urlencode
@@ -32,6 +32,8 @@ from bot.workflows.followups import ANSWER_LABELS, followups
 from bot.core.text import duration
 from bot.tickets.views import place
 from bot.config.report import ReportConfig
+from bot.reports import writers
+from bot.reports.period import Period, as_of_moment
 from bot.privacy.masks import mask_sender
 from bot.core.settings import Settings, get_settings
 from bot.tickets.store import TicketStore
@@ -567,6 +569,54 @@ def create_app(settings: Optional[Settings] = None, engine=None, name: str = "li
                              previous=found.period.previous())
         return await run(request, page)
 
+    # -- report files (what `linli report` writes; the Monday digest links to last week's) ----------
+
+    def report_files(ctx: Ctx, kind: str, first: str):
+        """The folder of a whole past week or month for the subject's scope (the whole street, or
+        the community they serve), written the first time someone asks; (folder, period) or a page."""
+        if ctx.subject.role != "staff":
+            return None, wb.problem(ctx, wb.config.messages["forbidden"], 403)
+        try:
+            period = _whole_period(kind, date.fromisoformat(first))
+        except ValueError:
+            return None, wb.problem(ctx, wb.config.messages["not_found"], 404)
+        today = ctx.now.astimezone(wb.zone).date()
+        if period.last >= today:
+            return None, wb.problem(ctx, wb.config.messages["report_not_over"], 404)
+        community = ctx.args.get("community") or (None if ctx.subject.whole_street else ctx.subject.scope[0])
+        if not ctx.subject.serves(community):
+            return None, wb.problem(ctx, wb.config.messages["forbidden"], 403)
+        folder = writers.default_folder(wb.settings.var_dir, wb.report_config, period, community)
+        if not (folder / "summary.md").exists():
+            writers.make(wb.engine, period, wb.zone, as_of_moment(today, wb.zone, ctx.now), wb.report_config,
+                         _policy().response_hours, folder, wb.directory.street, community)
+        return (folder, period, community), None
+
+    @app.get("/reports/<kind:week|month>/<first>")
+    async def report_page(request: Request, kind: str, first: str):
+        def page(ctx: Ctx):
+            found, refused = report_files(ctx, kind, first)
+            if refused:
+                return refused
+            folder, period, community = found
+            auth.audit(wb.engine, ctx.subject, "report_open", ctx.now, target=folder.name, ip=ctx.ip)
+            return wb.render("reports.html", ctx, period=period, community=community, kind=kind,
+                             files=sorted(p.name for p in folder.iterdir() if p.is_file()),
+                             query=urlencode({"community": community}) if community else "")
+        return await run(request, page)
+
+    @app.get("/reports/<kind:week|month>/<first>/<name>")
+    async def report_file(request: Request, kind: str, first: str, name: str):
+        def page(ctx: Ctx):
+            found, refused = report_files(ctx, kind, first)
+            if refused:
+                return refused
+            path = found[0] / name
+            if "/" in name or name.startswith(".") or not path.is_file():
+                return wb.problem(ctx, wb.config.messages["not_found"], 404)
+            return _file(path)
+        return await run(request, page)
+
     # -- volunteers ----------------------------------------------------------------------------------
 
     def volunteer_page(ctx: Ctx, status: int = 200, error: Optional[str] = None, done: Optional[str] = None):
@@ -691,6 +741,16 @@ def _local_photo(photo: Optional[str], settings: Settings) -> Optional[Path]:
     if root not in path.parents or not path.is_file() or path.suffix.lower() not in (".jpg", ".jpeg", ".png"):
         return None
     return path
+
+
+def _whole_period(kind: str, first: date) -> Period:
+    """The week (from a Monday) or month (from the 1st) that starts on ``first``; ValueError otherwise."""
+    last = first + timedelta(days=6) if kind == "week" else \
+        (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    period = Period.ending_by(kind, last)
+    if period.first != first:
+        raise ValueError(f"{first} does not start a {kind}")
+    return period
 
 
 def _file(path: Path) -> response.HTTPResponse:

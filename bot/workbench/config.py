@@ -8,9 +8,9 @@ from pathlib import Path
 
 import yaml
 
+from bot.core.settings import CONSOLE_HOST, CONSOLE_PORT, console_url
+
 DEFAULT_PATH = Path(__file__).resolve().parent / "workbench.yml"
-DEFAULT_PORT = 5080
-DEFAULT_HOST = "127.0.0.1"
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class ConsoleConfig:
     labels: dict
     disabled: dict
     messages: dict
+    correction_words: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, path: Path | str) -> "ConsoleConfig":
@@ -43,7 +44,8 @@ class ConsoleConfig:
                          figures_cache_seconds=float(figures["cache_seconds"]),
                          custom_max_days=int(figures["custom_max_days"]),
                          poll_ms=int(raw["broadcasts"]["poll_ms"]), labels=dict(raw["labels"]),
-                         disabled=dict(raw["disabled"]), messages=dict(raw["messages"]))
+                         disabled=dict(raw["disabled"]), messages=dict(raw["messages"]),
+                         correction_words=tuple(str(w) for w in raw["misunderstood"]["correction_words"]))
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"{path}: missing or malformed workbench setting: {error}") from error
         if config.link_valid_minutes <= 0 or config.session_hours <= 0 or config.page_size <= 0:
@@ -61,18 +63,13 @@ def get_config() -> ConsoleConfig:
 
 
 def console_host() -> str:
-    return os.environ.get("LINLI_CONSOLE_HOST") or DEFAULT_HOST
+    return os.environ.get("LINLI_CONSOLE_HOST") or CONSOLE_HOST
 
 
 def console_port() -> int:
-    return int(os.environ.get("LINLI_CONSOLE_PORT") or DEFAULT_PORT)
+    return int(os.environ.get("LINLI_CONSOLE_PORT") or CONSOLE_PORT)
 
 
 def public_url() -> str:
-    """Where staff open the workbench: ``LINLI_CONSOLE_URL`` (e.g. https://linli.example.org behind a
-    proxy), else the address it listens on."""
-    explicit = os.environ.get("LINLI_CONSOLE_URL")
-    if explicit:
-        return explicit.rstrip("/")
-    host = console_host()
-    return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{console_port()}"
+    """Where staff open the workbench (bot.core.settings.console_url: the digest links there too)."""
+    return console_url()

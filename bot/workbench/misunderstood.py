@@ -1,8 +1,10 @@
 """Messages the assistant did not understand (没听懂的话): captured masked, labelled by staff on the
 workbench, exported as Rasa training data under nlu/ (`linli nlu export`).
 
-The dialogue's fallback will call :func:`record_misunderstood` (not wired yet). Texts are stored
-with phone and room numbers masked and the sender as a masked id, so the table is no contact list.
+The dialogue's fallback records them (actions/misunderstood.py, from action_fallback_options): a
+message that fell back, or the message before a resident's "不对" that the assistant answered
+wrongly, with what the assistant guessed. Texts are stored with phone and room numbers masked and
+the sender as a masked id, so the table is no contact list.
 The export writes only labelled messages, only under nlu/, and leaves out any text that is a
 held-out test example (tests/data), so the held-out figures stay honest.
 """
@@ -15,16 +17,17 @@ from typing import Iterable, Optional
 
 import yaml
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from bot.core.db import get_engine, session_scope
 from bot.core.errors import PlainUserError
-from bot.privacy.masks import mask_sender
 from bot.core.settings import PROJECT_ROOT
-from bot.privacy.masks import mask_text
+from bot.privacy.masks import mask_sender, mask_text
 from bot.workbench.models import MisunderstoodMessage
 
 EXPORT_FILE = PROJECT_ROOT / "nlu" / "workbench_labelled.yml"
 TEXT_MAX = 500
+REASONS = ("fallback", "corrected")
 #: Intents a message can be labelled with: the domain's, less what no person says.
 _NOT_LABELS = ("nlu_fallback",)
 
@@ -35,21 +38,41 @@ class LabelError(PlainUserError):
 
 def record_misunderstood(channel: str, sender_id: str, text: str, guessed_intent: Optional[str],
                          guessed_category: Optional[str], confidence: Optional[float], engine=None,
-                         now: Optional[datetime] = None) -> Optional[int]:
-    """Keeps one message the assistant fell back on, masked; returns its id (None for an empty or
-    slash-command message: those are not language to learn from)."""
+                         now: Optional[datetime] = None, reason: str = "fallback",
+                         message_id: Optional[str] = None) -> Optional[int]:
+    """Keeps one message the assistant fell back on (``reason`` fallback) or that the resident said it
+    got wrong (``corrected``), masked; returns its id (None for an empty or slash-command message:
+    those are not language to learn from). A message with Rasa's ``message_id`` is kept once, however
+    often it is reported (an action run again, a fallback then a "不对" about the same message)."""
     text = (text or "").strip()
-    if not text or text.startswith("/"):
+    if not text or text.startswith("/") or reason not in REASONS:
         return None
-    with session_scope(engine or get_engine()) as session:
-        row = MisunderstoodMessage(at=now or datetime.now(timezone.utc), channel=str(channel)[:32],
-                                   sender=mask_sender(str(sender_id))[:64], text=mask_text(text[:TEXT_MAX]),
-                                   guessed_intent=(guessed_intent or None) and str(guessed_intent)[:64],
-                                   guessed_category=(guessed_category or None) and str(guessed_category)[:32],
-                                   confidence=float(confidence) if confidence is not None else None, status="new")
-        session.add(row)
-        session.flush()
-        return row.id
+    engine = engine or get_engine()
+    message_id = (message_id or None) and str(message_id)[:64]
+    if message_id and (known := _recorded(engine, message_id)) is not None:
+        return known
+    try:
+        with session_scope(engine) as session:
+            row = MisunderstoodMessage(at=now or datetime.now(timezone.utc), channel=str(channel)[:32],
+                                       sender=mask_sender(str(sender_id))[:64], text=mask_text(text[:TEXT_MAX]),
+                                       guessed_intent=(guessed_intent or None) and str(guessed_intent)[:64],
+                                       guessed_category=(guessed_category or None) and str(guessed_category)[:32],
+                                       confidence=float(confidence) if confidence is not None else None,
+                                       reason=reason, message_id=message_id, status="new")
+            session.add(row)
+            session.flush()
+            return row.id
+    except IntegrityError:  # the same message, recorded a moment ago by another process
+        known = _recorded(engine, message_id) if message_id else None
+        if known is None:
+            raise
+        return known
+
+
+def _recorded(engine, message_id: str) -> Optional[int]:
+    with session_scope(engine) as session:
+        return session.execute(select(MisunderstoodMessage.id)
+                               .where(MisunderstoodMessage.message_id == message_id)).scalar()
 
 
 def domain_intents(root: Path = PROJECT_ROOT) -> list[str]:

@@ -1,14 +1,12 @@
-"""The workbench's tables, on ``bot.db.Base`` like every other feature's.
-
-Until the integrator adds ``"bot.workbench.models"`` to ``bot.db.MODEL_MODULES``, :func:`init_tables`
-creates them (``init_db`` then this module's tables, under the same lock ``init_db`` takes).
-"""
+"""The workbench's tables, on ``bot.core.db.Base`` like every other feature's (``init_db`` creates
+them: the module is in ``MODEL_MODULES``). :func:`init_tables` also adds the queue's index
+(``bot.tickets.models.QUEUE_INDEX``) to a tickets table made before the index existed."""
 from __future__ import annotations
 
 from sqlalchemy import Column, Float, Index, Integer, String, Text, text
 
 from bot.core.db import Base, UtcDateTime, get_engine, init_db
-from bot.tickets.models import Ticket
+from bot.tickets.models import QUEUE_INDEX
 
 
 class SignInLink(Base):
@@ -78,8 +76,9 @@ class TicketAttachment(Base):
 
 
 class MisunderstoodMessage(Base):
-    """A message the assistant did not understand (a fallback), kept masked, for staff to label;
-    labelled ones are exported as training data (`linli nlu export`)."""
+    """A message the assistant did not understand (a fallback) or that the resident said it got wrong
+    ("不对"), kept masked, for staff to label; labelled ones are exported as training data
+    (`linli nlu export`)."""
 
     __tablename__ = "misunderstood_messages"
 
@@ -91,6 +90,8 @@ class MisunderstoodMessage(Base):
     guessed_intent = Column(String(64))
     guessed_category = Column(String(32))
     confidence = Column(Float)
+    reason = Column(String(16), nullable=False, default="fallback")  # fallback | corrected (the resident said "不对")
+    message_id = Column(String(64), unique=True)  # Rasa's id of the user message: each is kept once
     status = Column(String(16), nullable=False, default="new")  # new | labelled | exported | ignored
     label_intent = Column(String(64))
     label_category = Column(String(32))
@@ -100,11 +101,6 @@ class MisunderstoodMessage(Base):
 
     __table_args__ = (Index("ix_misunderstood_status", "status", "at"),)
 
-
-#: The queue reads open tickets by deadline (least time left first) a page at a time; this index lets
-#: it walk them in order instead of sorting every match. On ``tickets``, so created explicitly
-#: (create_all skips the indexes of a table that exists); to move into bot/models.py.
-QUEUE_INDEX = Index("ix_console_tickets_deadline", Ticket.__table__.c.deadline, Ticket.__table__.c.id)
 
 TABLES = [SignInLink.__table__, ConsoleSession.__table__, AuditEntry.__table__, TicketAttachment.__table__,
           MisunderstoodMessage.__table__]
@@ -122,5 +118,5 @@ def init_tables(engine=None) -> None:
 
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
         Base.metadata.create_all(connection, tables=TABLES)
-        QUEUE_INDEX.create(connection, checkfirst=True)
+        QUEUE_INDEX.create(connection, checkfirst=True)  # a tickets table made before the index was
         connection.commit()

@@ -15,10 +15,10 @@ from datetime import date, datetime, time, timedelta
 from typing import Iterator, Optional
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, not_, select, text
+from sqlalchemy import case, func, not_, select, text
 
 from bot.core.db import session_scope
-from bot.tickets.models import Ticket
+from bot.tickets.models import Ticket, overdue_at
 from bot.tickets.status import OPEN_VALUES
 from bot.privacy.masks import mask_phone, mask_room, mask_text
 
@@ -98,10 +98,6 @@ def scope_conditions(subject) -> list:
     return [Ticket.id.is_(None)]  # nobody else sees anything
 
 
-def _late(now: datetime):
-    return and_(Ticket.deadline.isnot(None), Ticket.deadline < now, Ticket.status.in_(OPEN_VALUES))
-
-
 def _conditions(f: QueueFilter, now: datetime, zone: ZoneInfo, without: Optional[str] = None) -> list:
     found = []
     simple = {"status": Ticket.status, "category": Ticket.category, "community": Ticket.community,
@@ -114,7 +110,7 @@ def _conditions(f: QueueFilter, now: datetime, zone: ZoneInfo, without: Optional
         community, _, building = f.building.partition(":")
         found += [Ticket.community == community, Ticket.building == building]
     if f.overdue is not None and without != "overdue":
-        found.append(_late(now) if f.overdue else not_(_late(now)))
+        found.append(overdue_at(now) if f.overdue else not_(overdue_at(now)))
     return found
 
 
@@ -154,7 +150,7 @@ _COLUMNS = (Ticket.id, Ticket.category, Ticket.community, Ticket.building, Ticke
 
 def _order(open_part: bool):
     """Open tickets by the time left, least first; the others by their deadline, latest first.
-    Both walk ``ix_console_tickets_deadline`` (models.py) instead of sorting every matching row."""
+    Both walk ``ix_tickets_deadline_id`` (bot/tickets/models.py) instead of sorting every matching row."""
     if open_part:
         return (Ticket.deadline.asc().nulls_last(), Ticket.id.asc())
     return (Ticket.deadline.desc().nulls_first(), Ticket.id.desc())
@@ -234,7 +230,7 @@ def _cube(session, where: list, now: datetime, key: Optional[tuple] = None, reus
             hit = _cubes.get(key)
             if hit and hit[0] > systime.monotonic():
                 return hit[1]
-    late = case((_late(now), 1), else_=0)
+    late = case((overdue_at(now), 1), else_=0)
     rows = select(Ticket.status.label("status"), Ticket.category.label("category"),
                   Ticket.community.label("community"), Ticket.building.label("building"),
                   Ticket.handler_name.label("handler"), Ticket.tier.label("tier"), Ticket.source.label("source"),

@@ -16,8 +16,10 @@ def start_console(settings: Settings | None = None, **popen) -> subprocess.Popen
 
 
 def serve(settings: Settings | None = None, host: str | None = None, port: int | None = None) -> None:
+    from bot.privacy import logs
     from bot.workbench.app import create_app
 
+    logs.install()
     app = create_app(settings or get_settings())
     app.config.MOTD = False
     app.run(host=host or console_host(), port=port or console_port(), access_log=False, workers=1)

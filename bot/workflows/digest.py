@@ -10,6 +10,7 @@ from bot.volunteers.models import Volunteer
 from bot.callbacks.models import CallbackRequest
 from apscheduler.triggers.cron import CronTrigger
 
+from bot.core.settings import console_url
 from bot.scheduling.registry import recurring
 from bot.scheduling.scheduler import Context
 from bot.messaging.send import notify_staff
@@ -26,6 +27,18 @@ def send_digest(context: Context) -> None:
     now = context.clock()
     day = now.astimezone(context.policy.zone).date().isoformat()
     notify_staff(context, f"digest:{day}", context.recipients.digest, "digest", as_of=now.isoformat())
+
+
+def weekly_links(now: datetime, zone) -> dict | None:
+    """On a Monday, where staff read last week on the workbench: the figures page of that week and
+    its report files (summary, masked CSV, charts, as `linli report week` writes them)."""
+    today = now.astimezone(zone).date()
+    if today.isoweekday() != 1:
+        return None
+    first, last = today - timedelta(days=7), today - timedelta(days=1)
+    return {"week": f"{first.isoformat()} 至 {last.isoformat()}",
+            "figures_url": f"{console_url()}/figures?period=week&as_of={last.isoformat()}",
+            "files_url": f"{console_url()}/reports/week/{first.isoformat()}"}
 
 
 @dataclass(frozen=True)

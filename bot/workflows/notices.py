@@ -3,15 +3,28 @@ call-back as it is now."""
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot.config.report import ReportConfig
+from bot.core.settings import get_settings
 from bot.callbacks import store as callbacks
 from bot.privacy.masks import mask_phone, mask_text
 from bot.tickets.errors import TicketError, UnknownTicket
+from bot.tickets.masking import masked_words
 from bot.tickets.store import TicketStore
 from bot.core.text import duration, local_time
 from bot.tickets.views import place
-from bot.workflows.digest import digest
+from bot.workflows.digest import digest, weekly_links
 from bot.workflows.followups import followup_of
 from bot.workflows.supervision import verdict
+
+
+def _weekly(tickets: TicketStore, now: datetime, zone: str) -> str:
+    """The Monday digest's lines about last week (service.yml report.digest_weekly); else nothing."""
+    links = weekly_links(now, ZoneInfo(zone))
+    if links is None:
+        return ""
+    return ReportConfig.load(get_settings().service_path, tickets.directory.service).digest_weekly.format(**links)
 
 
 def staff_notice(tickets: TicketStore, notice: str, zone: str, ticket_id: str | None = None,
@@ -31,14 +44,15 @@ def staff_notice(tickets: TicketStore, notice: str, zone: str, ticket_id: str | 
             "overdue": figures.overdue, "escalated": figures.escalated, "awaiting": figures.awaiting_followup,
             "overdue_list": "、".join(figures.overdue_ids) or "无",
             "pending_volunteers": f"\n待审核的骑手志愿者 {figures.pending_volunteers} 人（/志愿者 查看）"
-                                  if figures.pending_volunteers else ""}
+                                  if figures.pending_volunteers else "",
+            "weekly": _weekly(tickets, now, zone)}
     ticket = tickets.get(ticket_id or "")
     if ticket is None:
         raise UnknownTicket(ticket_id or "")
     service = tickets.directory.service
     params = {"ticket_id": ticket.id, "category": service.categories[ticket.category].label, "place": place(ticket),
               "handler": ticket.handler_name, "deadline": local_time(ticket.deadline, zone) if ticket.deadline else "-",
-              "tier": service.tiers.get(ticket.tier, ticket.tier), "description": ticket.description[:80]}
+              "tier": service.tiers.get(ticket.tier, ticket.tier), "description": masked_words(ticket.description)[:80]}  # rows from before masking too
     if notice == "due_soon":
         return "utter_notice_due_soon", {**params, "left": duration(ticket.deadline - now)}
     if notice == "whistle":

@@ -86,3 +86,25 @@ def test_a_sign_in_link_is_for_staff_only_and_names_the_public_address(tables, c
     with pytest.raises(auth.SignInError, match="名单里没有"):
         auth.find_staff("nobody", tables)
     assert auth.find_staff("望园社区办公室", tables).id == "wangyuan-office"
+
+
+def test_a_message_is_kept_once_even_when_two_processes_race(tables, clock, monkeypatch):
+    first = misunderstood.record_misunderstood("wechat", "oEve", "那个啥来着", "nlu_fallback", None, 0.5, engine=tables,
+                                               now=clock(), message_id="msg-1")
+    again = misunderstood.record_misunderstood("wechat", "oEve", "那个啥来着", "nlu_fallback", None, 0.5, engine=tables,
+                                               now=clock(), reason="corrected", message_id="msg-1")
+    looked = []
+    real = misunderstood._recorded
+
+    def missed_then_found(engine, message_id):  # the other process inserts between our look and our insert
+        looked.append(message_id)
+        return None if len(looked) == 1 else real(engine, message_id)
+
+    monkeypatch.setattr(misunderstood, "_recorded", missed_then_found)
+    raced = misunderstood.record_misunderstood("wechat", "oEve", "那个啥来着", None, None, None, engine=tables,
+                                               now=clock(), message_id="msg-1")
+    assert first == again == raced and looked == ["msg-1", "msg-1"]
+    [row] = misunderstood.listing(tables)
+    assert (row.reason, row.message_id) == ("fallback", "msg-1")
+    assert misunderstood.record_misunderstood("wechat", "oEve", "那个啥来着", None, None, None, engine=tables,
+                                              reason="whatever") is None

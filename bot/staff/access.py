@@ -1,0 +1,49 @@
+"""Who may see a ticket, and how much of it: one answer for every action, command and notice.
+
+- its reporter: all of it;
+- a follower (a resident who reported the same problem): its progress, never the reporter's phone
+  or room;
+- staff: the tickets of the communities they serve (all of the street when they serve no one
+  community); a handler's duty account: the tickets dispatched to that handler;
+- anyone else: nothing, not even whether it exists.
+
+Proactive messages (``EXTERNAL_…`` intents) ask here again for the conversation they land in, so a
+ticket id given for the wrong recipient reveals nothing personal.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Optional
+
+from bot.people import roster
+from bot.tickets.store import TicketStore
+from bot.tickets.views import TicketView
+
+
+def for_follower(ticket: TicketView) -> TicketView:
+    """The ticket as a follower may see it: the reporter's phone and room left out."""
+    return replace(ticket, phone=None, room=None)
+
+
+def resident_view(store: TicketStore, ticket: Optional[TicketView], channel: Optional[str],
+                  sender_id: str) -> Optional[TicketView]:
+    """The ticket as this resident may see it (their own in full, a followed one without the
+    reporter's contact), or None. ``channel`` None: the conversation's id on any channel (see
+    actions.common.recipient)."""
+    if ticket is None:
+        return None
+    if ticket.reporter_id == sender_id and channel in (None, ticket.reporter_channel):
+        return ticket
+    follows = any(person == (channel or person[0], sender_id) for person in store.followers(ticket.id))
+    return for_follower(ticket) if follows else None
+
+
+def staff_view(store: TicketStore, ticket: Optional[TicketView], channel: Optional[str],
+               sender_id: str) -> Optional[TicketView]:
+    """The ticket for this sender as staff (the role and scope asked of the roster now), or None."""
+    member = roster.authorize_recipient(channel, sender_id, store.engine)
+    return ticket if ticket is not None and member is not None and member.may_see(ticket) else None
+
+
+def is_staff(store: TicketStore, channel: Optional[str], sender_id: str) -> bool:
+    return roster.authorize_recipient(channel, sender_id, store.engine) is not None
