@@ -13,9 +13,12 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.common import directory, entity, local_time, message_metadata, recipient, reporter, store
+from bot.callbacks import store as callbacks
+from bot.people import roster
 from bot.staff.access import is_staff, resident_view, staff_view
 from bot.volunteers import nudges
 from bot.workflows import followups, notices, supervision
+from bot.proactive.notices import proactive_notice
 from bot.channels import PHOTO_TEXT
 from bot.config.policy import get_policy
 from bot.core.settings import get_settings
@@ -109,8 +112,9 @@ class ActionFollowupComment(Action):
 
 
 class ActionStaffNotice(Action):
-    """Due-soon reminders, whistles, supervision notices and the digest, worded from the ticket as it
-    is when the notice goes out, and only to staff who may see it (anyone else hears nothing)."""
+    """Due-soon reminders, whistles, supervision notices, call-backs, proactive proposals and the
+    digest, worded from the ticket (or request, or case) as it is when the notice goes out, and only
+    to staff who may see it (anyone else hears nothing)."""
 
     def name(self) -> Text:
         return "action_staff_notice"
@@ -120,9 +124,13 @@ class ActionStaffNotice(Action):
         if not self._for_recipient(tracker):
             return []
         try:
-            response, params = notices.staff_notice(
-                store(), entity(tracker, "notice") or "", get_settings().timezone, entity(tracker, "ticket_id"),
-                entity(tracker, "as_of"), entity(tracker, "followup_round"))
+            if entity(tracker, "notice") == "proactive":
+                response, params = proactive_notice(store(), entity(tracker, "season") or "",
+                                                    entity(tracker, "season_start") or "", entity(tracker, "community") or "")
+            else:
+                response, params = notices.staff_notice(
+                    store(), entity(tracker, "notice") or "", get_settings().timezone, entity(tracker, "ticket_id"),
+                    entity(tracker, "as_of"), entity(tracker, "followup_round"), entity(tracker, "callback_id"))
         except TicketError as error:
             dispatcher.utter_message(text=f"（通知未能生成：{error.user_message}）")
             return []
@@ -131,9 +139,18 @@ class ActionStaffNotice(Action):
 
     @staticmethod
     def _for_recipient(tracker: Tracker) -> bool:
-        """The digest to staff; a ticket's notice to staff who may see that ticket."""
-        if entity(tracker, "notice") == "digest":
+        """The digest to staff; a ticket's notice to staff who may see that ticket; a call-back's or
+        a season's proposals to staff who serve that community."""
+        notice = entity(tracker, "notice")
+        if notice == "digest":
             return is_staff(store(), *recipient(tracker))
+        if notice in ("callback", "callback_overdue", "proactive"):
+            member = roster.authorize_recipient(*recipient(tracker), store().engine)
+            if notice == "proactive":
+                return member is not None and member.serves(entity(tracker, "community"))
+            request = callbacks.get(store(), entity(tracker, "callback_id"))
+            return member is not None and request is not None and (not member.communities or
+                                                                   member.serves(request.community))
         return staff_view(store(), store().get(entity(tracker, "ticket_id") or ""), *recipient(tracker)) is not None
 
 
@@ -143,9 +160,9 @@ class ActionPatrolNudge(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> List[Dict[Text, Any]]:
-        area = entity(tracker, "community") or directory().street
-        response = "utter_flood_nudge" if entity(tracker, "nudge") == "flood" else "utter_patrol_nudge"
-        dispatcher.utter_message(response=response, area=area, buttons=[
+        area, kind = entity(tracker, "community") or directory().street, entity(tracker, "nudge")
+        response = {"flood": "utter_flood_nudge", "proactive": "utter_proactive_nudge"}.get(kind, "utter_patrol_nudge")
+        dispatcher.utter_message(response=response, area=area, note=entity(tracker, "nudge_note") or "", buttons=[
             {"title": "一切正常", "payload": "/patrol_all_clear"},
             {"title": "报告隐患", "payload": "/report_issue"},
             {"title": f"暂停{get_policy().nudge_pause_days}天", "payload": "/nudge_pause"},

@@ -1,4 +1,4 @@
-"""Progress, call-backs, feedback and the not-understood path."""
+"""Progress, feedback and the not-understood path (call-backs: actions/callbacks.py)."""
 from __future__ import annotations
 
 from typing import Any, Dict, List, Text
@@ -15,7 +15,6 @@ from bot.broadcasts.topics import topics_of
 from bot.nlu.address import normalize_ticket_id
 from bot.people.subscriptions import set_subscription
 from bot.tickets.errors import TicketError
-from bot.staff.access import resident_view
 from bot.tickets.masking import masked_words
 from bot.tickets.views import TicketView
 from bot.handlers.work import STAFF_NOTES
@@ -70,33 +69,6 @@ class ActionCheckStatus(Action):
             return []
         dispatcher.utter_message(text=status_text(ticket))
         return [SlotSet("ticket_id", ticket.id)]
-
-
-class ActionRequestHuman(Action):
-    """Records a call-back request so staff see it, and tells the resident when to expect them. The
-    phone is the one of this conversation's form or, once a filed ticket holds it (stored
-    conversations keep none), the one on the resident's own latest ticket."""
-
-    def name(self) -> Text:
-        return "action_request_human"
-
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: DomainDict) -> List[Dict[Text, Any]]:
-        channel, sender_id = reporter(tracker)
-        phone = tracker.get_slot("phone")
-        if phone is None:
-            own = resident_view(store(), store().latest_for_reporter(channel, sender_id), channel, sender_id)
-            phone = own.phone if own else None
-        try:
-            request = store().request_callback(channel, sender_id,
-                                               phone=phone if phone and phone != "declined" else None,
-                                               note=(tracker.latest_message or {}).get("text"))
-        except TicketError as error:
-            dispatcher.utter_message(text=error.user_message)
-            return []
-        dispatcher.utter_message(response="utter_human_requested",
-                                 expected_by=local_time(request.expected_by))
-        return []
 
 
 class ActionRecordFeedback(Action):

@@ -8,7 +8,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions import common
 from actions.answers import ActionAnswerPropertyHotline, ActionAnswerResponsibleParty
 from actions.report import ActionSubmitReport, ValidateReportForm, report_summary
-from actions.status import ActionCheckStatus, ActionFallbackOptions, ActionRequestHuman
+from actions.callbacks import ActionAskCallbackPhone, ActionRequestHuman, ValidateCallbackForm
+from actions.status import ActionCheckStatus, ActionFallbackOptions
 
 DOMAIN = {"forms": {"report_form": {"required_slots": []}}, "slots": {}, "responses": {}}
 
@@ -136,36 +137,57 @@ def test_latest_ticket_when_no_id_given():
     assert none[0]["response"] == "utter_no_tickets"
 
 
-def test_request_human_records_a_callback():
-    from sqlalchemy import select
-
+def test_request_human_records_one_callback_and_plans_its_notice():
     from actions.common import local_time
-    from bot.core.db import session_scope
-    from bot.callbacks.models import CallbackRequest
+    from bot.callbacks import store as callbacks
+    from bot.scheduling.scheduler import Scheduler
 
-    _, messages = run(ActionRequestHuman(), tracker("转人工", intent="request_human", slots={"phone": "13812345678"}))
-    with session_scope(common.store().engine) as session:
-        [row] = session.execute(select(CallbackRequest)).scalars().all()
-        recorded = (row.channel, row.sender_id, row.phone, row.note, row.status, row.expected_by)
-    assert recorded[:5] == ("rest", "r1", "13812345678", "转人工", "open")
-    assert messages == [{**messages[0], "response": "utter_human_requested", "expected_by": local_time(recorded[5])}]
+    slots = {"callback_phone": "13812345678", "callback_time": "下午"}
+    _, messages = run(ActionRequestHuman(), tracker("下午", intent="nlu_fallback", slots=slots))
+    [request] = callbacks.list_callbacks(common.store())
+    assert (request.channel, request.sender_id, request.phone, request.preferred_time) == ("rest", "r1", "13812345678", "下午")
+    assert messages == [{**messages[0], "response": "utter_human_requested", "phone": "138****5678",
+                         "expected_by": local_time(request.expected_by)}]
+    scheduler = Scheduler(engine=common.store().engine).open()
+    try:
+        assert {j.id for j in scheduler.jobs()} >= {f"callback:{request.id}:notice", f"callback:{request.id}:overdue"}
+    finally:
+        scheduler.stop(release=False)
+    events, _ = run(ValidateCallbackForm(), tracker("转人工", intent="request_human"))
+    assert slots_of(events) == {"callback_phone": "already", "requested_slot": None}, "nothing asked a second time"
+    _, told = run(ActionRequestHuman(), tracker("转人工", intent="request_human", slots={"callback_phone": "already"}))
+    assert told[0]["response"] == "utter_callback_already" and told[0]["callback_id"] == request.id
+    assert len(callbacks.list_callbacks(common.store(), status=None)) == 1
 
 
-def test_a_callback_after_a_filed_ticket_takes_the_residents_own_phone_never_a_followed_ones():
-    from sqlalchemy import select
+def test_callback_form_offers_the_phone_on_file_masked():
+    from bot.callbacks import store as callbacks
 
-    from bot.core.db import session_scope
-    from bot.callbacks.models import CallbackRequest
+    common.store().create(category="leak", description="漏水", reporter_channel="rest", reporter_id="r1",
+                          community="望园社区", building="5", phone="13812345678")
+    _, asked = run(ActionAskCallbackPhone(), tracker("转人工", intent="request_human"))
+    assert asked[0]["response"] == "utter_ask_callback_phone_on_file" and asked[0]["phone"] == "138****5678"
+    assert "13812345678" not in str(asked)
+    validate = ValidateCallbackForm()
+    assert validate.validate_callback_phone(asked[0]["buttons"][0]["payload"], CollectingDispatcher(),
+                                            tracker("就打这个号码", intent="affirm"), DOMAIN) == {"callback_phone": "13812345678"}
+    dispatcher = CollectingDispatcher()
+    assert validate.validate_callback_phone("12345", dispatcher, tracker("12345", intent="nlu_fallback"),
+                                            DOMAIN) == {"callback_phone": None}
+    assert dispatcher.messages[0]["response"] == "utter_callback_phone_invalid"
+    assert callbacks.list_callbacks(common.store()) == []
 
+
+def test_a_callback_offers_the_residents_own_phone_never_a_followed_ones():
     store = common.store()
     own = store.create(category="leak", description="屋顶漏水", community="万柳西园社区", building="5",
                        phone="13812345678", reporter_channel="rest", reporter_id="r1")
     store.follow(own.id, "rest", "r2")
-    for sender in ("r1", "r2"):  # stored conversations keep no phone once the form is done
-        run(ActionRequestHuman(), tracker("转人工", intent="request_human", sender=sender, slots={"phone": None}))
-    with session_scope(store.engine) as session:
-        phones = {row.sender_id: row.phone for row in session.execute(select(CallbackRequest)).scalars()}
-    assert phones == {"r1": "13812345678", "r2": None}, "a follower is never given the reporter's phone"
+    offered = {sender: run(ActionAskCallbackPhone(), tracker("转人工", intent="request_human", sender=sender))[1][0]
+               for sender in ("r1", "r2")}
+    assert (offered["r1"]["response"], offered["r1"]["phone"]) == ("utter_ask_callback_phone_on_file", "138****5678")
+    assert offered["r2"]["response"] == "utter_ask_callback_phone", "a follower is never offered the reporter's phone"
+    assert "13812345678" not in str(offered)
 
 
 def test_responsible_party_for_unmanaged_and_managed_buildings():

@@ -98,14 +98,18 @@ def test_directory_answers(stack):
     assert "首华物业" in answer and "010-63870002" in answer
 
 
-def test_request_human_records_a_callback(stack, tickets):
+def test_request_human_asks_phone_and_time_and_records_one_callback(stack, tickets):
     from actions.common import local_time
 
-    reply = stack.texts("e2e-ivy", "我要找人工客服")
+    assert stack.texts("e2e-ivy", "我要找人工客服") == response_text("utter_ask_callback_phone")
+    assert stack.texts("e2e-ivy", "138 1234 5678") == response_text("utter_ask_callback_time")
+    reply = stack.texts("e2e-ivy", "上午")
     with tickets.engine.connect() as conn:
         [row] = conn.execute(select(CallbackRequest).where(CallbackRequest.sender_id == "e2e-ivy")).all()
-    assert (row.channel, row.phone, row.note, row.status) == ("rest", None, "我要找人工客服", "open")
-    assert reply == response_text("utter_human_requested", expected_by=local_time(row.expected_by))
+    assert (row.channel, row.phone, row.preferred_time, row.note, row.status) == (
+        "rest", "13812345678", "上午", "我要找人工客服", "open")
+    assert reply == response_text("utter_human_requested", expected_by=local_time(row.expected_by), phone="138****5678")
+    assert "13812345678" not in reply
 
 
 #: Each bad input and the one answer it must get. Input with nothing to read (no letter, digit or

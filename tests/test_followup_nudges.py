@@ -128,7 +128,7 @@ def test_flood_nudge_reaches_active_riders_of_the_area_and_waits_for_the_morning
     subscribe(work, "r-paused", area="望园社区", times=["18:00"])
     nudges.pause(work.engine, work.policy, "linli_telegram", "r-paused", work.clock())
     work.clock.set(beijing("2026-11-23 23:00"))
-    assert nudge_jobs.flood_alert(work.schedule, work.engine, work.clock(), "望园社区") == 2
+    assert nudge_jobs.area_alert(work.schedule, work.engine, work.clock(), "望园社区") == 2
     work.schedule.wait_idle()
     assert not rasa.named("EXTERNAL_patrol_nudge"), "quiet hours: the flood nudge waits"
     at(work, "2026-11-24 08:00")

@@ -22,7 +22,7 @@ LAYERS = {
     "bot.config": 2,
     "bot.tickets": 3, "bot.callbacks": 3, "bot.people": 3, "bot.volunteers": 3,
     "bot.messaging": 4, "bot.scheduling": 4, "bot.workflows": 4, "bot.broadcasts": 4, "bot.reports": 4,
-    "bot.staff": 4, "bot.handlers": 4,
+    "bot.staff": 4, "bot.handlers": 4, "bot.proactive": 4,
     "bot.channels": 5, "bot.cli": 5, "bot.runtime": 5, "bot.workbench": 5, "bot.nlu.components": 5,
     "actions": 6,
 }

@@ -20,6 +20,7 @@ from bot.core.db import session_scope
 from bot.people.roster import Staff
 from bot.staff import access, commands
 from bot.staff.tickets import CommandError, list_tickets
+from bot.callbacks.store import mask_existing_notes
 from bot.tickets.masking import mask_existing
 from bot.tickets.models import Ticket
 from bot.tickets.store import TicketStore
@@ -65,9 +66,9 @@ def test_mask_existing_masks_rows_written_before_and_changes_nothing_the_second_
         session.execute(insert(CallbackRequest).values(channel="rest", sender_id="old", note=f"电话{PHONE}",
                                                        created_at=now, expected_by=now, status="open"))
     with session_scope(store.engine) as session:
-        assert mask_existing(session) == 2
+        assert (mask_existing(session), mask_existing_notes(session)) == (1, 1)
     with session_scope(store.engine) as session:
-        assert mask_existing(session) == 0
+        assert (mask_existing(session), mask_existing_notes(session)) == (0, 0)
     old = store.get("GD202611010001")
     assert (old.description, old.phone, old.room) == ("502屋顶漏水 电话138****9876", PHONE, "502")
 

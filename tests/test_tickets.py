@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from bot.core.db import session_scope
 from bot.config.directory import Directory
+from bot.callbacks import store as callbacks
 from bot.callbacks.models import CallbackRequest
 from bot.tickets.models import Ticket, TicketEvent, TicketFollower
 from bot.core.settings import PACKAGE_DATA
@@ -276,12 +277,34 @@ def test_notes_assignment_and_escalation_are_history(store):
 
 def test_callback_request_is_recorded_with_its_expectation(store, engine, clock):
     clock.set(at_beijing("2026-11-23 10:00"))
-    request = store.request_callback("rest", "alice", phone="138 1234 5678", note="想找人当面说")
-    assert (request.phone, request.note, request.status) == ("13812345678", "想找人当面说", "open")
+    request, new = callbacks.request(store, "rest", "alice", phone="138 1234 5678", preferred_time="下午",
+                                     note="想找人当面说")
+    assert new and (request.phone, request.note, request.status, request.preferred_time) == (
+        "13812345678", "想找人当面说", "open", "下午")
     assert request.expected_by == at_beijing("2026-11-23 12:00") and request.created_at == clock()
+    assert [step.action for step in request.history] == ["requested"]
     with pytest.raises(TicketError):
-        store.request_callback("rest", "alice", phone="110")
+        callbacks.request(store, "rest", "bob", phone="110")
     assert count(engine, CallbackRequest) == 1
+
+
+def test_one_open_callback_per_resident_and_done_once(store, engine, clock):
+    ticket = store.create(category="leak", description="屋顶漏水", reporter_channel="rest", reporter_id="carol",
+                          community="望园社区", building="5", unit="1", room="501")
+    first, _ = callbacks.request(store, "rest", "carol", phone="13812345678")
+    again = [callbacks.request(store, "rest", "carol", phone="13900001111") for _ in range(2)]
+    assert [(view.id, new) for view, new in again] == [(first.id, False)] * 2, "asking again writes nothing"
+    assert count(engine, CallbackRequest) == 1 and first.ticket_id == ticket.id and first.community == "望园社区"
+    with pytest.raises(callbacks.CallbackError, match="不在您负责的社区"):
+        callbacks.mark_done(store, first.id, "staff:wecom:xiyuan", communities=("万柳西园社区",))
+    done = callbacks.mark_done(store, f"#{first.id}", "staff:wecom:wang", "约好明天上门")
+    assert (done.status, done.done_by, done.done_note) == ("done", "staff:wecom:wang", "约好明天上门")
+    with pytest.raises(callbacks.CallbackError, match="已经标记为已回电"):
+        callbacks.mark_done(store, first.id, "staff:wecom:wang")
+    assert [e.action for e in store.get(ticket.id).history][-2:] == ["callback_requested", "callback_done"]
+    second, new = callbacks.request(store, "rest", "carol")
+    assert new and second.id != first.id and second.phone is None, "once done, a new request may follow"
+    assert callbacks.phone_on_file(store, "rest", "carol") == "13812345678"
 
 
 # -- masks ---------------------------------------------------------------------------------------

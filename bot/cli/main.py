@@ -9,7 +9,8 @@ import sys
 #: Modules that add their own subcommands (``register(subparsers)``), one per area of work.
 CLI_MODULES: tuple[str, ...] = ("bot.cli.serve", "bot.cli.tickets", "bot.cli.schedule", "bot.cli.nudges",
                                  "bot.cli.channels", "bot.cli.broadcast", "bot.cli.report", "bot.cli.staff",
-                                 "bot.cli.handlers", "bot.cli.console", "bot.cli.db", "bot.cli.validate")
+                                 "bot.cli.handlers", "bot.cli.console", "bot.cli.db", "bot.cli.validate",
+                                 "bot.cli.callbacks", "bot.cli.proactive")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,21 +13,23 @@ def _cmd_nudges(args: argparse.Namespace) -> int:
     from bot.scheduling.scheduler import Scheduler
     from bot.config.policy import get_policy
     from bot.core.clock import utcnow
+    from bot.config.directory import get_directory
 
     init_db()
     engine, now = get_engine(), utcnow()
     if args.action != "flood" and not (args.channel and args.sender_id):
         print("请给出骑手的渠道和会话号，例如：linli nudges pause linli_telegram 12345", file=sys.stderr)
         return 1
-    if args.action == "flood":
-        scheduler = Scheduler(engine=engine).open()
-        try:
-            count = nudge_jobs.flood_alert(scheduler, engine, now, args.community)
-        finally:
-            scheduler.stop(release=False)
-        print(f"汛期巡查提醒：{count} 位骑手")
-        return 0
     try:
+        if args.action == "flood":
+            community = nudges.area_of(get_directory(), args.community)
+            scheduler = Scheduler(engine=engine).open()
+            try:
+                count = nudge_jobs.area_alert(scheduler, engine, now, community)
+            finally:
+                scheduler.stop(release=False)
+            print(f"汛期巡查提醒（{community or '全街道'}）：{count} 位骑手")
+            return 0
         if args.action == "subscribe":
             view = nudges.subscribe(engine, get_policy(), args.channel, args.sender_id, now, args.community,
                                     args.times or ("17:30",), args.days or range(1, 8))

@@ -50,11 +50,12 @@ def _cmd_tickets(args: argparse.Namespace) -> int:
 
 def _mask_existing() -> int:
     """One-off, for databases written before descriptions were stored masked."""
+    from bot.callbacks.store import mask_existing_notes
     from bot.core.db import session_scope
     from bot.tickets.masking import mask_existing
 
     with session_scope() as session:
-        changed = mask_existing(session)
+        changed = mask_existing(session) + mask_existing_notes(session)
     print(f"masked {changed} rows")
     return 0
 

@@ -29,7 +29,7 @@ Base = declarative_base()
 MODEL_MODULES = ("bot.tickets.models", "bot.callbacks.models", "bot.people.models", "bot.volunteers.models",
                  "bot.volunteers.nudges", "bot.messaging.delivery", "bot.workflows.followups",
                  "bot.workflows.deadline_watch", "bot.workflows.progress", "bot.broadcasts.models",
-                 "bot.workbench.models", "bot.handlers.models")
+                 "bot.workbench.models", "bot.handlers.models", "bot.proactive.models")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _SCHEMA_LOCK_KEY = 0x4C494E4C49  # "LINLI": the advisory lock init_db holds on PostgreSQL
 _engines: dict[str, Engine] = {}

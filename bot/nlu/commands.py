@@ -34,6 +34,8 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "approve": ("批准", "approve"),
     "pause": ("暂停", "pause"),
     "points": ("积分", "points"),
+    "callbacks": ("回电", "callbacks"),
+    "proactive": ("未诉先办", "主动治理", "proactive"),
     "commands": ("命令", "指令", "commands"),
     "broadcast": ("通知", "广播", "发通知"),
     "broadcast_cancel": ("取消通知", "撤回通知", "停发通知"),

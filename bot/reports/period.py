@@ -175,6 +175,16 @@ def _compared(session, keys: tuple, where: list, start: datetime, at_least: int 
     return sorted(counts, key=lambda c: (-c.now, -c.before, [str(k) for k in c.key]))
 
 
+def repeats(engine, start: datetime, end: datetime, categories, at_least: int) -> list[tuple[tuple, int]]:
+    """Buildings × categories with at least ``at_least`` residents' tickets in [start, end): the
+    heat map's counts, for 未诉先办 (proactive cases are not counted: they are the answer)."""
+    where = [Ticket.created_at >= start, Ticket.created_at < end, Ticket.building.isnot(None),
+             Ticket.category.in_(tuple(categories)), Ticket.source != "proactive", Ticket.merged_into.is_(None)]
+    with session_scope(engine) as session:
+        counts = _counted(session, (Ticket.community, Ticket.building, Ticket.category), where)
+    return sorted(((key, n) for key, n in counts.items() if n >= at_least), key=lambda item: (-item[1], item[0]))
+
+
 def _counted(session, keys: tuple, where: list) -> dict:
     rows = session.execute(select(*keys, func.count()).where(*where).group_by(*keys)).all()
     return {(row[0] if len(keys) == 1 else tuple(row[:-1])): row[-1] for row in rows}

@@ -8,6 +8,10 @@
 - Resolution rate (解决率): follow-ups answered in the period that said "solved", over answered.
 - Satisfaction rate (满意率): follow-ups answered "satisfied" or "basically satisfied", over answered.
   A follow-up nobody answered counts in the follow-up figures ("no answer"), never as satisfied.
+
+Proactive cases (未诉先办, source ``proactive``) are counted apart: nobody complained, so they are
+in none of the three rates; ``proactive`` says how many were opened in the period and how many of
+them are done.
 """
 from __future__ import annotations
 
@@ -43,6 +47,7 @@ class Report:
     resolution: Rate
     satisfaction: Rate
     followups: dict
+    proactive: dict = None  # {"cases": opened in the period, "done": of them resolved or closed}
 
     def as_dict(self) -> dict:
         def rate(r: Rate) -> dict:
@@ -51,15 +56,19 @@ class Report:
         return {"period": {"start": self.start.isoformat(), "end": self.end.isoformat()},
                 "community": self.community, "response_rate": rate(self.response),
                 "resolution_rate": rate(self.resolution), "satisfaction_rate": rate(self.satisfaction),
-                "followups": self.followups}
+                "followups": self.followups, "proactive": self.proactive}
 
 
 def compute(engine, response_hours: dict, start: datetime, end: datetime, now: datetime,
             community: str | None = None) -> Report:
     """Figures for tickets created (response) and follow-ups closed (the other two) in [start, end)."""
-    where = [Ticket.community == community] if community else []
+    scope = [Ticket.community == community] if community else []
+    where = [*scope, Ticket.source != "proactive"]
     with session_scope(engine) as session:
         response = _response(session, where, response_hours, start, end, now)
+        proactive = dict(session.execute(select(Ticket.status.in_(("resolved", "closed")), func.count()).where(
+            *scope, Ticket.source == "proactive", Ticket.created_at >= start, Ticket.created_at < end)
+            .group_by(Ticket.status.in_(("resolved", "closed")))).all())
         closed = select(FollowUp.status, FollowUp.solved, FollowUp.satisfaction, func.count()).join(
             Ticket, Ticket.id == FollowUp.ticket_id).where(
             *where, FollowUp.closed_at >= start, FollowUp.closed_at < end,
@@ -80,7 +89,8 @@ def compute(engine, response_hours: dict, start: datetime, end: datetime, now: d
     return Report(start, end, community, response,
                   Rate(solved["solved"], total, solved),
                   Rate(satisfaction["satisfied"] + satisfaction["basically"], total, satisfaction),
-                  {"answered": total, "no_answer": no_answer, "awaiting_answer": awaiting})
+                  {"answered": total, "no_answer": no_answer, "awaiting_answer": awaiting},
+                  {"cases": sum(proactive.values()), "done": proactive.get(True, 0)})
 
 
 def _response(session, where, response_hours: dict, start: datetime, end: datetime, now: datetime) -> Rate:
@@ -127,6 +137,9 @@ def print_report(report: Report, zone, console: Console | None = None) -> None:
     table.add_row("回访", "-", f"{followups['answered']}/{followups['answered'] + followups['no_answer']}",
                   f"已答复 {followups['answered']}，未应答 {followups['no_answer']}，"
                   f"等待答复 {followups['awaiting_answer']}")
+    cases = report.proactive or {"cases": 0, "done": 0}
+    table.add_row("未诉先办", "-", f"{cases['done']}/{cases['cases']}",
+                  f"主动发现 {cases['cases']} 件，已办结 {cases['done']} 件（不计入三率）")
     console.print(table)
 
 

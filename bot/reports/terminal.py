@@ -65,3 +65,28 @@ def print_schedule(jobs, limit: int, engine, console: Console | None = None) -> 
         counts = dict(session.execute(select(DeliveryRecord.status, func.count()).group_by(DeliveryRecord.status)).all())
     console.print(f"共 {len(jobs)} 个待运行任务（显示 {min(limit, len(jobs))} 个）；消息投递：已发 {counts.get('sent', 0)}，"
                   f"失败 {counts.get('failed', 0)}，未确认 {counts.get('sending', 0)}")
+
+
+def print_callback_list(requests, now, console: Console | None = None) -> None:
+    """Call-backs for staff at a terminal: phones masked (the chat notice to the community's staff
+    carries the number to call)."""
+    from bot.privacy.masks import mask_phone
+
+    table = Table("编号", "社区", "电话", "方便的时间", "约定回电", "状态", "工单")
+    for r in requests:
+        late = "（超时）" if r.is_overdue(now) else ""
+        table.add_row(f"#{r.id}", r.community or "-", mask_phone(r.phone) or "未留", r.preferred_time or "-",
+                      _local(r.expected_by) + late, r.status, r.ticket_id or "-")
+    (console or _console()).print(table)
+
+
+def print_callback(request, console: Console | None = None) -> None:
+    from bot.privacy.masks import mask_phone
+
+    console = console or _console()
+    console.print(f"[bold]回电 #{request.id}[/bold]  {request.status}  {request.community or '-'}  "
+                  f"电话：{mask_phone(request.phone) or '未留'}  约定：{_local(request.expected_by)}前")
+    history = Table("时间", "操作人", "动作", "备注")
+    for step in request.history:
+        history.add_row(_local(step.at), step.actor, step.action, step.note or "")
+    console.print(history)

@@ -102,6 +102,7 @@ def _rates_section(f: Figures) -> list[str]:
                     f"满意 {sat['satisfied']}，基本满意 {sat['basically']}，不满意 {sat['dissatisfied']}")]),
             "", f"回访：已答复 {followups['answered']}，未应答 {followups['no_answer']}，"
                 f"等待答复 {followups['awaiting_answer']}。", "",
+            f"未诉先办：主动发现 {f.rates.proactive['cases']} 件，已办结 {f.rates.proactive['done']} 件（不计入三率）。", "",
             "口径：响应率看本周期受理的工单是否在响应时限内有人接单、办结或写进展（还没到时限的不计入）；"
             "解决率和满意率看本周期内结束的回访，没答复的回访不算满意。"]
 

@@ -109,6 +109,7 @@ class Scheduler:
         self._aps.add_listener(lambda _event: self._running.add(-1),
                                EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED)
         self._stopping = threading.Event()
+        self._shutting_down = False
         self._lease_thread: Optional[threading.Thread] = None
         self.context: Optional[Context] = None
 
@@ -131,8 +132,14 @@ class Scheduler:
     # -- life cycle ---------------------------------------------------------------------------
 
     def open(self) -> "Scheduler":
-        """Connects to the job store to add, list and remove jobs; runs nothing."""
+        """Connects to the job store to add, list and remove jobs; runs nothing.
+
+        A job that slipped in as the scheduler was pausing, still running while it shuts down,
+        cannot reopen it: APScheduler would wait for the job-store lock its shutdown holds while it
+        waits for that job. The job fails instead, and the sweep redoes its work at the next start."""
         if self._aps.state == STATE_STOPPED:
+            if self._shutting_down:
+                raise RuntimeError("the scheduler is shutting down")
             self._aps.start(paused=True)
         return self
 
@@ -178,7 +185,11 @@ class Scheduler:
         while self._running.value and systime.monotonic() < deadline:
             systime.sleep(0.05)
         if self._aps.state != STATE_STOPPED:
-            self._aps.shutdown(wait=True)
+            self._shutting_down = True
+            try:
+                self._aps.shutdown(wait=True)
+            finally:
+                self._shutting_down = False
         if release:
             self.lease.release()
 

@@ -11,7 +11,8 @@ from bot.tickets.store import TicketStore
 from bot.tickets.views import TicketView
 from bot.core.text import TICKET_ID_WRITTEN, parse_ticket_id
 from bot.people.roster import Staff
-from bot.staff.tickets import CommandError, TICKET_CHANGES, EVENT_OF, act, list_tickets, ticket_details, ticket_line
+from bot.privacy.masks import mask_phone
+from bot.staff.tickets import CommandError, TICKET_CHANGES, EVENT_OF, _local, act, list_tickets, ticket_details, ticket_line
 
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,10 @@ def run_command(store: TicketStore, staff: Staff, command: str, arguments: str, 
         return _change(store, staff, command, args)
     if command in ("volunteers", "approve", "pause", "points"):
         return _volunteers(store, command, args.rest, private)
+    if command == "callbacks":
+        return _callbacks(store, staff, arguments, private)
+    if command == "proactive":
+        return _proactive(store, staff, arguments)
     return "utter_staff_commands", {}
 
 
@@ -121,6 +126,58 @@ def _change(store: TicketStore, staff: Staff, command: str, args: Arguments) -> 
     done = service.event_labels.get(EVENT_OF.get(command, command), command)
     return "utter_staff_ticket_changed", {"ticket_id": changed.id, "done": done, "handler": changed.handler_name,
                                           "status": status}
+
+
+# -- call-backs (转人工) ------------------------------------------------------------------------
+
+_CALLBACK_DONE = re.compile(r"^[#＃]?(\d{1,9})(?:\s+|$)(.*)$", re.S)
+
+
+def _callbacks(store: TicketStore, staff: Staff, words: str, private: bool) -> Reply:
+    """"/回电" lists the open call-backs of the staff member's communities; "/回电 12 已约好上门"
+    marks one done (the scheduler then tells the resident)."""
+    from bot.callbacks import store as callbacks
+    from bot.workflows.callbacks import plan_now
+
+    done = _CALLBACK_DONE.match((words or "").strip())
+    if done:
+        request = callbacks.mark_done(store, done.group(1), staff.actor, done.group(2), staff.communities)
+        plan_now(store, request)
+        return "utter_staff_callback_done", {"callback_id": request.id}
+    if words and words.strip():
+        raise CommandError("“/回电”后面写回电编号和备注，比如“/回电 12 已约好明天上门”；只写“/回电”列出待回电的。")
+    found = callbacks.list_callbacks(store, "open", staff.communities, LIST_LIMIT)
+    if not found:
+        return "utter_staff_no_callbacks", {}
+    now = store.clock()
+    lines = [f"#{r.id}｜{r.community or '-'}｜{r.phone if private and r.phone else mask_phone(r.phone) or '未留'}｜"
+             f"{r.preferred_time or '-'}｜{_local(store, r.expected_by)}前{'（超时）' if r.is_overdue(now) else ''}"
+             for r in found]
+    return "utter_staff_callback_list", {"count": len(lines), "lines": "\n".join(lines)}
+
+
+# -- 未诉先办 ---------------------------------------------------------------------------------------
+
+_APPROVE = re.compile(r"^(?:批准|同意|approve)?\s*[#＃]?(\d{1,9})$", re.I)
+
+
+def _proactive(store: TicketStore, staff: Staff, words: str) -> Reply:
+    """"/未诉先办" lists the proposals of the staff member's communities (with approve buttons);
+    "/未诉先办 批准 3" approves one: its ticket is dispatched and the riders there nudged."""
+    from bot.proactive import cases, notices
+
+    approve = _APPROVE.match((words or "").strip())
+    if approve:
+        case, ticket, riders = cases.approve_now(store, approve.group(1), staff.actor, (staff.channel, staff.sender_id),
+                                                 staff.communities)
+        return "utter_staff_proactive_approved", {"proactive_id": case.id, "ticket_id": ticket.id,
+                                                  "handler": ticket.handler_name, "riders": riders}
+    if words and words.strip():
+        raise CommandError("“/未诉先办”列出建议；批准一件写“/未诉先办 批准 编号”，比如“/未诉先办 批准 3”。")
+    found = cases.list_cases(store, "proposed", staff.communities)
+    if not found:
+        return "utter_staff_no_proactive", {}
+    return "utter_staff_proactive_list", notices.proposals(store, found[:LIST_LIMIT])
 
 
 # -- rider volunteers --------------------------------------------------------------------------

@@ -11,7 +11,6 @@ from typing import Optional
 
 from sqlalchemy import select
 
-from bot.callbacks.models import CallbackRequest
 from bot.privacy.masks import mask_text, phones_in
 from bot.tickets.models import Ticket
 
@@ -28,18 +27,14 @@ def kept_private(description: str, phone: Optional[str]) -> tuple[str, Optional[
 
 
 def mask_existing(session) -> int:
-    """Masks tickets and call-back requests written before descriptions and notes were masked, in
-    the caller's transaction; returns how many rows changed. Running it again changes nothing.
+    """Masks tickets written before descriptions were masked (call-back notes:
+    ``bot.callbacks.store.mask_existing_notes``), in the caller's transaction; returns how many rows
+    changed. Running it again changes nothing.
     The ticket history is append-only and keeps what it said (its notes are masked when shown)."""
     changed = 0
     for ticket in session.execute(select(Ticket)).scalars():
         description, phone = kept_private(ticket.description, ticket.phone)
         if (description, phone) != (ticket.description, ticket.phone):
             ticket.description, ticket.phone = description, phone
-            changed += 1
-    for request in session.execute(select(CallbackRequest).where(CallbackRequest.note.isnot(None))).scalars():
-        note = masked_words(request.note)
-        if note != request.note:
-            request.note = note
             changed += 1
     return changed

@@ -14,10 +14,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from bot.core.db import get_engine, session_scope
 from bot.config.directory import HANDLER_KINDS, Directory, get_directory
-from bot.callbacks.models import CallbackRequest
 from bot.tickets.models import Ticket, TicketEvent, TicketFollower, overdue_at
 from bot.core.settings import get_settings
-from bot.callbacks.store import CallbackView
 from bot.config.service import DuplicatePolicy, duplicate_policy
 from bot.core.text import format_ticket_id, parse_phone, parse_ticket_id
 from bot.tickets.dispatch import dispatch
@@ -146,7 +144,7 @@ class TicketStore:
         if len(description) > service.description_max_chars:
             raise TicketError("description too long",
                               f"描述太长了，请控制在{service.description_max_chars}字以内。")
-        if source not in ("resident", "volunteer"):
+        if source not in ("resident", "volunteer", "proactive"):
             raise TicketError(f"unknown source {source}")
         community = _clean(community) or self.directory.single_community()
         found = self.directory.find_community(community) if community else None
@@ -509,24 +507,3 @@ class TicketStore:
     def _local(self, moment: datetime) -> str:
         local = moment.astimezone(self.zone)
         return f"{local.month}月{local.day}日{local:%H:%M}"
-
-    # -- call-backs -----------------------------------------------------------------------------
-
-    def request_callback(self, channel: str, sender_id: str, phone: str | None = None,
-                         note: str | None = None) -> CallbackView:
-        """Records that a resident wants a person to call back, and by when staff will."""
-        reporter = self._reporter(channel, sender_id)
-        if phone and not parse_phone(phone):
-            raise TicketError(f"invalid phone {phone!r}", "手机号格式不对，请发11位手机号。")
-        now = self.clock()
-        with session_scope(self.engine) as session:
-            row = CallbackRequest(channel=reporter["reporter_channel"], sender_id=reporter["reporter_id"],
-                                  phone=parse_phone(phone), note=masked_words(_clean((note or "")[:500])), created_at=now,
-                                  expected_by=self.callback_due(now), status="open")
-            session.add(row)
-            session.flush()
-            return CallbackView(row.id, row.channel, row.sender_id, row.phone, row.note, now, row.expected_by,
-                                row.status)
-
-    def callback_due(self, now: datetime) -> datetime:
-        return self.directory.service.callback.expected_by(now, self.zone)

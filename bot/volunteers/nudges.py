@@ -8,6 +8,7 @@ from typing import Iterable, Optional
 from sqlalchemy import JSON, Boolean, Column, Integer, String
 from bot.core.db import Base, UtcDateTime, session_scope
 from bot.core.errors import UserError
+from bot.config.directory import Directory, get_directory
 from bot.config.policy import Policy
 
 
@@ -85,10 +86,24 @@ def parse_weekdays(values: Iterable[int | str]) -> list[int]:
     return sorted(days)
 
 
+def area_of(directory: Directory, text: Optional[str]) -> Optional[str]:
+    """A patrol area as the directory names it: "望园" and "望园小区" are 望园社区; nothing is the
+    whole street. Raises :class:`NudgeError` for a community the street does not have."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    found = directory.find_community(text)
+    if found is None:
+        names = "、".join(c.name for c in directory.communities)
+        raise NudgeError(f"unknown community {text!r}", f"街道没有“{text[:20]}”这个社区，可以写：{names}。")
+    return found.name
+
+
 def subscribe(engine, policy: Policy, channel: str, sender_id: str, now: datetime, area: str | None = None,
               times: Iterable[str] = ("17:30",), weekdays: Iterable[int | str] = range(1, 8)) -> NudgeView:
-    """Creates or changes a rider's nudges (and resumes them); bad times change nothing."""
+    """Creates or changes a rider's nudges (and resumes them); bad times or areas change nothing."""
     times, weekdays = parse_times(times, policy), parse_weekdays(weekdays)
+    area = area_of(get_directory(), area)
     with session_scope(engine) as session:
         row = session.get(NudgeSubscription, (channel, sender_id))
         if row is None:

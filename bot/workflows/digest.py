@@ -1,4 +1,4 @@
-"""The daily digest for staff: new, overdue, escalated, awaiting follow-up."""
+"""The daily digest for staff: new, overdue, escalated, awaiting follow-up, call-backs still to make."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,6 +7,7 @@ from sqlalchemy import (func, select)
 from bot.core.db import session_scope
 from bot.tickets.models import Ticket, TicketEvent
 from bot.volunteers.models import Volunteer
+from bot.callbacks.models import CallbackRequest
 from apscheduler.triggers.cron import CronTrigger
 
 from bot.core.settings import console_url
@@ -48,11 +49,14 @@ class Digest:
     awaiting_followup: int
     overdue_ids: tuple[str, ...]
     pending_volunteers: int = 0
+    open_callbacks: tuple = ()      # (id, community, expected_by) of call-backs not made yet, soonest first
+    overdue_callbacks: int = 0
 
 
 def digest(engine, as_of: datetime, community: str | None = None) -> Digest:
-    """The last 24 hours for staff: new, overdue now, escalated, awaiting follow-up; and rider
-    sign-ups waiting for approval (street-wide: a rider patrols several communities)."""
+    """The last 24 hours for staff: new, overdue now, escalated, awaiting follow-up; call-backs
+    still open; and rider sign-ups waiting for approval (street-wide: a rider patrols several
+    communities)."""
     since = as_of - timedelta(days=1)
     where = [Ticket.community == community] if community else []
     with session_scope(engine) as session:
@@ -64,10 +68,17 @@ def digest(engine, as_of: datetime, community: str | None = None) -> Digest:
 
         overdue = [Ticket.status.in_(OPEN_VALUES), Ticket.deadline < as_of]
         overdue_ids = session.execute(select(Ticket.id).where(*where, *overdue).order_by(Ticket.deadline).limit(5))
+        waiting = [CallbackRequest.status == "open", *([CallbackRequest.community == community] if community else [])]
+        open_callbacks = session.execute(select(CallbackRequest.id, CallbackRequest.community,
+                                                CallbackRequest.expected_by).where(*waiting)
+                                         .order_by(CallbackRequest.expected_by).limit(5)).all()
+        late_callbacks = session.execute(select(func.count()).select_from(CallbackRequest)
+                                         .where(*waiting, CallbackRequest.expected_by < as_of)).scalar()
         return Digest(new=count(Ticket.created_at >= since, Ticket.created_at < as_of), overdue=count(*overdue),
                       escalated=count(TicketEvent.action == "escalated", TicketEvent.at >= since,
                                       TicketEvent.at < as_of, of=TicketEvent),
                       awaiting_followup=count(FollowUp.status.in_(ACTIVE), of=FollowUp),
                       overdue_ids=tuple(overdue_ids.scalars()),
                       pending_volunteers=session.execute(select(func.count()).select_from(Volunteer)
-                                                         .where(Volunteer.status == "pending")).scalar())
+                                                         .where(Volunteer.status == "pending")).scalar(),
+                      open_callbacks=tuple(tuple(row) for row in open_callbacks), overdue_callbacks=late_callbacks)

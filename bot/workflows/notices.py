@@ -1,5 +1,5 @@
 """What staff notices say (due soon, whistle, supervision, digest, a dispatch not signed for or
-reaching nobody), from the ticket as it is now."""
+reaching nobody, call-backs), from the ticket or call-back as it is now."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -7,6 +7,8 @@ from zoneinfo import ZoneInfo
 
 from bot.config.report import ReportConfig
 from bot.core.settings import get_settings
+from bot.callbacks import store as callbacks
+from bot.privacy.masks import mask_phone, mask_text
 from bot.tickets.errors import TicketError, UnknownTicket
 from bot.tickets.masking import masked_words
 from bot.tickets.store import TicketStore
@@ -26,12 +28,18 @@ def _weekly(tickets: TicketStore, now: datetime, zone: str) -> str:
 
 
 def staff_notice(tickets: TicketStore, notice: str, zone: str, ticket_id: str | None = None,
-                 as_of: str | None = None, round_: str | None = None) -> tuple[str, dict]:
+                 as_of: str | None = None, round_: str | None = None,
+                 callback_id: str | None = None) -> tuple[str, dict]:
     """(response name, its parameters) for a staff notice, from the ticket as it is now."""
     now = datetime.fromisoformat(as_of) if as_of else tickets.clock()
+    if notice in ("callback", "callback_overdue"):
+        return callback_notice(tickets, notice, zone, callback_id)
     if notice == "digest":
         figures = digest(tickets.engine, now)
         return "utter_notice_digest", {
+            "callbacks_open": len(figures.open_callbacks), "callbacks_overdue": figures.overdue_callbacks,
+            "callback_list": "、".join(f"#{number} {community or '-'} {local_time(due, zone)}"
+                                      for number, community, due in figures.open_callbacks) or "无",
             "date": local_time(now, zone)[:-5], "street": tickets.directory.street, "new": figures.new,
             "overdue": figures.overdue, "escalated": figures.escalated, "awaiting": figures.awaiting_followup,
             "overdue_list": "、".join(figures.overdue_ids) or "无",
@@ -56,3 +64,25 @@ def staff_notice(tickets: TicketStore, notice: str, zone: str, ticket_id: str | 
     if notice in ("sign_overdue", "no_contact"):
         return f"utter_notice_{notice}", params
     raise TicketError(f"unknown notice {notice}")
+
+
+def done_button(callback_id: int) -> dict:
+    """The one-tap 已回电 under a call-back notice (the chat action checks the staff role)."""
+    return {"title": "已回电", "payload": f'/callback_done{{"callback_id":"{callback_id}"}}'}
+
+
+def callback_notice(tickets: TicketStore, notice: str, zone: str, callback_id: str | None) -> tuple[str, dict]:
+    """A call-back for the community's staff, who need the full phone to call; the overdue notice
+    also reaches the street, so it shows the phone masked."""
+    callback = callbacks.get(tickets, callback_id)
+    if callback is None:
+        raise TicketError(f"unknown call-back {callback_id}", f"没有回电请求 {callback_id}")
+    full = notice == "callback"
+    params = {"callback_id": callback.id, "community": callback.community or tickets.directory.street,
+              "phone": (callback.phone if full else mask_phone(callback.phone)) or "未留（请在聊天里联系）",
+              "time": callback.preferred_time or "未说", "expected_by": local_time(callback.expected_by, zone),
+              "ticket": f"（工单 {callback.ticket_id}）" if callback.ticket_id else "",
+              "note": mask_text(callback.note or "")[:80] or "无"}
+    if callback.status == "open":
+        params["buttons"] = [done_button(callback.id)]
+    return f"utter_notice_{notice}", params

@@ -1,9 +1,11 @@
-"""Rider duty nudges as jobs: one per subscription and time, and the flood-season nudge."""
+"""Rider duty nudges as jobs: one per subscription and time, and the nudges to an area (flood season,
+proactive cases)."""
 from __future__ import annotations
 
 from datetime import datetime
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select, update
+from bot.config.directory import get_directory
 from bot.core.db import session_scope
 from bot.scheduling.registry import on_rebuild, sweep_step
 from bot.scheduling.scheduler import Context
@@ -54,23 +56,37 @@ def nudge(context: Context, channel: str, sender_id: str, at: str) -> None:
                           "EXTERNAL_patrol_nudge", {"nudge": "routine", "community": subscription.area})
 
 
-def flood_alert(schedule, engine, now: datetime, community: str | None = None, run_at: datetime | None = None) -> int:
-    """Staff ask riders in an area (or all) to check for flooding before heavy rain; each rider gets
-    one job (quiet hours defer it to the morning). Returns how many riders will be nudged."""
-    alert = now.strftime("%Y%m%dT%H%M%S")
+def area_alert(schedule, engine, now: datetime, community: str | None = None, run_at: datetime | None = None, *,
+               nudge: str = "flood", note: str | None = None, alert: str | None = None) -> int:
+    """Staff ask the riders of an area (or all) to look out: for flooding before heavy rain, or for
+    what a proactive case names ("5号楼屋顶排水"). ``community`` is the directory's name; riders
+    subscribed under an alias count too. Each rider gets one job per ``alert`` (quiet hours defer it
+    to the morning). Returns how many riders will be nudged."""
+    alert = alert or now.strftime("%Y%m%dT%H%M%S")
+    directory = get_directory()
     with session_scope(engine) as session:
         query = select(NudgeSubscription).where(NudgeSubscription.active.is_(True))
         riders = [NudgeView.of(row) for row in session.execute(query).scalars()]
-    riders = [r for r in riders if not r.paused(now) and (community is None or r.area in (None, community))]
+    riders = [r for r in riders if not r.paused(now) and (community is None or r.area is None
+                                                          or _area(directory, r.area) == community)]
     for rider in riders:
-        schedule.at(f"flood:{alert}:{rider.channel}:{rider.sender_id}", flood_nudge, run_at or now,
-                    channel=rider.channel, sender_id=rider.sender_id, alert=alert, community=community)
+        schedule.at(f"{nudge}:{alert}:{rider.channel}:{rider.sender_id}", flood_nudge, run_at or now,
+                    channel=rider.channel, sender_id=rider.sender_id, alert=alert, community=community,
+                    nudge=nudge, note=note)
     return len(riders)
 
 
-def flood_nudge(context: Context, channel: str, sender_id: str, alert: str, community: str | None) -> None:
+def _area(directory, area: str) -> str:
+    found = directory.find_community(area)
+    return found.name if found else area
+
+
+def flood_nudge(context: Context, channel: str, sender_id: str, alert: str, community: str | None,
+                nudge: str = "flood", note: str | None = None) -> None:
+    """One rider's nudge of an :func:`area_alert` (the name is kept for jobs already stored)."""
     subscription = get(context.engine, channel, sender_id)
     if subscription is None or not subscription.active or subscription.paused(context.clock()):
         return
-    context.delivery.send(f"flood:{alert}:{channel}:{sender_id}", Recipient(channel, sender_id),
-                          "EXTERNAL_patrol_nudge", {"nudge": "flood", "community": community or subscription.area})
+    context.delivery.send(f"{nudge}:{alert}:{channel}:{sender_id}", Recipient(channel, sender_id),
+                          "EXTERNAL_patrol_nudge", {"nudge": nudge, "community": community or subscription.area,
+                                                    "nudge_note": note})
