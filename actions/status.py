@@ -10,6 +10,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.broadcast import topic_buttons
 from actions.common import directory, in_group, local_time, reporter, store
+from actions.report import draft_of
 from bot.broadcasts.topics import topics_of
 from bot.nlu.address import normalize_ticket_id
 from bot.people.subscriptions import set_subscription
@@ -77,16 +78,18 @@ class ActionRequestHuman(Action):
                   domain: DomainDict) -> List[Dict[Text, Any]]:
         channel, sender_id = reporter(tracker)
         phone = tracker.get_slot("phone")
+        draft = draft_of(tracker)  # a report begun mid-way goes to the person with the request
+        said = (tracker.latest_message or {}).get("text") or ""
         try:
             request = store().request_callback(channel, sender_id,
                                                phone=phone if phone and phone != "declined" else None,
-                                               note=(tracker.latest_message or {}).get("text"))
+                                               note="\n".join(n for n in (said, draft.get("note")) if n))
         except TicketError as error:
             dispatcher.utter_message(text=error.user_message)
             return []
         dispatcher.utter_message(response="utter_human_requested",
                                  expected_by=local_time(request.expected_by))
-        return []
+        return draft.get("reset", [])
 
 
 class ActionRecordFeedback(Action):

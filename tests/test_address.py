@@ -20,6 +20,9 @@ def values(text):
     ("手机：139-1234-5678", {("phone", "13912345678")}),
     ("查下gd202611220007", {("ticket_id", "GD202611220007")}),
     ("５号楼", {("building", "5")}),
+    ("我家502屋顶漏水", {("room", "502")}),
+    ("家里1202室卫生间渗水", {("room", "1202")}),
+    ("我家502号楼那边", {("building", "502")}),
 ])
 def test_extracts_normalised_values(text, expected):
     assert values(text) == expected

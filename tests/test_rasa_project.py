@@ -166,7 +166,7 @@ def story_stack(tmp_path_factory):
     credentials), so the stories' actions really run, role checks included."""
     from sqlalchemy import create_engine
 
-    from bot.cli_channels import WECHAT_CLASS
+    from bot.cli.channels import WECHAT_CLASS
 
     folder = tmp_path_factory.mktemp("stories")
     staff_file = folder / "staff.yml"

@@ -24,6 +24,8 @@ _BUILDING = re.compile(rf"(?<![\d号])({_NUM})\s*(?:号楼|号樓|栋|棟|幢|#�
 _UNIT = re.compile(rf"(?<!\d)({_NUM})\s*单元")
 _ROOM_AFTER = re.compile(r"(?:单元|楼|栋|幢|#)\s*(\d{3,4})(?:室|号|房|户)?(?!\d)")
 _ROOM_MARKED = re.compile(r"(?<!\d)(\d{3,4})\s*(?:室|号房|房间)")
+#: "我家502屋顶漏水": a room said before any building, after the words for one's home.
+_ROOM_HOME = re.compile(r"(?:我家|家里|我们家|俺家|住在?)\s*(\d{3,4})(?:室|号|房|户)?(?![\d.号栋幢楼块元米平])")
 _BARE_NUMBER = re.compile(rf"^\s*(?:是|在|住)?\s*({_NUM})\s*(?:号|号楼|栋|单元|室|楼)?\s*(?:吧|啊|的)?\s*$")
 
 
@@ -102,7 +104,7 @@ def extract(text: str, community_aliases: Iterable[tuple[str, str]] = ()) -> lis
     for entity, pattern in (("building", _BUILDING), ("unit", _UNIT)):
         for m in pattern.finditer(norm):
             add(entity, _number(m.group(1)), m.start(), m.end())
-    for pattern in (_ROOM_AFTER, _ROOM_MARKED):
+    for pattern in (_ROOM_AFTER, _ROOM_MARKED, _ROOM_HOME):
         for m in pattern.finditer(norm):
             add("room", m.group(1), m.start(1), m.end(1))
     return sorted(spans, key=lambda span: span.start)
