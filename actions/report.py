@@ -93,6 +93,12 @@ def _emergency_of(tracker: Tracker) -> str | None:
                                               tracker.get_slot("description"))
 
 
+def _emergency_category(tracker: Tracker) -> str | None:
+    """The category an emergency in the latest message's own words is filed under, if any."""
+    kind = emergency_kind(directory(), None, (tracker.latest_message or {}).get("text"))
+    return directory().service.emergencies[kind].category if kind else None
+
+
 def _starting(tracker: Tracker) -> bool:
     """The form's first turn: nothing has been asked yet (every later turn answers a question)."""
     return tracker.get_slot("requested_slot") is None
@@ -150,7 +156,11 @@ class ValidateReportForm(LocationValidation):
         if building and not said.get("line"):
             _duty_line(dispatcher, building)
             said["line"] = True
-        return [SlotSet("emergency", said)] if said != slots.get("emergency") else []
+        events = [SlotSet("emergency", said)] if said != slots.get("emergency") else []
+        filed_as = directory().service.emergencies[kind].category
+        if filed_as and slots.get("category") and slots["category"] != filed_as:
+            events.append(SlotSet("category", filed_as))
+        return events
 
     def _fresh_start(self, tracker: Tracker) -> Dict[Text, Any]:
         """A new report's place is the one its message names. A place remembered from before (an
@@ -247,7 +257,7 @@ class ValidateReportForm(LocationValidation):
     async def required_slots(self, domain_slots: List[Text], dispatcher: CollectingDispatcher,
                              tracker: Tracker, domain: DomainDict) -> List[Text]:
         """Residents: the problem, where (their usual place offered first), whether an open ticket
-        is the same problem, the rest of the address, phone, confirmation. Riders: photo and place
+        is the same problem, the rest of the address (not for an emergency), phone, confirmation. Riders: photo and place
         first, then the problem, no unit or room. "Same problem" ends the form at once."""
         if tracker.get_slot("report_stopped"):
             return []
@@ -256,7 +266,9 @@ class ValidateReportForm(LocationValidation):
             before, after = ["photos", *place, "category"], []
         else:
             category = tracker.get_slot("category")
-            place = self.location_slots(tracker, directory().location_needs(category) if category else ["building"])
+            # An emergency needs only where to send someone: the rest is kept if said, never asked.
+            needs = directory().location_needs(category) if category and not _emergency_of(tracker) else ["building"]
+            place = self.location_slots(tracker, needs)
             where = [s for s in place if s in ("community", "building")]
             before, after = ["category", *self._offer(tracker), *where], [s for s in place if s not in where]
         if tracker.get_slot("same_problem"):
@@ -295,6 +307,14 @@ class ValidateReportForm(LocationValidation):
         limit = directory().service.photos_max
         return {"photos": [photo for photo in value or () if isinstance(photo, str) and photo][-limit:]}
 
+    async def extract_photos(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                             domain: DomainDict) -> Dict[Text, Any]:
+        """A photo is asked for once: whatever a rider answers instead ("照片没拍 急着送单", the
+        place, "确认") means none, and the report moves on with what the answer said."""
+        if tracker.get_slot("requested_slot") != "photos" or message_metadata(tracker).get("photo"):
+            return {}
+        return {"photos": tracker.get_slot("photos") or []}
+
     async def extract_location(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                                domain: DomainDict) -> Dict[Text, Any]:
         """A rider asked where may type it ("望园1号楼旁边的东门") instead of sending a map pin:
@@ -322,7 +342,9 @@ class ValidateReportForm(LocationValidation):
         guess = (tracker.latest_message or {}).get("category") or {}
         vague = guess.get("confidence", 1.0) < directory().service.category_min_confidence
         if value not in directory().service.categories or vague:
-            return {"category": None, "description": None}
+            value = _emergency_category(tracker)  # "一楼着火了！！" names its problem by its words
+            if not value:
+                return {"category": None, "description": None}
         if tracker.get_slot("requested_slot") == "category":
             return {"category": value, "description": (tracker.latest_message or {}).get("text")}
         return {"category": value}

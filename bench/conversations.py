@@ -2,7 +2,8 @@
 the share that end where the person meant and, for every miss, why.
 
 One stack (Rasa server + action server, its own SQLite database, tests/stack.py) for the whole run;
-each conversation gets a new sender id, so no two share a tracker, a profile or a ticket. What a
+each conversation gets a new sender id, so no two share a tracker, a profile or a ticket, and the
+tickets of a conversation are closed after it, so the next never meets them as duplicates. What a
 conversation's ``given`` says exists is written to the database before its first turn (tickets by
 TicketStore, moved along legal transitions; a volunteer record; a subscription; a remembered place);
 a ``followup_asked`` ticket also gets the follow-up question through ``trigger_intent``, as the
@@ -67,8 +68,10 @@ class Run:
         if item.get("who") == "staff":
             roster.add_staff(StaffMember("rest", sender, name="值班员"), self.engine, self.staff_file)
         with session_scope(self.engine) as session:
-            person = Person(channel="rest", sender_id=sender, role="resident", updated_at=now)
-            session.add(person)
+            person = session.get(Person, ("rest", sender))  # staff: the roster made it
+            if person is None:
+                person = Person(channel="rest", sender_id=sender, role="resident", updated_at=now)
+                session.add(person)
             if given.get("volunteer") is not None:
                 rider = given["volunteer"]
                 person.role = "volunteer" if rider.get("status", "active") == "active" else "resident"
@@ -138,8 +141,16 @@ class Run:
         created = sorted((t for t in self.store.list(limit=10000) if t.id not in before),
                          key=lambda t: (t.created_at, t.id))
         misses = self._check(item, sender, refs, created, "\n".join(replies))
+        self._close(created + [self.store.get(t) for t in refs.values()])
         return {"id": item["id"], "who": item.get("who"), "note": item.get("note"), "passed": not misses,
                 "misses": misses, "transcript": transcript}
+
+    def _close(self, tickets: list) -> None:
+        """Each conversation meets only the tickets its ``given`` lists: what the ones before filed is
+        closed along the legal path, so it is never offered as "the same problem"."""
+        for ticket in tickets:
+            for status in _PATH["closed"][_PATH["closed"].index(ticket.status) + 1 if ticket.status in _PATH["closed"] else 0:]:
+                self.store.transition(ticket.id, status, "bench")
 
     def _check(self, item: dict, sender: str, refs: dict, created: list, replies: str) -> list[str]:
         expect, misses = item.get("expect") or {}, []

@@ -101,6 +101,7 @@ class Emergency:
     words: tuple[str, ...]
     categories: tuple[str, ...]
     deadline_class: str
+    category: Optional[str] = None  # the category such a report is filed under, whatever else it mentions
 
     def fits(self, category: Optional[str], description: str) -> bool:
         if self.categories and category not in self.categories:
@@ -110,7 +111,7 @@ class Emergency:
     @classmethod
     def of(cls, kind: str, raw: dict) -> "Emergency":
         return cls(kind, tuple(raw.get("words", ())), tuple(raw.get("categories", ())),
-                   raw.get("deadline_class", "emergency"))
+                   raw.get("deadline_class", "emergency"), raw.get("category"))
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,7 @@ class ServiceConfig:
         found += [f"emergency {e.kind}: unknown deadline class {e.deadline_class}"
                   for e in self.emergencies.values() if e.deadline_class not in self.deadline_classes]
         found += [f"emergency {e.kind}: unknown category {code}" for e in self.emergencies.values()
-                  for code in e.categories if code not in self.categories]
+                  for code in (*e.categories, *([e.category] if e.category else [])) if code not in self.categories]
         found += [f"emergency {e.kind}: neither words nor categories" for e in self.emergencies.values()
                   if not e.words and not e.categories]
         return found
