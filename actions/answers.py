@@ -119,10 +119,16 @@ def property_hotline(dispatcher: CollectingDispatcher, tracker: Tracker, subject
                              building=building.id, hotline=company.hotline_text())
 
 
+#: Intents a side question may be read as: any of them naming the grid worker is about the grid worker.
+_QUESTIONS = ("faq", "ask_responsible_party", "ask_property_hotline", "help", "nlu_fallback")
+
+
 def answer_in_place(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
     """Answers a side question asked in the middle of a form; True when it was one."""
     intent = latest_intent(tracker)
-    if intent == "faq":
+    if intent in _QUESTIONS and asks_grid_worker(_text(tracker)):  # "网格员是谁", however it was read
+        grid_workers(dispatcher, tracker)
+    elif intent == "faq":
         selector = ((tracker.latest_message or {}).get("response_selector") or {}).get("faq") or {}
         utter = (selector.get("response") or {}).get("utter_action")
         if utter:

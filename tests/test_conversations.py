@@ -96,8 +96,8 @@ def test_a_room_before_the_building_is_kept(stack, tickets):
     sender = "conv-room-first"
     stack.texts(sender, "我家502屋顶漏水")
     stack.texts(sender, "望园")
-    ticket, _ = file_report(stack, tickets, sender, "7号楼", "1单元", "不用", "确认")
-    assert (ticket.building, ticket.unit, ticket.room) == ("7", "1", "502")
+    ticket, _ = file_report(stack, tickets, sender, "8号楼", "1单元", "不用", "确认")
+    assert (ticket.building, ticket.unit, ticket.room) == ("8", "1", "502")
 
 
 # -- emergencies first -----------------------------------------------------------------------------
