@@ -140,8 +140,8 @@ def test_request_human_records_a_callback():
     from sqlalchemy import select
 
     from actions.common import local_time
-    from bot.db import session_scope
-    from bot.models import CallbackRequest
+    from bot.callbacks.models import CallbackRequest
+    from bot.core.db import session_scope
 
     _, messages = run(ActionRequestHuman(), tracker("转人工", intent="request_human", slots={"phone": "13812345678"}))
     with session_scope(common.store().engine) as session:
@@ -149,6 +149,23 @@ def test_request_human_records_a_callback():
         recorded = (row.channel, row.sender_id, row.phone, row.note, row.status, row.expected_by)
     assert recorded[:5] == ("rest", "r1", "13812345678", "转人工", "open")
     assert messages == [{**messages[0], "response": "utter_human_requested", "expected_by": local_time(recorded[5])}]
+
+
+def test_request_human_mid_report_hands_over_the_draft():
+    """"转人工" in the middle of a report: the draft so far goes with the request, and is cleared."""
+    from sqlalchemy import select
+
+    from bot.callbacks.models import CallbackRequest
+    from bot.core.db import session_scope
+
+    draft = {"category": "elevator", "description": "电梯坏了", "community": "万柳西园社区", "building": "5",
+             "phone": "13812345678"}
+    events, _ = run(ActionRequestHuman(), tracker("转人工", intent="request_human", sender="r-draft", slots=draft))
+    with session_scope(common.store().engine) as session:
+        row = session.execute(select(CallbackRequest).where(CallbackRequest.sender_id == "r-draft")).scalar_one()
+        note = row.note
+    assert "电梯故障" in note and "万柳西园社区 5号楼" in note and "138****5678" in note and "13812345678" not in note
+    assert {e["name"]: e["value"] for e in events}["category"] is None
 
 
 def test_responsible_party_for_unmanaged_and_managed_buildings():
