@@ -16,7 +16,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.answers import hotline_subject
 from actions.common import directory, latest_intent
-from bot.nlu.address import bare_number
+from bot.nlu.address import bare_number, normalize_digits
 
 _MAX_UNIT = 30
 #: The value of a unit or room the resident would rather not give ("不知道", "不用").
@@ -77,8 +77,8 @@ class LocationValidation(FormValidationAction):
             return {}
         if _declined(tracker):
             return {"room": DECLINED}
-        text = _text(tracker).strip()
-        digits = text.rstrip("室号房").strip()
+        text = normalize_digits(_text(tracker)).strip()
+        digits = text.removeprefix("是").rstrip("室号房").strip()
         return {"room": digits} if digits.isdigit() else {}
 
     def validate_community(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
