@@ -26,13 +26,18 @@ def _category(tracker: Tracker) -> Optional[str]:
 
 
 def responsible_party(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+    if asks_grid_worker(_text(tracker)):  # "网格员是谁": a person of the community, not the manager
+        grid_workers(dispatcher, tracker)
+        return
     community, building = _place(tracker)
     if not building:
         dispatcher.utter_message(response="utter_ask_building")
         return
     category = _category(tracker)
     routed = dispatch(directory(), category or "other", community, building.id)
-    if building.property_company and routed.handler_kind == "property_company":
+    # The building's own facts decide the answer, whatever the question assumes ("我们楼没有物业"
+    # about a managed building): who manages it is true for every problem of the building.
+    if building.property_company:
         company = directory().property_company(building.property_company)
         dispatcher.utter_message(response="utter_responsible_property", community=community,
                                  building=building.id, company=company.name,
@@ -52,7 +57,53 @@ def responsible_party(dispatcher: CollectingDispatcher, tracker: Tracker) -> Non
                                  handler=routed.handler_name)
 
 
-def property_hotline(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+def _text(tracker: Tracker) -> str:
+    return (tracker.latest_message or {}).get("text") or ""
+
+
+def asks_grid_worker(text: str) -> bool:
+    return any(word in text for word in directory().service.grid_worker_words)
+
+
+def hotline_subject(tracker: Tracker) -> Optional[str]:
+    """What a "电话多少" question is about when it is not the building's property company: a company
+    it names ("首华物业电话多少") or the grid worker ("网格员电话多少")."""
+    text = _text(tracker)
+    if asks_grid_worker(text):
+        return "grid"
+    company = directory().company_named_in(text)
+    return f"company:{company.name}" if company else None
+
+
+def grid_workers(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+    """The directory's grid workers for the building (or the whole community while it is unknown)."""
+    community = directory().community_of(tracker.get_slot("community"))
+    found = directory().find_community(community)
+    if not found:
+        dispatcher.utter_message(response="utter_grid_workers_street", workers="\n".join(
+            f"{c.name}：" + "；".join(f"{w['name']}（{w['grid']}）{w['phone']}" for w in c.grid_workers)
+            for c in directory().communities if c.grid_workers), office_phone=directory().street_office_phone)
+        return
+    workers = directory().grid_workers_for(found.name, tracker.get_slot("building")) or \
+        directory().grid_workers_for(found.name)
+    if not workers:
+        dispatcher.utter_message(response="utter_grid_workers_none", community=found.name,
+                                 office_phone=found.office_phone)
+        return
+    dispatcher.utter_message(response="utter_grid_workers", community=found.name, workers="\n".join(
+        f"{w['name']}（{w['grid']}）{w['phone']}" for w in workers))
+
+
+def property_hotline(dispatcher: CollectingDispatcher, tracker: Tracker, subject: Optional[str] = None) -> None:
+    subject = subject or hotline_subject(tracker)
+    if subject == "grid":
+        grid_workers(dispatcher, tracker)
+        return
+    if subject and subject.startswith("company:"):
+        company = directory().property_company(subject.split(":", 1)[1])
+        dispatcher.utter_message(response="utter_company_hotline", company=company.name,
+                                 hotline=company.hotline_text())
+        return
     community, building = _place(tracker)
     if not building:
         dispatcher.utter_message(response="utter_ask_building")
@@ -68,10 +119,16 @@ def property_hotline(dispatcher: CollectingDispatcher, tracker: Tracker) -> None
                              building=building.id, hotline=company.hotline_text())
 
 
+#: Intents a side question may be read as: any of them naming the grid worker is about the grid worker.
+_QUESTIONS = ("faq", "ask_responsible_party", "ask_property_hotline", "help", "nlu_fallback")
+
+
 def answer_in_place(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
     """Answers a side question asked in the middle of a form; True when it was one."""
     intent = latest_intent(tracker)
-    if intent == "faq":
+    if intent in _QUESTIONS and asks_grid_worker(_text(tracker)):  # "网格员是谁", however it was read
+        grid_workers(dispatcher, tracker)
+    elif intent == "faq":
         selector = ((tracker.latest_message or {}).get("response_selector") or {}).get("faq") or {}
         utter = (selector.get("response") or {}).get("utter_action")
         if utter:
@@ -82,6 +139,8 @@ def answer_in_place(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
         property_hotline(dispatcher, tracker)
     elif intent == "help":
         dispatcher.utter_message(response="utter_help_in_form")
+    elif intent == "thank":
+        dispatcher.utter_message(response="utter_thank_in_form")
     else:
         return False
     return True
@@ -103,5 +162,5 @@ class ActionAnswerPropertyHotline(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> List[Dict[Text, Any]]:
-        property_hotline(dispatcher, tracker)
-        return [SlotSet("requested_slot", None)]
+        property_hotline(dispatcher, tracker, tracker.get_slot("hotline_subject"))
+        return [SlotSet("requested_slot", None), SlotSet("hotline_subject", None)]

@@ -11,7 +11,7 @@ from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
 from actions.common import entity, in_group, local_time, reporter, store
-from actions.report import is_cancel
+from actions.report import draft_of, is_cancel
 from bot.callbacks import store as callbacks
 from bot.core.errors import UserError
 from bot.core.text import parse_phone
@@ -119,10 +119,12 @@ class ActionRequestHuman(Action):
             dispatcher.utter_message(response="utter_callback_cancelled")
             return reset
         place = place_of(*channel_sender, engine=store().engine)
+        draft = draft_of(tracker)  # a report begun and not filed goes to the person with the request
+        note = "\n".join(n for n in (_asking_text(tracker), draft.get("note")) if n) or None
         try:
             request, new = callbacks.request(store(), *channel_sender, phone=parse_phone(phone),
                                              preferred_time=tracker.get_slot("callback_time"),
-                                             note=_asking_text(tracker), community=place.community if place else None)
+                                             note=note, community=place.community if place else None)
         except UserError as error:
             dispatcher.utter_message(text=error.user_message)
             return reset
@@ -133,7 +135,7 @@ class ActionRequestHuman(Action):
             dispatcher.utter_message(response="utter_human_requested", **shown)
         else:
             dispatcher.utter_message(response="utter_callback_already", callback_id=request.id, **shown)
-        return reset
+        return reset + draft.get("reset", [])
 
 
 def _asking_text(tracker: Tracker) -> Optional[str]:

@@ -9,14 +9,18 @@ from abc import abstractmethod
 from typing import Any, Dict, List, Text
 
 from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
-from actions.common import directory
-from bot.nlu.address import bare_number
+from actions.answers import hotline_subject
+from actions.common import directory, latest_intent
+from bot.nlu.address import bare_number, normalize_digits
 
 _MAX_UNIT = 30
+#: The value of a unit or room the resident would rather not give ("不知道", "不用").
+DECLINED = "declined"
 
 
 def _requested(tracker: Tracker, slot: str) -> bool:
@@ -25,6 +29,14 @@ def _requested(tracker: Tracker, slot: str) -> bool:
 
 def _text(tracker: Tracker) -> str:
     return (tracker.latest_message or {}).get("text") or ""
+
+
+def _declined(tracker: Tracker) -> bool:
+    """A refusal with no number in it ("不用", "不知道门牌号"): the question is not asked again."""
+    text = _text(tracker)
+    if any(ch.isdigit() for ch in text):
+        return False
+    return latest_intent(tracker) == "deny" or any(w in text for w in directory().service.decline_words)
 
 
 class LocationValidation(FormValidationAction):
@@ -54,15 +66,19 @@ class LocationValidation(FormValidationAction):
 
     async def extract_unit(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                            domain: DomainDict) -> Dict[Text, Any]:
-        value = bare_number(_text(tracker)) if _requested(tracker, "unit") else None
+        if not _requested(tracker, "unit"):
+            return {}
+        value = DECLINED if _declined(tracker) else bare_number(_text(tracker))
         return {"unit": value} if value else {}
 
     async def extract_room(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                            domain: DomainDict) -> Dict[Text, Any]:
         if not _requested(tracker, "room"):
             return {}
-        text = _text(tracker).strip()
-        digits = text.rstrip("室号房").strip()
+        if _declined(tracker):
+            return {"room": DECLINED}
+        text = normalize_digits(_text(tracker)).strip()
+        digits = text.removeprefix("是").rstrip("室号房").strip()
         return {"room": digits} if digits.isdigit() else {}
 
     def validate_community(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
@@ -95,11 +111,15 @@ class LocationValidation(FormValidationAction):
 
     def validate_unit(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                       domain: DomainDict) -> Dict[Text, Any]:
+        if value == DECLINED:
+            return {"unit": DECLINED}
         unit = bare_number(str(value or ""))
         return {"unit": unit if unit and int(unit) <= _MAX_UNIT else None}
 
     def validate_room(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                       domain: DomainDict) -> Dict[Text, Any]:
+        if value == DECLINED:
+            return {"room": DECLINED}
         room = str(value or "").strip()
         return {"room": room if room.isdigit() and 2 <= len(room) <= 5 else None}
 
@@ -114,8 +134,24 @@ class ValidateResponsibleForm(LocationValidation):
 
 
 class ValidateHotlineForm(ValidateResponsibleForm):
+    """A named company's numbers need no place; the grid worker needs the community (the building
+    narrows it down when known); the building's property company needs the building."""
+
     def name(self) -> Text:
         return "validate_hotline_form"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> List[Dict[Text, Any]]:
+        subject = tracker.get_slot("hotline_subject") or hotline_subject(tracker)
+        tracker.slots["hotline_subject"] = subject
+        return [SlotSet("hotline_subject", subject), *await super().run(dispatcher, tracker, domain)]
+
+    async def required_slots(self, domain_slots: List[Text], dispatcher: CollectingDispatcher,
+                             tracker: Tracker, domain: DomainDict) -> List[Text]:
+        subject = tracker.get_slot("hotline_subject") or ""
+        if subject.startswith("company:"):
+            return []
+        return self.location_slots(tracker, [] if subject == "grid" else ["building"])
 
 
 class ActionAskCommunity(Action):

@@ -16,28 +16,33 @@ from rasa_sdk.types import DomainDict
 
 from actions.answers import answer_in_place
 from actions.common import directory, in_group, latest_intent, local_time, message_metadata, reporter, store
-from actions.location import LocationValidation
+from actions.location import DECLINED, LocationValidation
 from bot.people import profiles
 from bot.volunteers import records
 from bot.channels.privacy import group_notice
 from bot.nlu.address import normalize_phone
 from bot.people.roles import role_of
+from bot.tickets.dispatch import emergency_kind
 from bot.tickets.errors import NoLongerOpen, TicketError
 from bot.tickets.intake import intake_key
 from bot.tickets.views import TicketView
 from bot.privacy.masks import mask_phone, mask_room, mask_text
 
 #: Why a report ended without a ticket -> what the resident is told.
-_STOPPED_RESPONSES = {"cancelled": "utter_report_cancelled", "stuck": "utter_report_stuck",
-                      "too_long": "utter_message_too_long"}
+_STOPPED_RESPONSES = {"cancelled": "utter_report_cancelled", "too_long": "utter_message_too_long"}
 _CORRECTABLE = {"community", "building", "unit", "room", "phone", "category"}
 _MAX_FAILED_ATTEMPTS = 2
 #: Slots of one complaint, cleared once it is filed or dropped (the place and phone are kept, and
 #: offered again rather than assumed when the next report starts).
 REPORT_SLOTS = ("category", "description", "photos", "location", "report_confirmed",
                 "report_summary", "report_stopped", "failed_attempts", "use_profile", "offered_place",
-                "place_offer", "same_problem", "duplicate_of", "duplicate_summary")
+                "place_offer", "same_problem", "duplicate_of", "duplicate_summary", "emergency")
 _PLACE_SLOTS = ("community", "building", "unit", "room")
+
+
+def given(value: Any) -> Any:
+    """A slot's value as filed: None when the resident declined to give it."""
+    return None if value == DECLINED else value
 
 
 def is_cancel(tracker: Tracker) -> bool:
@@ -70,6 +75,31 @@ def _stale_duplicate(tracker: Tracker) -> Dict[Text, Any]:
     return {}
 
 
+def _other_place(tracker: Tracker) -> Dict[Text, Any]:
+    """"还是福海园社区2号楼吗？" answered with another place ("槐荫里", "7号楼") is a no, and that
+    place is taken as the answer."""
+    said = _mentioned(tracker)
+    if tracker.get_slot("requested_slot") != "use_profile" or not said & {"community", "building"}:
+        return {}
+    offered = (tracker.get_slot("offered_place") or {}).get("community")
+    if "community" not in said and directory().building(offered, tracker.get_slot("building")):
+        return {"use_profile": False, "community": offered}  # "7号楼": another building, same community
+    return {"use_profile": False}
+
+
+def _emergency_of(tracker: Tracker) -> str | None:
+    """The kind of emergency the report shows so far, if any (service.yml emergencies)."""
+    said = tracker.get_slot("emergency") or {}
+    return said.get("kind") or emergency_kind(directory(), tracker.get_slot("category"),
+                                              tracker.get_slot("description"))
+
+
+def _emergency_category(tracker: Tracker) -> str | None:
+    """The category an emergency in the latest message's own words is filed under, if any."""
+    kind = emergency_kind(directory(), None, (tracker.latest_message or {}).get("text"))
+    return directory().service.emergencies[kind].category if kind else None
+
+
 def _starting(tracker: Tracker) -> bool:
     """The form's first turn: nothing has been asked yet (every later turn answers a question)."""
     return tracker.get_slot("requested_slot") is None
@@ -87,18 +117,51 @@ class ValidateReportForm(LocationValidation):
             return [SlotSet("report_stopped", "private_chat"), SlotSet("requested_slot", None)]
         if len((tracker.latest_message or {}).get("text") or "") > directory().service.description_max_chars:
             return [SlotSet("report_stopped", "too_long"), SlotSet("requested_slot", None)]
-        answer_in_place(dispatcher, tracker)
+        if latest_intent(tracker) == "request_human":
+            return []  # nothing taken: the form steps aside and the rule hands over to a person
+        # "不对，是1202室" corrects a field, whatever intent its digits look like: no side answer.
+        answered = not _starting(tracker) and not _corrected(tracker) and answer_in_place(dispatcher, tracker)
         # The opening turn's changes go in as candidates (they replace the carried-over values Rasa
         # hands in for validation); a photo or place just sent is set before the next question is
         # chosen, so it counts, and returned as it is.
-        early = self._fresh_start(tracker) if _starting(tracker) else _stale_duplicate(tracker)
+        early = self._fresh_start(tracker) if _starting(tracker) else {**_stale_duplicate(tracker),
+                                                                        **_other_place(tracker)}
         start = [SlotSet(name, value) for name, value in early.items()]
         tracker.add_slots(start)
         attachments = self._attachments(tracker)
         tracker.slots.update({e["name"]: e["value"] for e in attachments})
         events = start + await super().run(dispatcher, tracker, domain) + attachments
         events += self._count_attempt(dispatcher, tracker, events)
+        events += self._emergency(dispatcher, tracker, events)
+        if answered:  # a slot set keeps Rasa from rejecting the form, so no rule answers a second time
+            events.append(SlotSet("failed_attempts", int(tracker.get_slot("failed_attempts") or 0)))
         return events + await self._prepare_question(dispatcher, tracker, domain, events)
+
+    @staticmethod
+    def _emergency(dispatcher: CollectingDispatcher, tracker: Tracker,
+                   events: List[Dict[Text, Any]]) -> List[Dict[Text, Any]]:
+        """An emergency is answered the moment it is recognised, before any question: what to do
+        now and whom to call; the building's 24-hour line follows as soon as the building is known."""
+        slots = {**tracker.slots, **{e["name"]: e["value"] for e in events if e.get("event") == "slot"}}
+        if slots.get("report_stopped"):
+            return []
+        said = dict(slots.get("emergency") or {})
+        kind = said.get("kind") or emergency_kind(directory(), slots.get("category"), slots.get("description"))
+        if not kind:
+            return []
+        if not said:
+            dispatcher.utter_message(response=f"utter_emergency_{kind}")
+            said = {"kind": kind}
+        community = directory().community_of(slots.get("community"))
+        building = directory().building(community, slots.get("building")) if community else None
+        if building and not said.get("line"):
+            _duty_line(dispatcher, building)
+            said["line"] = True
+        events = [SlotSet("emergency", said)] if said != slots.get("emergency") else []
+        filed_as = directory().service.emergencies[kind].category
+        if filed_as and slots.get("category") and slots["category"] != filed_as:
+            events.append(SlotSet("category", filed_as))
+        return events
 
     def _fresh_start(self, tracker: Tracker) -> Dict[Text, Any]:
         """A new report's place is the one its message names. A place remembered from before (an
@@ -174,7 +237,9 @@ class ValidateReportForm(LocationValidation):
 
     def _count_attempt(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                        events: List[Dict[Text, Any]]) -> List[Dict[Text, Any]]:
-        """Never ask the same question more than twice: after that, stop and offer a person."""
+        """Never drop a report for unclear answers: after the second in a row the draft so far is
+        shown with the ways on (answer, correct a field, a person with the draft, or stop), and
+        the question is asked again."""
         asked = tracker.get_slot("requested_slot")
         side_step = latest_intent(tracker) in directory().service.answered_in_place
         if not asked or side_step or self._attachments(tracker):
@@ -186,12 +251,14 @@ class ValidateReportForm(LocationValidation):
         failures = int(tracker.get_slot("failed_attempts") or 0) + 1
         if failures < _MAX_FAILED_ATTEMPTS:
             return [SlotSet("failed_attempts", failures)]
-        return [SlotSet("report_stopped", "stuck"), SlotSet("requested_slot", None)]
+        slots = {**tracker.slots, **{e["name"]: e["value"] for e in events if e.get("event") == "slot"}}
+        dispatcher.utter_message(response="utter_report_unclear", report_summary=report_summary(slots))
+        return [SlotSet("failed_attempts", 0)]
 
     async def required_slots(self, domain_slots: List[Text], dispatcher: CollectingDispatcher,
                              tracker: Tracker, domain: DomainDict) -> List[Text]:
         """Residents: the problem, where (their usual place offered first), whether an open ticket
-        is the same problem, the rest of the address, phone, confirmation. Riders: photo and place
+        is the same problem, the rest of the address (not for an emergency), phone, confirmation. Riders: photo and place
         first, then the problem, no unit or room. "Same problem" ends the form at once."""
         if tracker.get_slot("report_stopped"):
             return []
@@ -200,7 +267,9 @@ class ValidateReportForm(LocationValidation):
             before, after = ["photos", *place, "category"], []
         else:
             category = tracker.get_slot("category")
-            place = self.location_slots(tracker, directory().location_needs(category) if category else ["building"])
+            # An emergency needs only where to send someone: the rest is kept if said, never asked.
+            needs = directory().location_needs(category) if category and not _emergency_of(tracker) else ["building"]
+            place = self.location_slots(tracker, needs)
             where = [s for s in place if s in ("community", "building")]
             before, after = ["category", *self._offer(tracker), *where], [s for s in place if s not in where]
         if tracker.get_slot("same_problem"):
@@ -215,6 +284,8 @@ class ValidateReportForm(LocationValidation):
         return ["use_profile"] if offered else []
 
     def _same_problem(self, tracker: Tracker) -> List[Text]:
+        if _emergency_of(tracker):  # help first: an emergency is never held up by a duplicate
+            return []
         asked = tracker.get_slot("same_problem") is not None or tracker.get_slot("duplicate_of")
         return ["same_problem"] if asked or self._duplicate(tracker) else []
 
@@ -237,6 +308,24 @@ class ValidateReportForm(LocationValidation):
         limit = directory().service.photos_max
         return {"photos": [photo for photo in value or () if isinstance(photo, str) and photo][-limit:]}
 
+    async def extract_photos(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                             domain: DomainDict) -> Dict[Text, Any]:
+        """A photo is asked for once: whatever a rider answers instead ("照片没拍 急着送单", the
+        place, "确认") means none, and the report moves on with what the answer said."""
+        if tracker.get_slot("requested_slot") != "photos" or message_metadata(tracker).get("photo"):
+            return {}
+        return {"photos": tracker.get_slot("photos") or []}
+
+    async def extract_location(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                               domain: DomainDict) -> Dict[Text, Any]:
+        """A rider asked where may type it ("望园1号楼旁边的东门") instead of sending a map pin:
+        the words are the place (a building they name fills the address as well)."""
+        text = ((tracker.latest_message or {}).get("text") or "").strip()
+        if tracker.get_slot("requested_slot") != "location" or message_metadata(tracker).get("location") \
+                or not text or latest_intent(tracker) in ("deny", "affirm"):
+            return {}
+        return {"location": {"label": text}}
+
     async def extract_category(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                                domain: DomainDict) -> Dict[Text, Any]:
         """The answer to "what is the problem?" names it, whatever intent it was read as."""
@@ -254,15 +343,17 @@ class ValidateReportForm(LocationValidation):
         guess = (tracker.latest_message or {}).get("category") or {}
         vague = guess.get("confidence", 1.0) < directory().service.category_min_confidence
         if value not in directory().service.categories or vague:
-            return {"category": None, "description": None}
+            value = _emergency_category(tracker)  # "一楼着火了！！" names its problem by its words
+            if not value:
+                return {"category": None, "description": None}
         if tracker.get_slot("requested_slot") == "category":
             return {"category": value, "description": (tracker.latest_message or {}).get("text")}
         return {"category": value}
 
     def validate_phone(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                        domain: DomainDict) -> Dict[Text, Any]:
-        if value == "declined":
-            return {"phone": "declined"}
+        if value == DECLINED:
+            return {"phone": DECLINED}
         phone = normalize_phone(str(value or ""))
         if not phone:
             dispatcher.utter_message(response="utter_invalid_phone")
@@ -279,23 +370,32 @@ class ValidateReportForm(LocationValidation):
 
 def report_summary(slots: Dict[Text, Any]) -> str:
     """What will be filed, phone and room masked (the form never runs in a group chat)."""
-    category = directory().service.categories[slots["category"]]
+    category = directory().service.categories.get(slots.get("category") or "")
     place = [directory().community_of(slots.get("community")) or ""]
     if slots.get("building"):
         place.append(f"{slots['building']}号楼")
-    if slots.get("unit"):
+    if given(slots.get("unit")):
         place.append(f"{slots['unit']}单元")
-    if slots.get("room"):
+    if given(slots.get("room")):
         place.append(f"{mask_room(slots['room'])}室")
     if not any(place) and slots.get("location"):
         place = [slots["location"].get("label") or "已收到您发的位置"]
-    lines = [f"问题：{category.label}", f"地点：{' '.join(p for p in place if p)}",
+    lines = [f"问题：{category.label if category else '还没说清'}", f"地点：{' '.join(p for p in place if p) or '还没说'}",
              f"描述：{_short(mask_text(slots.get('description') or ''))}"]
     phone = slots.get("phone")
-    lines.append(f"电话：{mask_phone(phone) if phone and phone != 'declined' else '未留'}")
+    lines.append(f"电话：{mask_phone(phone) if given(phone) else '未留'}")
     if slots.get("photos"):
         lines.append(f"照片：{len(slots['photos'])}张")
     return "\n".join(lines)
+
+
+def draft_of(tracker: Tracker) -> Dict[Text, Any]:
+    """A report begun and not filed, for the person it is handed to ("转人工" mid-form): its
+    summary as a note, and the events that clear it. Empty when there is none."""
+    if not (tracker.get_slot("category") or tracker.get_slot("description")):
+        return {}
+    return {"note": "登记到一半的诉求：\n" + report_summary(tracker.slots),
+            "reset": [SlotSet(slot, None) for slot in REPORT_SLOTS] + [SlotSet("failed_attempts", 0)]}
 
 
 def duplicate_summary(ticket: TicketView) -> str:
@@ -370,6 +470,20 @@ def _remember_place(tracker: Tracker) -> None:
         profiles.remember_place(*reporter(tracker), profiles.Place(community, building))
 
 
+def _duty_line(dispatcher: CollectingDispatcher, building) -> None:
+    """The number that answers at any hour: the property company's control room (中控室), else the
+    community office with 12345 for the night."""
+    company = directory().property_company(building.property_company) if building.property_company else None
+    room = next((h for h in company.hotlines if h.kind == "control_room"), None) if company else None
+    if room:
+        dispatcher.utter_message(response="utter_emergency_line_property", company=company.name, number=room.number)
+        return
+    office = directory().find_community(building.community)
+    dispatcher.utter_message(response="utter_emergency_line_community", community=office.name,
+                             building=building.id, office_phone=office.office_phone,
+                             office_hours=office.office_hours)
+
+
 def _office(tracker: Tracker) -> Dict[str, str]:
     name = directory().community_of(tracker.get_slot("community"))
     community = directory().find_community(name or "") or directory().communities[0]
@@ -380,14 +494,18 @@ def _ticket_fields(tracker: Tracker) -> Dict[str, Any]:
     channel, sender_id = reporter(tracker)
     location = tracker.get_slot("location") or {}
     phone = tracker.get_slot("phone")
+    label = location.get("label")
+    description = tracker.get_slot("description") or ""
+    if label and label not in description:  # a place typed in reply: the handler needs it too
+        description = f"{description}（位置：{label}）"
     return {
         "category": tracker.get_slot("category"),
-        "description": tracker.get_slot("description") or "",
+        "description": description,
         "community": directory().community_of(tracker.get_slot("community")),
         "building": tracker.get_slot("building"),
-        "unit": tracker.get_slot("unit"),
-        "room": tracker.get_slot("room"),
-        "phone": phone if phone and phone != "declined" else None,
+        "unit": given(tracker.get_slot("unit")),
+        "room": given(tracker.get_slot("room")),
+        "phone": given(phone),
         "photos": tuple(tracker.get_slot("photos") or ()),
         "latitude": location.get("latitude"),
         "longitude": location.get("longitude"),

@@ -190,6 +190,23 @@ def test_a_callback_offers_the_residents_own_phone_never_a_followed_ones():
     assert "13812345678" not in str(offered)
 
 
+def test_request_human_mid_report_hands_over_the_draft():
+    """"转人工" in the middle of a report: the draft so far goes with the request, and is cleared."""
+    from sqlalchemy import select
+
+    from bot.callbacks.models import CallbackRequest
+    from bot.core.db import session_scope
+
+    draft = {"category": "elevator", "description": "电梯坏了", "community": "万柳西园社区", "building": "5",
+             "phone": "13812345678", "callback_phone": "13812345678"}
+    events, _ = run(ActionRequestHuman(), tracker("转人工", intent="request_human", sender="r-draft", slots=draft))
+    with session_scope(common.store().engine) as session:
+        row = session.execute(select(CallbackRequest).where(CallbackRequest.sender_id == "r-draft")).scalar_one()
+        note = row.note
+    assert "电梯故障" in note and "万柳西园社区 5号楼" in note and "138****5678" in note and "13812345678" not in note
+    assert {e["name"]: e["value"] for e in events}["category"] is None
+
+
 def test_responsible_party_for_unmanaged_and_managed_buildings():
     _, unmanaged = run(ActionAnswerResponsibleParty(), tracker("谁管", intent="ask_responsible_party",
                                                                slots={"community": "望园社区", "building": "6"}))

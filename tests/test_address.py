@@ -20,6 +20,13 @@ def values(text):
     ("手机：139-1234-5678", {("phone", "13912345678")}),
     ("查下gd202611220007", {("ticket_id", "GD202611220007")}),
     ("５号楼", {("building", "5")}),
+    ("我家502屋顶漏水", {("room", "502")}),
+    ("家里1202室卫生间渗水", {("room", "1202")}),
+    ("我家502号楼那边", {("building", "502")}),
+    ("十二号楼三单元五零二", {("building", "12"), ("unit", "3"), ("room", "502")}),
+    ("望园4门302 楼道灯坏了", {("community", "望园社区"), ("unit", "4"), ("room", "302")}),
+    ("东门门口堆满了", set()),
+    ("家里六〇一室", {("room", "601")}),
 ])
 def test_extracts_normalised_values(text, expected):
     assert values(text) == expected
@@ -35,7 +42,8 @@ def test_numbers_written_in_chinese():
 
 
 def test_bare_answers_to_form_questions():
-    assert [bare_number(t) for t in ("6", "六号楼", "是6的", " 6号楼吧", "不知道", "")] == ["6", "6", "6", "6", None, None]
+    assert [bare_number(t) for t in ("6", "六号楼", "是6的", " 6号楼吧", "4门", "不知道", "")] == [
+        "6", "6", "6", "6", "4", None, None]
 
 
 def test_phone_and_ticket_validation():

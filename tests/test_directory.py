@@ -14,7 +14,7 @@ from bot.tickets.dispatch import dispatch
 BEIJING = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)
 CATEGORIES = ("leak corridor_clutter noise waterlogging illegal_building elevator sanitation heating_gas "
-              "ev_charging public_facility fire_safety property_service neighbor_dispute other rider_concern").split()
+              "ev_charging public_facility fire_safety property_service neighbor_dispute other utility_outage rider_concern").split()
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +108,10 @@ def test_a_managed_building_gives_the_property_hotlines(directory):
     ("heating_gas", "暖气不热", "utilities", 24), ("illegal_building", "楼顶加盖", "complex", 360),
     ("heating_gas", "楼道里一股煤气味", "emergency", 2), ("elevator", "电梯困人了", "emergency", 2),
     ("ev_charging", "飞线充电的电动车着火了", "emergency", 2), ("fire_safety", "配电箱漏电", "emergency", 2),
-    ("other", "燃气泄漏", "emergency", 2),
+    ("other", "燃气泄漏", "emergency", 2), ("leak", "我家水管爆了，水哗哗往外流", "emergency", 2),
+    ("leak", "楼上跑大水 往我家灌", "emergency", 2), ("public_facility", "楼门口井盖没了", "emergency", 2),
+    ("utility_outage", "5号楼2单元停电了", "utilities", 24), ("leak", "卫生间墙角有点渗水", "ordinary", 168),
+    ("noise", "楼下哗哗的流水声吵得睡不着", "ordinary", 168), ("elevator", "电梯门关着打不开", "utilities", 24),
 ])
 def test_deadlines_by_category_and_urgent_words(directory, category, description, deadline_class, hours):
     routed = dispatch(directory, category, "万柳西园社区", "5", description, now=NOW)
@@ -226,3 +229,17 @@ def test_get_directory_follows_settings_and_reloads(tmp_path, monkeypatch):
     (tmp_path / "directory.yml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     assert get_directory().street == "测试街道"
     assert get_directory(reload=True).street == "改名街道"
+
+
+def test_grid_workers_by_building(directory):
+    assert [w["name"] for w in directory.grid_workers_for("万柳西园社区", "9")] == ["刘芳"]
+    assert [w["name"] for w in directory.grid_workers_for("万柳西园", "3")] == ["王磊"]
+    assert [w["name"] for w in directory.grid_workers_for("万柳西园社区")] == ["王磊", "刘芳"]
+    assert directory.grid_workers_for("万柳西园社区", "13") == []
+    assert directory.grid_workers_for("槐荫里", "1") == []
+
+
+def test_a_property_company_named_by_its_short_name(directory):
+    assert directory.company_named_in("首华物业电话多少").name == "首华物业"
+    assert directory.company_named_in("金管家的中控室电话").name == "金管家物业"
+    assert directory.company_named_in("物业电话多少") is None

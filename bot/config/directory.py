@@ -7,6 +7,7 @@ mistake in them stops the process at start-up instead of misrouting a resident's
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -158,10 +159,34 @@ class Directory:
     def property_company(self, name: str) -> Optional[PropertyCompany]:
         return self.property_companies.get(name)
 
+    def company_named_in(self, text: Optional[str]) -> Optional[PropertyCompany]:
+        """The property company a message names by full or short name ("首华物业电话多少")."""
+        text = text or ""
+        return next((c for c in self.property_companies.values() if c.name in text or c.short_name in text), None)
+
+    def grid_workers_for(self, community: Optional[str], building_id: Optional[str] = None) -> list[dict]:
+        """The grid workers of a community; with a building, only those whose grid covers it
+        (grids are written as the residents read them: "1-6号楼", "9号楼")."""
+        found = self.find_community(community)
+        if not found:
+            return []
+        if building_id is None or not str(building_id).isdigit():
+            return list(found.grid_workers)
+        return [w for w in found.grid_workers if _covers(str(w.get("grid", "")), int(building_id))]
+
     def location_needs(self, category: str) -> list[str]:
         known = self.service.categories.get(category)
         return list(known.location) if known else ["building"]
 
+
+
+def _covers(grid: str, building: int) -> bool:
+    """Whether a grid ("1-6号楼", "7、9号楼") covers a building number."""
+    for part in re.split(r"[、,，]", grid):
+        bounds = [int(n) for n in re.findall(r"\d+", part)]
+        if bounds and bounds[0] <= building <= bounds[-1]:
+            return True
+    return False
 
 
 @cached

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Optional
 from zoneinfo import ZoneInfo
 
 from datetime import time
@@ -92,12 +93,34 @@ class CallbackPolicy:
 
 
 @dataclass(frozen=True)
+class Emergency:
+    """A kind of emergency (service.yml ``emergencies``): the words that show it, the categories
+    they fit (empty: any), and the deadline class it gives a ticket."""
+
+    kind: str
+    words: tuple[str, ...]
+    categories: tuple[str, ...]
+    deadline_class: str
+    category: Optional[str] = None  # the category such a report is filed under, whatever else it mentions
+
+    def fits(self, category: Optional[str], description: str) -> bool:
+        if self.categories and category not in self.categories:
+            return False
+        return not self.words or any(word in description for word in self.words)
+
+    @classmethod
+    def of(cls, kind: str, raw: dict) -> "Emergency":
+        return cls(kind, tuple(raw.get("words", ())), tuple(raw.get("categories", ())),
+                   raw.get("deadline_class", "emergency"), raw.get("category"))
+
+
+@dataclass(frozen=True)
 class ServiceConfig:
     """Policy read from service.yml (see the comments there)."""
 
     categories: dict
     deadline_classes: dict
-    urgent_keywords: tuple[str, ...]
+    emergencies: dict
     tiers: dict
     unlocated_route: str
     status_labels: dict
@@ -107,6 +130,8 @@ class ServiceConfig:
     photos_max: int
     category_min_confidence: float
     cancel_words: tuple[str, ...]
+    decline_words: tuple[str, ...]
+    grid_worker_words: tuple[str, ...]
     answered_in_place: tuple[str, ...]
     callback: CallbackPolicy
     quiet_hours: tuple[str, str]
@@ -120,13 +145,16 @@ class ServiceConfig:
                                            tier=c["tier"], route=c["route"], location=tuple(c.get("location", ())))
                             for code, c in raw["categories"].items()},
                 deadline_classes={name: float(hours) for name, hours in raw["deadline_classes"].items()},
-                urgent_keywords=tuple(raw.get("urgent_keywords", ())), tiers=raw["tiers"],
+                emergencies={kind: Emergency.of(kind, e) for kind, e in (raw.get("emergencies") or {}).items()},
+                tiers=raw["tiers"],
                 unlocated_route=raw["unlocated_route"],
                 status_labels=raw["status_labels"], answer_labels=dict(raw["answer_labels"]),
                 event_labels=raw["event_labels"],
                 description_max_chars=int(raw["description_max_chars"]), photos_max=int(raw["photos_max"]),
                 category_min_confidence=float(raw["category_min_confidence"]),
-                cancel_words=tuple(raw["cancel_words"]), answered_in_place=tuple(raw["answered_in_place"]),
+                cancel_words=tuple(raw["cancel_words"]),
+                decline_words=tuple(raw.get("decline_words", ())),
+                grid_worker_words=tuple(raw.get("grid_worker_words", ())), answered_in_place=tuple(raw["answered_in_place"]),
                 callback=CallbackPolicy.of(raw["callback"]), quiet_hours=tuple(raw["quiet_hours"]))
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"{path}: missing or malformed setting: {error}") from error
@@ -141,8 +169,12 @@ class ServiceConfig:
                  for c in categories if c.deadline_class not in self.deadline_classes]
         found += [f"category {c.code}: unknown tier {c.tier}" for c in categories if c.tier not in self.tiers]
         found += [f"{code}: unknown route {route}" for code, route in self.routes().items() if not _route_ok(route)]
-        if self.urgent_keywords and "emergency" not in self.deadline_classes:
-            found.append("urgent_keywords need an emergency deadline class")
+        found += [f"emergency {e.kind}: unknown deadline class {e.deadline_class}"
+                  for e in self.emergencies.values() if e.deadline_class not in self.deadline_classes]
+        found += [f"emergency {e.kind}: unknown category {code}" for e in self.emergencies.values()
+                  for code in (*e.categories, *([e.category] if e.category else [])) if code not in self.categories]
+        found += [f"emergency {e.kind}: neither words nor categories" for e in self.emergencies.values()
+                  if not e.words and not e.categories]
         return found
 
     def routes(self) -> dict[str, str]:

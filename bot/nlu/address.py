@@ -18,13 +18,20 @@ _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四":
               "六": 6, "七": 7, "八": 8, "九": 9}
 _NUM = r"(?:\d{1,3}|[零〇一二两三四五六七八九十百]{1,4})"
 _FULLWIDTH = str.maketrans("０１２３４５６７８９＃－", "0123456789#-")
+#: A room read digit by digit in Chinese ("五零二", "六〇一"): three or four digits, one of them zero.
+_CN_ROOM = re.compile(r"(?<![零〇一二两三四五六七八九十百])(?=[一二三四五六七八九零〇]*[零〇])[一二三四五六七八九零〇]{3,4}"
+                      r"(?![零〇一二两三四五六七八九十百])")
+#: 门 for 单元 ("4门302"), but not a gate or a door ("东门", "门口", "门禁").
+_UNIT_WORD = r"(?:单元|门(?![口前外里卫禁锁厅框窗把]))"
 
 _TRIPLE = re.compile(r"(?<!\d)(\d{1,3})-(\d{1,2})-(\d{3,4})(?!\d)")
 _BUILDING = re.compile(rf"(?<![\d号])({_NUM})\s*(?:号楼|号樓|栋|棟|幢|#楼|#|号(?=\s*{_NUM}\s*单元))")
-_UNIT = re.compile(rf"(?<!\d)({_NUM})\s*单元")
-_ROOM_AFTER = re.compile(r"(?:单元|楼|栋|幢|#)\s*(\d{3,4})(?:室|号|房|户)?(?!\d)")
+_UNIT = re.compile(rf"(?<!\d)({_NUM})\s*{_UNIT_WORD}")
+_ROOM_AFTER = re.compile(rf"(?:{_UNIT_WORD}|楼|栋|幢|#)\s*(\d{{3,4}})(?:室|号|房|户)?(?!\d)")
 _ROOM_MARKED = re.compile(r"(?<!\d)(\d{3,4})\s*(?:室|号房|房间)")
-_BARE_NUMBER = re.compile(rf"^\s*(?:是|在|住)?\s*({_NUM})\s*(?:号|号楼|栋|单元|室|楼)?\s*(?:吧|啊|的)?\s*$")
+#: "我家502屋顶漏水": a room said before any building, after the words for one's home.
+_ROOM_HOME = re.compile(r"(?:我家|家里|我们家|俺家|住在?)\s*(\d{3,4})(?:室|号|房|户)?(?![\d.号栋幢楼块元米平])")
+_BARE_NUMBER = re.compile(rf"^\s*(?:是|在|住)?\s*({_NUM})\s*(?:号|号楼|栋|单元|门|室|楼)?\s*(?:吧|啊|的)?\s*$")
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,13 @@ def chinese_number(text: str) -> int | None:
     return total + current
 
 
+def normalize_digits(text: str) -> str:
+    """Full-width digits and rooms read digit by digit ("五零二") as ASCII digits, same length, so
+    positions in the text stay where they were."""
+    text = text.translate(_FULLWIDTH)
+    return _CN_ROOM.sub(lambda m: "".join(str(_CN_DIGITS[ch]) for ch in m.group(0)), text)
+
+
 def _number(text: str) -> str | None:
     value = chinese_number(text)
     return str(value) if value is not None and value > 0 else None
@@ -79,7 +93,7 @@ def bare_number(text: str) -> str | None:
 
 def extract(text: str, community_aliases: Iterable[tuple[str, str]] = ()) -> list[Span]:
     """All structured entities in ``text``; ``community_aliases`` is (alias, canonical name) pairs."""
-    norm = text.translate(_FULLWIDTH)
+    norm = normalize_digits(text)
     spans: list[Span] = []
     taken: list[tuple[int, int]] = []
 
@@ -102,7 +116,7 @@ def extract(text: str, community_aliases: Iterable[tuple[str, str]] = ()) -> lis
     for entity, pattern in (("building", _BUILDING), ("unit", _UNIT)):
         for m in pattern.finditer(norm):
             add(entity, _number(m.group(1)), m.start(), m.end())
-    for pattern in (_ROOM_AFTER, _ROOM_MARKED):
+    for pattern in (_ROOM_AFTER, _ROOM_MARKED, _ROOM_HOME):
         for m in pattern.finditer(norm):
             add("room", m.group(1), m.start(1), m.end(1))
     return sorted(spans, key=lambda span: span.start)

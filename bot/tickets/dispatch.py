@@ -2,7 +2,7 @@
 
 Routing is by category × building, as service.yml's categories say: the building's property
 company, else its owner unit, else the community office; or a street department. The words of the
-resident's description can make any category an emergency (``urgent_keywords``).
+resident's description can make a report an emergency (service.yml ``emergencies``).
 """
 from __future__ import annotations
 
@@ -27,9 +27,22 @@ class Dispatch:
     deadline: datetime
 
 
+def emergency_kind(directory: Directory, category: Optional[str], description: Optional[str]) -> Optional[str]:
+    """The kind of emergency a report shows, from its own words and its category ("楼道里煤气味",
+    "水管爆了", a building without power), or None. The first kind listed in service.yml wins."""
+    return next((e.kind for e in directory.service.emergencies.values() if e.fits(category, description or "")),
+                None)
+
+
+def is_emergency(directory: Directory, category: Optional[str], description: Optional[str]) -> bool:
+    """Risk to life or property: the 2-hour deadline class."""
+    return deadline_class(directory, category, description) == "emergency"
+
+
 def deadline_class(directory: Directory, category: str, description: Optional[str]) -> str:
-    if description and any(word in description for word in directory.service.urgent_keywords):
-        return "emergency"
+    kind = emergency_kind(directory, category, description)
+    if kind:
+        return directory.service.emergencies[kind].deadline_class
     return directory.service.categories[category].deadline_class
 
 
