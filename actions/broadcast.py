@@ -14,10 +14,10 @@ from rasa_sdk.types import DomainDict
 
 from actions.common import directory, entity, in_group, message_metadata, reporter, store
 from bot.broadcasts import audience, compose, jobs, lifecycle, topics
-from bot.config import broadcasts
 from bot.broadcasts.errors import BroadcastError
-from bot.people import roster
+from bot.config import broadcasts
 from bot.core.settings import get_settings
+from bot.people import roster
 
 ALL_TOPICS = "all"
 

@@ -14,15 +14,15 @@ from rasa_sdk.types import DomainDict
 
 from actions.common import directory, entity, local_time, message_metadata, recipient, reporter, store
 from bot.callbacks import store as callbacks
-from bot.people import roster
-from bot.staff.access import is_staff, resident_view, staff_view
-from bot.volunteers import nudges
-from bot.workflows import followups, notices, supervision
-from bot.proactive.notices import proactive_notice
 from bot.channels import PHOTO_TEXT
 from bot.config.policy import get_policy
 from bot.core.settings import get_settings
+from bot.people import roster
+from bot.proactive.notices import proactive_notice
+from bot.staff.access import is_staff, resident_view, staff_view
 from bot.tickets.errors import TicketError
+from bot.volunteers import nudges
+from bot.workflows import followups, notices, supervision
 
 _COMMENT_TITLE = "补充意见"
 

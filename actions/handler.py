@@ -15,13 +15,13 @@ from rasa_sdk.types import DomainDict
 
 from actions.common import directory, entity, local_time, message_metadata, reporter, store
 from bot.channels import PHOTO_TEXT
+from bot.core.db import session_scope
 from bot.core.errors import UserError
 from bot.handlers import work
 from bot.handlers.contacts import contacts_for
 from bot.handlers.models import ExtensionRequest
-from bot.core.db import session_scope
-from bot.people import roster
 from bot.handlers.policy import handler_policy
+from bot.people import roster
 from bot.staff import tickets as staff_tickets
 from bot.tickets.views import place
 

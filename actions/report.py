@@ -17,16 +17,16 @@ from rasa_sdk.types import DomainDict
 from actions.answers import answer_in_place
 from actions.common import directory, in_group, latest_intent, local_time, message_metadata, reporter, store
 from actions.location import DECLINED, LocationValidation
-from bot.people import profiles
-from bot.volunteers import records
 from bot.channels.privacy import group_notice
 from bot.nlu.address import normalize_phone
+from bot.people import profiles
 from bot.people.roles import role_of
+from bot.privacy.masks import mask_phone, mask_room, mask_text
 from bot.tickets.dispatch import emergency_kind
 from bot.tickets.errors import NoLongerOpen, TicketError
 from bot.tickets.intake import intake_key
 from bot.tickets.views import TicketView
-from bot.privacy.masks import mask_phone, mask_room, mask_text
+from bot.volunteers import records
 
 #: Why a report ended without a ticket -> what the resident is told.
 _STOPPED_RESPONSES = {"cancelled": "utter_report_cancelled", "too_long": "utter_message_too_long"}

@@ -10,9 +10,9 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.common import entity, in_group, reporter, store
+from bot.core.errors import UserError
 from bot.people import roster
 from bot.staff import commands
-from bot.core.errors import UserError
 
 
 class ActionStaffCommand(Action):

@@ -12,12 +12,12 @@ from actions.broadcast import topic_buttons
 from actions.common import directory, in_group, local_time, reporter, store
 from actions.misunderstood import remember_misunderstood
 from bot.broadcasts.topics import topics_of
+from bot.handlers.work import STAFF_NOTES
 from bot.nlu.address import normalize_ticket_id
 from bot.people.subscriptions import set_subscription
 from bot.tickets.errors import TicketError
 from bot.tickets.masking import masked_words
 from bot.tickets.views import TicketView
-from bot.handlers.work import STAFF_NOTES
 
 _MAIN_OPTIONS = [
     {"title": "报事报修", "payload": "我要报修"},

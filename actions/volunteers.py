@@ -16,9 +16,9 @@ from rasa_sdk.types import DomainDict
 from actions.answers import answer_in_place
 from actions.common import directory, entity, in_group, latest_intent, reporter, store
 from actions.report import is_cancel
-from bot.volunteers import patrol, points, records, signup
 from bot.config.policy import get_policy
 from bot.privacy.masks import mask_phone
+from bot.volunteers import patrol, points, records, signup
 
 FORM = "volunteer_form"
 SLOTS = ("volunteer_name", "volunteer_phone", "volunteer_platform", "volunteer_areas", "volunteer_times",

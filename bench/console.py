@@ -35,11 +35,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bot.people import roster  # noqa: E402
+from report import seed  # noqa: E402  (bench/report.py)
+
 from bot.core.db import get_engine  # noqa: E402
+from bot.people import roster  # noqa: E402
 from bot.workbench import auth  # noqa: E402
 from bot.workbench.models import init_tables  # noqa: E402
-from report import seed  # noqa: E402  (bench/report.py)
 from tests.fixtures_db import scratch_schema  # noqa: E402
 from tests.stack import free_port  # noqa: E402
 

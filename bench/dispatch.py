@@ -136,9 +136,9 @@ def main() -> int:
         wecom.callback_url = f"{stack.url}/webhooks/wecom/webhook"
         os.environ.update({f"LINLI_{k.upper()}": v for k, v in overrides.items()},
                           LINLI_DATABASE_URL=stack.env["LINLI_DATABASE_URL"])
+        import bot.runtime.scheduler  # noqa: F401 - registers the workflows' jobs
         from bot.scheduling.scheduler import Scheduler
         from bot.scheduling.settings import SchedulerSettings
-        import bot.runtime.scheduler  # noqa: F401 - registers the workflows' jobs
 
         settings = SchedulerSettings(database_url=stack.env["LINLI_DATABASE_URL"], redis_url=None, rasa_url=stack.url,
                                      api_token=None, timezone="Asia/Shanghai",

@@ -27,7 +27,7 @@ import json
 import re
 import sys
 from collections import Counter, defaultdict
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Optional
 
@@ -135,7 +135,7 @@ SUSPECTS_ACTIONS = [
 SOURCES = [ROOT]  # where the recorded project's files are (the sidecar may name another tree)
 
 
-@lru_cache(maxsize=None)
+@cache
 def class_at(file: str, line: int) -> Optional[str]:
     """The class (its action name when it defines one) enclosing a line of a project file."""
     path = SOURCES[0] / file

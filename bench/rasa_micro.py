@@ -39,7 +39,7 @@ def main() -> None:
     from jsonschema import validators
     from jsonschema.exceptions import best_match
     from rasa.core.actions.action import RemoteAction
-    from rasa.shared.core.events import Event, SlotSet, UserUttered, ActionExecuted
+    from rasa.shared.core.events import ActionExecuted, Event, SlotSet, UserUttered
     from rasa.shared.utils.common import all_subclasses
 
     results = {}

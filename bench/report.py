@@ -34,15 +34,15 @@ from sqlalchemy import insert, text
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.config import report
-from bot.tickets.dispatch import dispatch
+from bot.config.directory import get_directory
+from bot.config.policy import get_policy
+from bot.core.db import get_engine, init_db
+from bot.core.settings import PROJECT_ROOT, get_settings
 from bot.reports import writers
 from bot.reports.period import Period, as_of_moment, gather
-from bot.core.db import get_engine, init_db
-from bot.config.directory import get_directory
-from bot.workflows.followups import FollowUp
+from bot.tickets.dispatch import dispatch
 from bot.tickets.models import Ticket, TicketEvent
-from bot.config.policy import get_policy
-from bot.core.settings import PROJECT_ROOT, get_settings
+from bot.workflows.followups import FollowUp
 from tests.fixtures_db import scratch_schema  # noqa: E402
 
 BEIJING = ZoneInfo("Asia/Shanghai")

@@ -38,16 +38,16 @@ from sqlalchemy import func, insert, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.runtime import scheduler as _registers_workflows  # noqa: F401 - the workflows register their jobs
-from bot.workflows import planning
-from bot.core.db import get_engine, init_db
-from bot.messaging.delivery import DeliveryRecord
-from bot.tickets.models import Ticket, TicketEvent
-from bot.scheduling.scheduler import Scheduler
-from bot.scheduling.settings import SchedulerSettings
 from bot.config.policy import get_policy
 from bot.core.clock import utcnow
+from bot.core.db import get_engine, init_db
+from bot.messaging.delivery import DeliveryRecord
+from bot.runtime import scheduler as _registers_workflows  # noqa: F401 - the workflows register their jobs
+from bot.scheduling.scheduler import Scheduler
+from bot.scheduling.settings import SchedulerSettings
+from bot.tickets.models import Ticket, TicketEvent
 from bot.tickets.store import TicketStore
+from bot.workflows import planning
 from tests.fixtures_db import scratch_schema  # noqa: E402
 
 REDIS_URL = "redis://127.0.0.1:6379/13"

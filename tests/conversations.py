@@ -117,10 +117,10 @@ class Player:
     # -- the speaker --------------------------------------------------------------------------------
     def _person(self, sender: str, role: str, known: dict) -> None:
         channel = known.get("channel", "rest")
-        from bot.people import roster
-        from bot.core.db import session_scope
-        from bot.people.models import Person
         from bot.config.staff import StaffMember
+        from bot.core.db import session_scope
+        from bot.people import roster
+        from bot.people.models import Person
         from bot.volunteers.models import Volunteer
 
         now = datetime.now(timezone.utc)

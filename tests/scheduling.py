@@ -13,11 +13,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 from zoneinfo import ZoneInfo
 
+from bot.config.policy import get_policy
 from bot.core.clock import ManualClock
 from bot.runtime import scheduler as _registers_workflows  # noqa: F401 - the workflows' recurring jobs
 from bot.scheduling.scheduler import Scheduler
 from bot.scheduling.settings import SchedulerSettings
-from bot.config.policy import get_policy
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 REDIS_URL = "redis://127.0.0.1:6379/12"

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import httpx
 
-from bot.runtime import processes
 from bot.core.settings import PROJECT_ROOT, Settings
+from bot.runtime import processes
 
 
 def free_port() -> int:

@@ -7,8 +7,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import common
 from actions.answers import ActionAnswerPropertyHotline, ActionAnswerResponsibleParty
-from actions.report import ActionSubmitReport, ValidateReportForm, report_summary
 from actions.callbacks import ActionAskCallbackPhone, ActionRequestHuman, ValidateCallbackForm
+from actions.report import ActionSubmitReport, ValidateReportForm, report_summary
 from actions.status import ActionCheckStatus, ActionFallbackOptions
 
 DOMAIN = {"forms": {"report_form": {"required_slots": []}}, "slots": {}, "responses": {}}

@@ -14,14 +14,15 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from bot.core.settings import PACKAGE_DATA
-from bot.broadcasts import audience as audiences, compose, fanout, lifecycle, models, topics
-from bot.config import broadcasts
+from bot.broadcasts import audience as audiences
+from bot.broadcasts import compose, fanout, lifecycle, models, topics
+from bot.broadcasts.audience import Reach
 from bot.broadcasts.compose import Audience, Draft
 from bot.broadcasts.errors import BroadcastError
-from bot.broadcasts.audience import Reach
-from bot.core.db import session_scope
+from bot.config import broadcasts
 from bot.config.directory import get_directory
+from bot.core.db import session_scope
+from bot.core.settings import PACKAGE_DATA
 from bot.people.models import Person
 from bot.volunteers.models import Volunteer
 from tests.scheduling import FakeRasa

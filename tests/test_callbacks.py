@@ -9,7 +9,8 @@ import pytest
 
 from bot.callbacks import store as callbacks
 from bot.core.clock import ManualClock
-from bot.workflows import callbacks as callback_jobs, notices
+from bot.workflows import callbacks as callback_jobs
+from bot.workflows import notices
 from tests.scheduling import FakeRasa, beijing, start_scheduler
 
 ZONE = "Asia/Shanghai"

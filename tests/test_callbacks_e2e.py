@@ -90,7 +90,7 @@ def test_a_callback_asked_in_conversation_is_seen_by_staff_done_in_chat_and_the_
     except AssertionError:
         raise AssertionError(str([(d.key, d.status, d.error, d.messages) for d in delivered(tickets.engine)])
                              + str([(j.id, j.next_run) for j in scheduler.jobs()]) + str(wecom.calls[-3:])
-                             + str(scheduler.clock()) + stack.logs[1].read_text()[-3000:])
+                             + str(scheduler.clock()) + stack.logs[1].read_text()[-3000:]) from None
     [notice] = [t for t in wecom.app_texts("zhangsan") if f"#{request.id}" in t]
     assert "13812345678" in notice and "下午三点以后" in notice and "已回电" in notice
     number = re.search(r"(\d+)\. 已回电", notice).group(1)

@@ -14,7 +14,7 @@ def linli(*args, stdin=None, env=None):
 def test_parse_reads_lines_and_prints_one_json_object_each():
     result = linli("parse", "-", stdin="望园东里五号楼3单元楼道里堆满了纸箱子 电话139 1234 5678\n查一下gd202611220007\n")
     assert result.returncode == 0, result.stderr[-2000:]
-    first, second = [json.loads(line) for line in result.stdout.splitlines()]
+    first, second = (json.loads(line) for line in result.stdout.splitlines())
     assert set(first) == {"text", "intent", "entities", "category"}
     assert first["intent"]["name"] == "report_issue" and 0 < first["intent"]["confidence"] <= 1
     assert first["category"] == "corridor_clutter"
@@ -28,8 +28,8 @@ def test_tickets_list_and_show(tmp_path):
     import os
 
     env = {**os.environ, "LINLI_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
-    from bot.tickets.store import TicketStore
     from bot.core.db import get_engine, init_db
+    from bot.tickets.store import TicketStore
 
     engine = get_engine(env["LINLI_DATABASE_URL"])
     init_db(engine)

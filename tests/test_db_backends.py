@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import func, select, text
 
 from bot.core import db
-from bot.tickets.models import Ticket, TicketEvent, TicketSequence
 from bot.tickets.errors import IllegalTransition
+from bot.tickets.models import Ticket, TicketEvent, TicketSequence
 from bot.tickets.store import TicketStore
 
 THREADS, PER_THREAD = 8, 25

@@ -4,12 +4,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from bot.core.db import session_scope
-from bot.tickets.models import Ticket, TicketEvent, TicketFollower
-from bot.tickets.errors import AlreadyMerged, CannotMerge, NoLongerOpen, UnknownTicket
 from bot.config.service import DuplicatePolicy
-from bot.tickets.store import TicketStore
+from bot.core.db import session_scope
 from bot.tickets.duplicates import metres_between
+from bot.tickets.errors import AlreadyMerged, CannotMerge, NoLongerOpen, UnknownTicket
+from bot.tickets.models import Ticket, TicketEvent, TicketFollower
+from bot.tickets.store import TicketStore
 from tests.stack import ticket_id_in
 
 #: Two points in 万柳西园 about 60 m apart, and one about 1 km away.

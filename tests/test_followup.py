@@ -6,13 +6,13 @@ from datetime import timedelta
 
 import pytest
 
-from bot.workflows import followups, notices, planning
-from bot.messaging.delivery import delivered
-from bot.workflows.followups import FollowUpOver
 from bot.core.clock import ManualClock
+from bot.messaging.delivery import delivered
 from bot.messaging.recipients import Recipient
 from bot.tickets.errors import NotAllowed, TicketError, UnknownTicket
 from bot.tickets.store import TicketStore
+from bot.workflows import followups, notices, planning
+from bot.workflows.followups import FollowUpOver
 from tests.scheduling import FakeRasa, beijing, start_scheduler
 
 MONDAY_10 = "2026-11-23 10:00"

@@ -11,10 +11,10 @@ import httpx
 import pytest
 from sqlalchemy import create_engine
 
+from bot.core.clock import ManualClock, utcnow
+from bot.messaging.delivery import delivered
 from bot.volunteers import nudges
 from bot.workflows import digest, followups, planning
-from bot.messaging.delivery import delivered
-from bot.core.clock import ManualClock, utcnow
 from tests.scheduling import start_scheduler
 from tests.stack import start_stack
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from bot.volunteers import nudges
-from bot.workflows import nudge_jobs
-from bot.volunteers.nudges import NudgeError
 from bot.core.clock import ManualClock
+from bot.volunteers import nudges
+from bot.volunteers.nudges import NudgeError
+from bot.workflows import nudge_jobs
 from tests.scheduling import FakeRasa, beijing, start_scheduler
 
 

@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from bot.core.clock import ManualClock
-from bot.handlers import contacts, work as handler_work
+from bot.handlers import contacts
+from bot.handlers import work as handler_work
 from bot.handlers.policy import handler_policy
 from bot.messaging.delivery import delivered
 from bot.staff.tickets import act
@@ -254,7 +255,7 @@ def test_an_extension_request_reaches_the_community_and_an_approval_moves_the_de
     with pytest.raises(handler_work.HandlerRefused, match="已经申请过延期"):
         handler_work.request_extension(work.tickets, policy, ticket.id, "wecom", "sh-desk", "2", "再等等")
     advance(work, seconds=1)
-    [asked] = [c for c in rasa.named("EXTERNAL_extension_request")]
+    [asked] = list(rasa.named("EXTERNAL_extension_request"))
     assert (asked.conversation_id, asked.entities) == ("wanliuxiyuan-office", {"extension_id": str(request.id),
                                                                                "ticket_id": ticket.id})
     before = work.tickets.get(ticket.id).deadline
@@ -262,7 +263,7 @@ def test_an_extension_request_reaches_the_community_and_an_approval_moves_the_de
     assert approved.deadline == before + timedelta(days=3)
     with pytest.raises(handler_work.HandlerRefused, match="已经同意"):
         handler_work.decide_extension(work.tickets, request.id, False, "staff:wecom:wanliuxiyuan-office")
-    assert [(a, n) for a, n in steps(work, ticket.id, "extension_requested", "extension_approved")] == [
+    assert steps(work, ticket.id, "extension_requested", "extension_approved") == [
         ("extension_requested", "首华物业（客服值班）申请延期3天：防水材料要等厂家发货"),
         ("extension_approved", f"同意首华物业延期3天，{approved.deadline.astimezone(ZoneInfo('Asia/Shanghai')).month}月"
                                f"{approved.deadline.astimezone(ZoneInfo('Asia/Shanghai')).day}日10:00前办结")]

@@ -16,11 +16,11 @@ import redis
 from sqlalchemy import create_engine, insert
 
 from bot.callbacks.models import CallbackRequest
+from bot.callbacks.store import mask_existing_notes
 from bot.core.db import session_scope
 from bot.people.roster import Staff
 from bot.staff import access, commands
 from bot.staff.tickets import CommandError, list_tickets
-from bot.callbacks.store import mask_existing_notes
 from bot.tickets.masking import mask_existing
 from bot.tickets.models import Ticket
 from bot.tickets.store import TicketStore
@@ -39,7 +39,7 @@ def file(store, sender="alice", **fields):
 # -- what the store keeps ----------------------------------------------------------------------
 
 def test_a_phone_in_the_description_is_kept_only_in_the_phone_field(store):
-    ticket = file(store, description=f"2号楼3单元502电梯坏了 电话 138 1234 9876")
+    ticket = file(store, description="2号楼3单元502电梯坏了 电话 138 1234 9876")
     assert ticket.phone == PHONE, "a phone written only in the description is not lost"
     assert ticket.description == "2号楼3单元5**电梯坏了 电话 138****9876"
     given = file(store, phone="13900001111")
@@ -180,7 +180,7 @@ def test_a_second_resident_sees_nothing_personal_by_any_route_and_no_full_phone_
         assert not re.findall(r"(?<!\d)1[3-9]\d{9}(?!\d)", kept), f"a full phone number in Redis under {key}"
         assert 6 * 86400 < client.ttl(key) <= 7 * 86400, "record_exp: privacy.tracker_retention_days"
     events = json.loads(client.get(f"linlitracker:tracker:{alice}"))["events"]
-    assert f"望园2号楼3单元502电梯坏了 困了个老人 电话138****9876" in [e.get("text") for e in events]
+    assert "望园2号楼3单元502电梯坏了 困了个老人 电话138****9876" in [e.get("text") for e in events]
     assert [e["value"] for e in events if e.get("event") == "slot" and e["name"] == "phone"][-1] is None
 
 

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
+from bot.config.policy import get_policy
+from bot.core.clock import ManualClock, utcnow
 from bot.core.db import get_engine, init_db
+from bot.people.roster import Staff
+from bot.proactive import cases
+from bot.reports import rates
 from bot.scheduling.scheduler import Scheduler
 from bot.scheduling.settings import SchedulerSettings
+from bot.staff.commands import run_command
 from bot.volunteers import nudges
-from bot.config.policy import get_policy
-from bot.core.clock import utcnow
+from tests.scheduling import FakeRasa, beijing, start_scheduler
 from tests.test_cli import linli
 
 
@@ -37,14 +44,6 @@ def test_flood_accepts_a_community_alias_and_refuses_an_unknown_one_without_a_tr
 
 # -- proposals, approval, dispatch -------------------------------------------------------------
 
-import pytest
-
-from bot.core.clock import ManualClock
-from bot.people.roster import Staff
-from bot.proactive import cases
-from bot.reports import rates
-from bot.staff.commands import run_command
-from tests.scheduling import FakeRasa, beijing, start_scheduler
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ import sys
 import pytest
 import yaml
 
-from bot.runtime.processes import model_path
-from bot.core.settings import PACKAGE_DATA, PROJECT_ROOT, get_settings
-from tests.conversations import Player, load_stories, story_id
 from bot.cli.validate import DOMAIN
+from bot.core.settings import PACKAGE_DATA, PROJECT_ROOT, get_settings
+from bot.runtime.processes import model_path
+from tests.conversations import Player, load_stories, story_id
 from tests.stack import start_stack
 
 

@@ -19,14 +19,14 @@ import yaml
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.workflows import followups, planning
-from bot.core.db import get_engine, init_db
-from bot.scheduling.lease import LocalLease, RedisLease
-from bot.core.clock import ManualClock, utcnow
 from bot.config.policy import Policy, get_policy
-from bot.scheduling.scheduler import Scheduler
+from bot.core.clock import ManualClock, utcnow
+from bot.core.db import get_engine, init_db
 from bot.core.settings import PACKAGE_DATA, PROJECT_ROOT
+from bot.scheduling.lease import LocalLease, RedisLease
+from bot.scheduling.scheduler import Scheduler
 from bot.tickets.store import TicketStore
+from bot.workflows import followups, planning
 from tests.scheduling import REDIS_URL, FakeRasa, beijing, settings_for, start_scheduler, wait_for
 
 CALLS: list = []

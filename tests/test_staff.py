@@ -19,14 +19,13 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions import common
 from actions.staff import ActionStaffCommand
 from bot.config import staff
+from bot.config.policy import Policy, get_policy
+from bot.config.staff import StaffMember
+from bot.core.settings import PACKAGE_DATA, PROJECT_ROOT
+from bot.messaging.recipients import Recipient, recipients_for
+from bot.nlu.commands import COMMANDS, OWN_INTENTS, parse_command
 from bot.people import roles, roster
 from bot.volunteers import records, signup
-from bot.nlu.commands import COMMANDS, OWN_INTENTS, parse_command
-from bot.config.staff import StaffMember
-from bot.config.policy import Policy, get_policy
-from bot.messaging.recipients import recipients_for
-from bot.messaging.recipients import Recipient
-from bot.core.settings import PACKAGE_DATA, PROJECT_ROOT
 
 STAFF = ("linli_telegram", "9001")
 XIYUAN_STAFF = ("wecom", "xiyuan-li")

@@ -8,17 +8,17 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
-from bot.core.db import session_scope
-from bot.config.directory import Directory
 from bot.callbacks import store as callbacks
 from bot.callbacks.models import CallbackRequest
-from bot.tickets.models import Ticket, TicketEvent, TicketFollower
+from bot.config.directory import Directory
+from bot.core.db import session_scope
 from bot.core.settings import PACKAGE_DATA
-from bot.tickets.status import TRANSITIONS, TicketStatus
-from bot.tickets.errors import IllegalTransition, NotAllowed, TicketError, UnknownTicket
-from bot.tickets.store import TicketStore
 from bot.core.text import format_ticket_id, parse_phone, parse_ticket_id
 from bot.privacy.masks import mask_phone, mask_room, mask_text
+from bot.tickets.errors import IllegalTransition, NotAllowed, TicketError, UnknownTicket
+from bot.tickets.models import Ticket, TicketEvent, TicketFollower
+from bot.tickets.status import TRANSITIONS, TicketStatus
+from bot.tickets.store import TicketStore
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 

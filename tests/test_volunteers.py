@@ -17,15 +17,15 @@ from sqlalchemy import create_engine, func, select
 
 from actions import common
 from actions.volunteers import ActionMyPoints, ActionPatrolAllClear, ActionSubmitVolunteer, ValidateVolunteerForm
-from bot.people import roles, roster
-from bot.volunteers import nudges, patrol, points, records, signup
 from bot.config.directory import get_directory
-from bot.volunteers.nudges import NudgeError
-from bot.volunteers.models import PatrolAllClear
+from bot.config.policy import get_policy
 from bot.config.staff import StaffMember
 from bot.core.clock import ManualClock
-from bot.config.policy import get_policy
 from bot.core.settings import PACKAGE_DATA
+from bot.people import roles, roster
+from bot.volunteers import nudges, patrol, points, records, signup
+from bot.volunteers.models import PatrolAllClear
+from bot.volunteers.nudges import NudgeError
 from bot.volunteers.records import VolunteerError
 from tests.fixtures_db import NOON_BEIJING
 from tests.scheduling import BEIJING, beijing, start_scheduler

@@ -19,16 +19,16 @@ import matplotlib.backends.backend_agg as backend_agg
 import pytest
 from PIL import Image
 
-from bot.reports import charts, rates, writers
 from bot.config.directory import get_directory
-from bot.workflows.followups import FollowUp
-from bot.core.db import session_scope
-from bot.reports.period import Period, ReportError
+from bot.config.policy import get_policy
 from bot.config.report import ReportConfig
 from bot.core.clock import ManualClock
-from bot.config.policy import get_policy
+from bot.core.db import session_scope
 from bot.core.settings import PROJECT_ROOT, get_settings
+from bot.reports import charts, rates, writers
+from bot.reports.period import Period, ReportError
 from bot.tickets.store import TicketStore
+from bot.workflows.followups import FollowUp
 
 ZONE = ZoneInfo("Asia/Shanghai")
 ALICE = "oAlice7x2Qm9WpLk3VbN8"  # a WeChat openid: never printed in full

@@ -6,17 +6,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Iterable, Optional
+
 import yaml
 from sqlalchemy import and_, select
-from bot.core.db import session_scope
-from bot.config.directory import Directory
-from bot.people.models import Person
-from bot.volunteers.models import Volunteer
-from bot.core.settings import credentials_path, get_settings
+
 from bot.broadcasts.compose import Audience, Draft, check_image, validate
 from bot.broadcasts.errors import BroadcastError
 from bot.broadcasts.models import VOLUNTEERS
 from bot.config.broadcasts import BroadcastConfig, get_config
+from bot.config.directory import Directory
+from bot.core.db import session_scope
+from bot.core.settings import credentials_path, get_settings
+from bot.people.models import Person
+from bot.volunteers.models import Volunteer
 
 
 @dataclass(frozen=True)

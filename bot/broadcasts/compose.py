@@ -11,13 +11,13 @@ from io import BytesIO
 from pathlib import Path
 from typing import Optional
 from zoneinfo import ZoneInfo
-from bot.config.directory import Directory
-from bot.nlu.address import bare_number, chinese_number
-from bot.core.settings import get_settings
+
 from bot.broadcasts.errors import BroadcastError
 from bot.broadcasts.models import SUBSCRIBERS, VOLUNTEERS
 from bot.config.broadcasts import BroadcastConfig, get_config
-
+from bot.config.directory import Directory
+from bot.core.settings import get_settings
+from bot.nlu.address import bare_number, chinese_number
 
 # -- what a broadcast is -------------------------------------------------------------------------
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from bot.core.errors import PlainUserError
 
-
 # -- errors --------------------------------------------------------------------------------------
 
 class BroadcastError(PlainUserError):

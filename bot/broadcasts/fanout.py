@@ -9,19 +9,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from queue import Empty, SimpleQueue
 from typing import Callable, Optional
+
 import httpx
 from sqlalchemy import and_, exists, insert, select, update
+
+from bot.broadcasts.audience import Reach, resolve
+from bot.broadcasts.compose import Audience
+from bot.broadcasts.lifecycle import DELIVER_INTENT, BroadcastView, counts, existing
+from bot.broadcasts.models import SUBSCRIBERS, Broadcast, BroadcastRecipient
+from bot.config.broadcasts import BroadcastConfig, get_config
 from bot.core.db import session_scope
 from bot.messaging.delivery import trigger_intent
 from bot.messaging.recipients import Recipient
 from bot.people.models import Person
-from bot.broadcasts.audience import Reach, resolve
-from bot.broadcasts.compose import Audience
-from bot.broadcasts.lifecycle import BroadcastView, DELIVER_INTENT, counts, existing
-from bot.broadcasts.models import SUBSCRIBERS
-from bot.broadcasts.models import Broadcast, BroadcastRecipient
-from bot.config.broadcasts import BroadcastConfig, get_config
-
 
 log = logging.getLogger(__name__)
 

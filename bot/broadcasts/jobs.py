@@ -4,15 +4,15 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
-from bot.messaging.recipients import Recipient
-from bot.core.errors import RetryLater
+
 from bot.broadcasts.fanout import run
-from bot.broadcasts.lifecycle import BroadcastView, REPORT_INTENT, get
+from bot.broadcasts.lifecycle import REPORT_INTENT, BroadcastView, get
+from bot.broadcasts.models import Broadcast
 from bot.config.broadcasts import get_config
 from bot.core.db import session_scope
-from bot.broadcasts.models import Broadcast
+from bot.core.errors import RetryLater
+from bot.messaging.recipients import Recipient
 from bot.scheduling.registry import on_rebuild
-
 
 # -- scheduling ------------------------------------------------------------------------------------
 

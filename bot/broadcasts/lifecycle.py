@@ -4,14 +4,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Optional
+
 from sqlalchemy import func, select, update
-from bot.core.db import session_scope
-from bot.config.directory import Directory
-from bot.broadcasts.compose import Audience, Draft, store_image, check_image, validate
+
+from bot.broadcasts.compose import Audience, Draft, check_image, store_image, validate
 from bot.broadcasts.errors import BroadcastError
 from bot.broadcasts.models import OPEN, VOLUNTEERS, Broadcast, BroadcastRecipient
 from bot.config.broadcasts import BroadcastConfig, get_config
-
+from bot.config.directory import Directory
+from bot.core.db import session_scope
 
 DELIVER_INTENT, REPORT_INTENT = "EXTERNAL_broadcast", "EXTERNAL_broadcast_report"
 

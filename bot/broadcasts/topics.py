@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Optional
-from bot.core.db import session_scope
-from bot.people.models import Person
+
 from bot.broadcasts.compose import topic_of
 from bot.config.broadcasts import BroadcastConfig, get_config
-
+from bot.core.db import session_scope
+from bot.people.models import Person
 
 # -- residents' topics ---------------------------------------------------------------------------------
 

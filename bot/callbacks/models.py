@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from sqlalchemy import Column, ForeignKey, Integer, String, Text
+
 from bot.core.db import Base, EnumString, StrEnum, UtcDateTime
 
 

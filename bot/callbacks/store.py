@@ -102,10 +102,13 @@ def request(store: TicketStore, channel: str, sender_id: str, phone: str | None 
             session.flush()
             callback_id = row.id
     except IntegrityError:  # another process recorded this resident's request a moment ago
-        return open_for(store, channel, sender_id), False
+        existing = open_for(store, channel, sender_id)
+        if existing is None:  # and it was closed again in between
+            raise CallbackError("刚才的回电请求已经处理完了，需要的话请再说一次“转人工”。") from None
+        return existing, False
     when = f"，方便的时间：{row.preferred_time}" if row.preferred_time else ""
     _step(store, callback_id, f"{channel}:{sender_id}", "requested", f"居民申请回电{when}")
-    return get(store, callback_id), True
+    return _written(store, callback_id), True
 
 
 def _open_ticket(store: TicketStore, channel: str, sender_id: str):
@@ -135,6 +138,14 @@ def open_for(store: TicketStore, channel: str, sender_id: str) -> Optional[Callb
         row = session.execute(select(CallbackRequest).where(
             CallbackRequest.open_key == _key(channel, sender_id))).scalar()
         return CallbackView.of(row) if row else None
+
+
+def _written(store: TicketStore, callback_id: int) -> CallbackView:
+    """A request this module has just written: it is there."""
+    view = get(store, callback_id)
+    if view is None:
+        raise LookupError(f"call-back #{callback_id} vanished after it was written")
+    return view
 
 
 def get(store: TicketStore, callback_id) -> Optional[CallbackView]:
@@ -180,7 +191,7 @@ def mark_done(store: TicketStore, callback_id, actor: str, note: str | None = No
     if not changed:
         raise CallbackError(f"回电请求 #{found.id} 已经标记为已回电了。")
     _step(store, found.id, actor, "done", f"已回电：{note}" if note else "已回电")
-    return get(store, found.id)
+    return _written(store, found.id)
 
 
 def record(store: TicketStore, callback_id: int, actor: str, action: str, note: str) -> None:

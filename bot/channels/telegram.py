@@ -31,19 +31,27 @@ from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
-from telegram import (CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, MessageEntity,
-                      ReplyParameters, Update)
+from telegram import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    MessageEntity,
+    ReplyParameters,
+    Update,
+)
 from telegram.constants import MessageLimit
 from telegram.error import Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter, ExtBot
 from telegram.request import HTTPXRequest
 
-from bot.core.text import TICKET_ID_WRITTEN, split_text as _split, utf16_units
 from bot.channels import LOCATION_TEXT, PHOTO_TEXT, Direct, Inbound, known_keys
 from bot.channels.dedup import ShortTermStore
 from bot.channels.guard import screen_inbound
 from bot.channels.privacy import group_notice, is_personal
 from bot.channels.ratelimit import SendWindows
+from bot.core.text import TICKET_ID_WRITTEN, utf16_units
+from bot.core.text import split_text as _split
 from bot.nlu.commands import is_command_name as is_staff_command
 
 logger = logging.getLogger(__name__)

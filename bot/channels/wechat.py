@@ -32,8 +32,16 @@ from wechatpy.utils import check_signature
 
 from bot.channels import known_keys
 from bot.channels.dedup import ShortTermStore
-from bot.channels.wxcommon import (ApiOutput, CallbackInput, SharedTokenMixin, SignatureError, WeChatAPIError,
-                                   call_api, split_utf8, token_session)
+from bot.channels.wxcommon import (
+    ApiOutput,
+    CallbackInput,
+    SharedTokenMixin,
+    SignatureError,
+    WeChatAPIError,
+    call_api,
+    split_utf8,
+    token_session,
+)
 from bot.core.settings import PACKAGE_DATA, get_settings
 
 logger = logging.getLogger(__name__)

@@ -35,8 +35,17 @@ from bot.channels.dedup import ShortTermStore
 from bot.channels.privacy import is_personal
 from bot.channels.ratelimit import SendWindows, SlidingWindow, Window
 from bot.channels.wechat import load_menu, menu_payloads
-from bot.channels.wxcommon import (ApiOutput, CallbackInput, Said, SharedTokenMixin, WeChatAPIError, call_api,
-                                   render, split_utf8, token_session)
+from bot.channels.wxcommon import (
+    ApiOutput,
+    CallbackInput,
+    Said,
+    SharedTokenMixin,
+    WeChatAPIError,
+    call_api,
+    render,
+    split_utf8,
+    token_session,
+)
 from bot.core.settings import get_settings
 
 logger = logging.getLogger(__name__)

@@ -35,10 +35,10 @@ from sanic.response import HTTPResponse
 from wechatpy.exceptions import InvalidSignatureException, WeChatClientException
 from wechatpy.session import SessionStorage
 
-from bot.core.text import split_text, utf8_bytes
 from bot.channels import LOCATION_TEXT, PHOTO_TEXT, Direct, Inbound
 from bot.channels.dedup import ShortTermStore
 from bot.channels.guard import limit, screen_inbound
+from bot.core.text import split_text, utf8_bytes
 
 logger = logging.getLogger(__name__)
 

@@ -12,9 +12,10 @@ import sys
 import threading
 from collections import Counter
 from zoneinfo import ZoneInfo
+
 from bot.broadcasts import audience, compose, fanout, jobs, lifecycle, models
-from bot.config import broadcasts
 from bot.broadcasts.errors import BroadcastError
+from bot.config import broadcasts
 from bot.core.settings import get_settings
 
 
@@ -60,9 +61,9 @@ def _fail(message: str) -> int:
 
 def _cmd_send(args: argparse.Namespace) -> int:
     from bot.cli.tickets import _staff_actor
-    from bot.core.db import get_engine, init_db
     from bot.config.directory import get_directory
     from bot.core.clock import utcnow
+    from bot.core.db import get_engine, init_db
 
     init_db()
     settings, engine, now = get_settings(), get_engine(), utcnow()
@@ -92,9 +93,9 @@ def _cmd_send(args: argparse.Namespace) -> int:
 
 
 def _send_or_schedule(view: lifecycle.BroadcastView, engine) -> int:
+    from bot.core.clock import utcnow
     from bot.core.text import local_time
     from bot.scheduling.scheduler import Scheduler
-    from bot.core.clock import utcnow
 
     now = utcnow()
     scheduler = Scheduler(engine=engine).open()
@@ -134,10 +135,17 @@ class _Bar(fanout.Progress):
 
 def _run_with_bar(view: lifecycle.BroadcastView, engine) -> fanout.RunResult:
     """Runs in a thread so Ctrl-C can ask it to stop after the sends in flight."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
-    from bot.scheduling.settings import SchedulerSettings
     from bot.core.clock import utcnow
+    from bot.scheduling.settings import SchedulerSettings
 
     settings = SchedulerSettings.from_env()
     stop, outcome = threading.Event(), {}
@@ -212,8 +220,8 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 def _cmd_cancel(args: argparse.Namespace) -> int:
     from bot.cli.tickets import _staff_actor
-    from bot.core.db import get_engine, init_db
     from bot.core.clock import utcnow
+    from bot.core.db import get_engine, init_db
 
     init_db()
     try:

@@ -13,8 +13,8 @@ import signal
 import sys
 from pathlib import Path
 from typing import Any, Dict, Optional
-from bot.core.settings import get_settings
 
+from bot.core.settings import get_settings
 
 TELEGRAM_CLASS = "bot.channels.telegram.TelegramInput"
 WECHAT_CLASS = "bot.channels.wechat.WeChatInput"

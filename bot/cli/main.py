@@ -5,7 +5,6 @@ import argparse
 import importlib
 import sys
 
-
 #: Modules that add their own subcommands (``register(subparsers)``), one per area of work.
 CLI_MODULES: tuple[str, ...] = ("bot.cli.serve", "bot.cli.tickets", "bot.cli.schedule", "bot.cli.nudges",
                                  "bot.cli.channels", "bot.cli.broadcast", "bot.cli.report", "bot.cli.staff",

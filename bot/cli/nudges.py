@@ -7,13 +7,13 @@ import sys
 
 
 def _cmd_nudges(args: argparse.Namespace) -> int:
-    from bot.volunteers import nudges
-    from bot.workflows import nudge_jobs
-    from bot.core.db import get_engine, init_db
-    from bot.scheduling.scheduler import Scheduler
+    from bot.config.directory import get_directory
     from bot.config.policy import get_policy
     from bot.core.clock import utcnow
-    from bot.config.directory import get_directory
+    from bot.core.db import get_engine, init_db
+    from bot.scheduling.scheduler import Scheduler
+    from bot.volunteers import nudges
+    from bot.workflows import nudge_jobs
 
     init_db()
     engine, now = get_engine(), utcnow()

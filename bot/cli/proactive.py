@@ -9,11 +9,11 @@ def _cmd_proactive(args: argparse.Namespace) -> int:
     from datetime import date, datetime, time
 
     from bot.cli.tickets import _staff_actor
+    from bot.config.policy import get_policy
     from bot.core.clock import utcnow
     from bot.core.db import init_db
     from bot.core.errors import UserError
     from bot.messaging.recipients import recipients_for
-    from bot.config.policy import get_policy
     from bot.proactive import cases
     from bot.proactive.notices import case_line
     from bot.tickets.store import TicketStore

@@ -8,6 +8,7 @@ import sys
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
 from bot.core.settings import get_settings
 
 
@@ -71,10 +72,10 @@ def _community(name: str | None) -> str | None:
 
 
 def _rates(args: argparse.Namespace, zone: ZoneInfo, community: str | None) -> int:
-    from bot.reports import rates
-    from bot.core.db import get_engine
     from bot.config.policy import get_policy
     from bot.core.clock import utcnow
+    from bot.core.db import get_engine
+    from bot.reports import rates
 
     last = _day(args.to, datetime.now(zone).date())
     first = _day(args.since, last - timedelta(days=6))
@@ -94,13 +95,13 @@ def _period_report(args: argparse.Namespace, zone: ZoneInfo, community: str | No
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from bot.config.report import ReportConfig
-    from bot.reports import charts, writers
-    from bot.reports.period import Period, ReportError, as_of_moment, gather
-    from bot.core.db import get_engine
     from bot.config.directory import get_directory
     from bot.config.policy import get_policy
+    from bot.config.report import ReportConfig
     from bot.core.clock import utcnow
+    from bot.core.db import get_engine
+    from bot.reports import charts, writers
+    from bot.reports.period import Period, ReportError, as_of_moment, gather
 
     settings, directory, now = get_settings(), get_directory(), utcnow()
     today = now.astimezone(zone).date()

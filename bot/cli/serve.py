@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 from typing import Iterable
+
 from bot.core.settings import get_settings
 
 

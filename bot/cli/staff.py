@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+
 from rich.console import Console
 from rich.table import Table
 
@@ -13,8 +14,8 @@ def _console() -> Console:
 
 def _cmd_staff(args: argparse.Namespace) -> int:
     from bot.config import staff
-    from bot.people import roster
     from bot.core.db import init_db
+    from bot.people import roster
 
     init_db()
     try:
@@ -49,12 +50,12 @@ def _print_staff(members) -> None:
 
 
 def _cmd_volunteers(args: argparse.Namespace) -> int:
-    from bot.staff import commands
-    from bot.volunteers import points, records
-    from bot.core.db import get_engine, init_db
-    from bot.core.errors import UserError
     from bot.config.policy import get_policy
     from bot.core.clock import utcnow
+    from bot.core.db import get_engine, init_db
+    from bot.core.errors import UserError
+    from bot.staff import commands
+    from bot.volunteers import points, records
 
     init_db()
     engine, now, policy = get_engine(), utcnow(), get_policy()

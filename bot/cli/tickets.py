@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+
 from bot.core.settings import get_settings
 
 
@@ -15,12 +16,12 @@ def _staff_actor() -> str:
 
 def _cmd_tickets(args: argparse.Namespace) -> int:
     from bot.core import text
-    from bot.staff import tickets
     from bot.core.db import init_db
-    from bot.reports.terminal import print_ticket, print_ticket_list
     from bot.core.errors import UserError
-    from bot.tickets.store import TicketStore
     from bot.core.text import parse_ticket_id
+    from bot.reports.terminal import print_ticket, print_ticket_list
+    from bot.staff import tickets
+    from bot.tickets.store import TicketStore
 
     init_db()
     if args.action == "mask-existing":

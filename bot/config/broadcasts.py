@@ -11,7 +11,6 @@ from pydantic import BaseModel, Extra, Field, NonNegativeInt, PositiveFloat, Pos
 from bot.config.files import cached, load_model
 from bot.core.settings import PACKAGE_DATA, env
 
-
 #: Staff chat commands: "/通知 望园社区 明天9点到12点停水" and "/取消通知 12".
 
 

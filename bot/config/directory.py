@@ -11,10 +11,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
-from bot.config.files import cached, read_yaml, reload_all
-from bot.core.settings import get_settings
-from bot.config.service import ServiceConfig
 
+from bot.config.files import cached, read_yaml, reload_all
+from bot.config.service import ServiceConfig
+from bot.core.settings import get_settings
 
 HANDLER_KINDS = ("property_company", "community", "owner_unit", "department")
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
 from bot.config.files import read_yaml
 from bot.privacy.masks import mask_sender
-
 
 # -- configuration ---------------------------------------------------------------------------------
 

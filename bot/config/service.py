@@ -4,12 +4,10 @@ statuses, call-back hours, duplicate reports (see the comments in the file).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Optional
 from zoneinfo import ZoneInfo
-
-from datetime import time
 
 from bot.config.files import cached, read_yaml
 

@@ -19,8 +19,8 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.orm import Session, declarative_base
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.types import TypeDecorator
-from bot.core.settings import get_settings
 
+from bot.core.settings import get_settings
 
 Base = declarative_base()
 

@@ -13,7 +13,6 @@ from typing import overload
 
 import yaml
 
-
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_DATA = PROJECT_ROOT / "bot" / "data"
 

@@ -14,12 +14,12 @@ from typing import Optional
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import object_session
 
+from bot.core.db import session_scope
 from bot.core.errors import PlainUserError
+from bot.core.text import local_time
 from bot.handlers.contacts import Contact, contacts_for
 from bot.handlers.models import ExtensionRequest, HandlerReturn
 from bot.handlers.policy import HandlerPolicy
-from bot.core.db import session_scope
-from bot.core.text import local_time
 from bot.nlu.address import chinese_number
 from bot.tickets.errors import UnknownTicket
 from bot.tickets.models import Ticket, TicketEvent

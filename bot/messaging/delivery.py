@@ -30,10 +30,10 @@ from urllib.parse import quote
 import httpx
 from sqlalchemy import JSON, Column, Integer, String, Text, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from bot.core.db import Base, EnumString, StrEnum, UtcDateTime, session_scope
-from bot.messaging.recipients import Recipient
-from bot.core.errors import RetryLater
 
+from bot.core.db import Base, EnumString, StrEnum, UtcDateTime, session_scope
+from bot.core.errors import RetryLater
+from bot.messaging.recipients import Recipient
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ class Delivery:
                     return True
                 status = session.execute(select(DeliveryRecord.status).where(DeliveryRecord.key == key)).scalar()
             if status == DeliveryStatus.SENDING:
-                raise DeliveryFailed(f"{key}: another attempt is sending it")
+                raise DeliveryFailed(f"{key}: another attempt is sending it") from None
             return False
 
     def _finish(self, key: str, status: str, messages: list | None = None, error: str | None = None) -> None:

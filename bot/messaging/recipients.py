@@ -5,6 +5,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
+
 from bot.config.staff import StaffFile, staff_file
 
 log = logging.getLogger(__name__)

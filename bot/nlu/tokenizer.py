@@ -12,11 +12,12 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, List, Text
 
-from bot.core.text import MOBILE
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.nlu.tokenizers.jieba_tokenizer import JiebaTokenizer
 from rasa.nlu.tokenizers.tokenizer import Token
 from rasa.shared.nlu.training_data.message import Message
+
+from bot.core.text import MOBILE
 
 _NUMBER = re.compile(r"[0-9０-９]+")
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Optional
+
 from bot.core.db import get_engine, session_scope
 from bot.people.models import Person
 

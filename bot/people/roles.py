@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import re
+
 from bot.core.clock import utcnow
 from bot.core.db import get_engine, session_scope
 from bot.people.models import Person
-
 
 ROLES = ("resident", "volunteer", "staff")
 

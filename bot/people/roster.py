@@ -4,15 +4,24 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from sqlalchemy import select
-from bot.core.db import get_engine, session_scope
 from typing import Optional
-from bot.config.staff import StaffFile, StaffFileError, file_stamp, staff_file
-from bot.people.roles import person_id, role_of, staff_communities
-from bot.config.staff import StaffMember, member_of, save_staff, load_staff
-from bot.people.models import Person, Volunteer
+
+from sqlalchemy import select
+
+from bot.config.staff import (
+    StaffFile,
+    StaffFileError,
+    StaffMember,
+    file_stamp,
+    load_staff,
+    member_of,
+    save_staff,
+    staff_file,
+)
 from bot.core.clock import utcnow
-from bot.people.roles import person_row
+from bot.core.db import get_engine, session_scope
+from bot.people.models import Person, Volunteer
+from bot.people.roles import person_id, person_row, role_of, staff_communities
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,9 @@
 """Whether a resident receives broadcast notices."""
 from __future__ import annotations
 
+from bot.core.clock import utcnow
 from bot.core.db import get_engine, session_scope
 from bot.people.models import Person
-from bot.core.clock import utcnow
 from bot.people.roles import person_row
 
 

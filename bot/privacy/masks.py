@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from typing import Optional
+
 from bot.core.text import MOBILE_WRITTEN
 from bot.nlu.address import extract
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from sqlalchemy import Column, Integer, String, Text, UniqueConstraint
+
 from bot.core.db import Base, UtcDateTime
 
 

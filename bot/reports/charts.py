@@ -4,9 +4,9 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 from typing import Callable
+
 from bot.config.report import ReportConfig
 from bot.reports.period import Figures, Period, ReportError, format_moment, place_label
-
 
 CJK_FONT_FILE = "NotoSansCJKsc-Regular.otf"
 

@@ -5,14 +5,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Callable, Optional
 from zoneinfo import ZoneInfo
+
 from sqlalchemy import and_, case, func, or_, select
-from bot.reports import rates
+
+from bot.config.report import ReportConfig
 from bot.core.db import session_scope
+from bot.reports import rates
 from bot.tickets.models import Ticket
 from bot.tickets.status import OPEN_VALUES
-from bot.config.report import ReportConfig
-
-
 
 
 class ReportError(Exception):

@@ -19,12 +19,14 @@ import json
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Optional
+
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import and_, func, or_, select
+
 from bot.core.db import session_scope
-from bot.workflows.followups import FollowUp
 from bot.tickets.models import Ticket, TicketEvent
+from bot.workflows.followups import FollowUp
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from typing import Iterable
 from zoneinfo import ZoneInfo
+
 from rich.console import Console
 from rich.table import Table
+
 from bot.core.settings import get_settings
 from bot.tickets.views import TicketView
 

@@ -6,15 +6,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterable
 from zoneinfo import ZoneInfo
-from sqlalchemy import select
-from bot.reports import rates
-from bot.tickets.models import Ticket
-from bot.privacy.masks import mask_phone, mask_room, mask_text
-from bot.config.report import ReportConfig
-from bot.reports.charts import CHARTS, CHART_TITLES, render_chart
-from bot.reports.period import Count, Figures, HighFrequency, Period, format_moment, gather, place_label
-from bot.tickets.status import OPEN_VALUES
 
+from sqlalchemy import select
+
+from bot.config.report import ReportConfig
+from bot.privacy.masks import mask_phone, mask_room, mask_text
+from bot.reports import rates
+from bot.reports.charts import CHART_TITLES, CHARTS, render_chart
+from bot.reports.period import Count, Figures, HighFrequency, Period, format_moment, gather, place_label
+from bot.tickets.models import Ticket
+from bot.tickets.status import OPEN_VALUES
 
 # -- writing ---------------------------------------------------------------------------------------
 

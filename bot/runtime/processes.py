@@ -13,10 +13,11 @@ import sys
 import time
 from pathlib import Path
 from urllib.parse import urlparse
+
 import yaml
+
 from bot.config.policy import get_policy
 from bot.core.settings import PROJECT_ROOT, Settings, credentials_path, get_settings
-
 
 MODEL_NAME = "linli"
 #: Rasa's Redis tracker store, saving conversations with phone numbers masked (its docstring).

@@ -126,10 +126,9 @@ def _stop_failed_turns(MessageProcessor) -> None:
 
 
 def _answer_when_redis_is_down(Agent) -> None:
-    from redis.exceptions import RedisError
-
     from rasa.core.channels.channel import CollectingOutputChannel
     from rasa.core.lock_store import LockError
+    from redis.exceptions import RedisError
 
     handle_message = Agent.handle_message
 
@@ -162,12 +161,13 @@ def _retrying_redis_clients(*store_classes) -> None:
 
 
 def install() -> None:
-    from bot.runtime import workers
     from rasa.core.actions.action import ActionExecutionRejection, RemoteAction
     from rasa.core.agent import Agent
     from rasa.core.lock_store import RedisLockStore
     from rasa.core.processor import MessageProcessor
     from rasa.core.tracker_store import RedisTrackerStore
+
+    from bot.runtime import workers
 
     _watch_remote_actions(RemoteAction, ActionExecutionRejection)
     _stop_failed_turns(MessageProcessor)

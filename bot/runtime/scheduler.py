@@ -13,10 +13,20 @@ import threading
 from bot.broadcasts import jobs  # noqa: F401 - registers how broadcasts' jobs are rebuilt
 from bot.core.db import init_db
 from bot.privacy import logs as privacy_logs
-from bot.scheduling.scheduler import Scheduler
-from bot.workflows import (callbacks, deadline_watch, digest, dispatch_notices, followups, nudge_jobs,  # noqa: F401
-                           planning, progress, supervision, volunteer_status)
 from bot.proactive import jobs as proactive_jobs  # noqa: F401 - the daily look ahead before a season
+from bot.scheduling.scheduler import Scheduler
+from bot.workflows import (  # noqa: F401
+    callbacks,
+    deadline_watch,
+    digest,
+    dispatch_notices,
+    followups,
+    nudge_jobs,
+    planning,
+    progress,
+    supervision,
+    volunteer_status,
+)
 
 log = logging.getLogger(__name__)
 

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from bot.core.clock import Clock, utcnow
 
+from bot.core.clock import Clock, utcnow
 
 _clock: Clock = utcnow
 

@@ -18,6 +18,7 @@ import time as systime
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Optional, Union
+
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
@@ -26,16 +27,16 @@ from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING, STATE_STOPP
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.util import ref_to_obj
+
 from bot.config.policy import Policy, get_policy
 from bot.core.clock import Clock, utcnow
 from bot.core.errors import RetryLater
 from bot.core.redis import _redis_args
+from bot.messaging.recipients import Recipients, recipients_for
 from bot.scheduling.clock import use_clock
 from bot.scheduling.lease import LocalLease, RedisLease
-from bot.scheduling.settings import SchedulerSettings
 from bot.scheduling.registry import install, restore, store_lost
-from bot.messaging.recipients import Recipients, recipients_for
-
+from bot.scheduling.settings import SchedulerSettings
 
 log = logging.getLogger(__name__)
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Optional
-from bot.core.settings import env, get_settings
 
+from bot.core.settings import env, get_settings
 
 # -- settings and policy ---------------------------------------------------------------------------
 

@@ -5,15 +5,24 @@ import logging
 import re
 from dataclasses import dataclass
 from typing import Optional
-from bot.volunteers import points, records
+
 from bot.config.policy import get_policy
-from bot.tickets.store import TicketStore
-from bot.tickets.views import TicketView
 from bot.core.text import TICKET_ID_WRITTEN, parse_ticket_id
 from bot.people.roster import Staff
 from bot.privacy.masks import mask_phone
-from bot.staff.tickets import CommandError, TICKET_CHANGES, EVENT_OF, _local, act, list_tickets, ticket_details, ticket_line
-
+from bot.staff.tickets import (
+    EVENT_OF,
+    TICKET_CHANGES,
+    CommandError,
+    _local,
+    act,
+    list_tickets,
+    ticket_details,
+    ticket_line,
+)
+from bot.tickets.store import TicketStore
+from bot.tickets.views import TicketView
+from bot.volunteers import points, records
 
 log = logging.getLogger(__name__)
 

@@ -3,14 +3,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Callable, Optional
+
 from bot.config.directory import Directory
 from bot.core.errors import PlainUserError
-from bot.tickets.views import place
-from bot.tickets.store import TicketStore
-from bot.tickets.views import TicketView
-from bot.privacy.masks import mask_text
 from bot.people.roster import Staff
-
+from bot.privacy.masks import mask_text
+from bot.tickets.store import TicketStore
+from bot.tickets.views import TicketView, place
 
 # -- tickets -----------------------------------------------------------------------------------
 
@@ -64,8 +63,8 @@ def _handler(directory: Directory, name: Optional[str], kind: Optional[str]) -> 
 def plan(store: TicketStore, ticket: TicketView):
     """Writes the jobs a change calls for at once (the scheduler's sweep would, within a minute);
     returns the follow-up the ticket now awaits, if any."""
-    from bot.workflows import planning
     from bot.scheduling.scheduler import Scheduler
+    from bot.workflows import planning
 
     scheduler = Scheduler(engine=store.engine).open()
     try:

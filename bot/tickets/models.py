@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import JSON, Column, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, and_, event
 from sqlalchemy.orm import relationship
+
 from bot.core.clock import utcnow
 from bot.core.db import Base, EnumString, UtcDateTime
 from bot.tickets.status import OPEN_VALUES, TicketStatus

@@ -9,22 +9,31 @@ import math
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable, Optional
 from zoneinfo import ZoneInfo
+
 from sqlalchemy import and_, delete, exists, not_, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from bot.core.db import get_engine, session_scope
+
 from bot.config.directory import HANDLER_KINDS, Directory, get_directory
-from bot.tickets.models import Ticket, TicketEvent, TicketFollower, overdue_at
-from bot.core.settings import get_settings
 from bot.config.service import DuplicatePolicy, duplicate_policy
+from bot.core.db import get_engine, session_scope
+from bot.core.settings import get_settings
 from bot.core.text import format_ticket_id, parse_phone, parse_ticket_id
 from bot.tickets.dispatch import dispatch
 from bot.tickets.duplicates import is_milestone, metres_between
+from bot.tickets.errors import (
+    AlreadyMerged,
+    CannotMerge,
+    IllegalTransition,
+    NoLongerOpen,
+    NotAllowed,
+    TicketError,
+    UnknownTicket,
+)
 from bot.tickets.masking import kept_private, masked_words
-from bot.tickets.errors import AlreadyMerged, CannotMerge, IllegalTransition, NoLongerOpen, NotAllowed, TicketError, UnknownTicket
-from bot.tickets.status import OPEN_STATUSES, S, TRANSITIONS, TicketStatus, status_of
+from bot.tickets.models import Ticket, TicketEvent, TicketFollower, overdue_at
+from bot.tickets.status import OPEN_STATUSES, TRANSITIONS, S, TicketStatus, status_of
 from bot.tickets.views import TicketView, follower_count
-
 
 #: Longest platform ids seen (WeChat Work user ids are at most 64 characters); columns allow more.
 MAX_REPORTER_ID = 64

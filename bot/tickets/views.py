@@ -4,13 +4,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Optional
-from sqlalchemy import (func, select)
-from bot.tickets.models import Ticket
-from bot.tickets.status import OPEN_STATUSES
+
+from sqlalchemy import func, select
 from sqlalchemy.orm import object_session
-from bot.tickets.models import TicketFollower
+
 from bot.core.clock import aware
 from bot.privacy.masks import mask_phone, mask_room
+from bot.tickets.models import Ticket, TicketFollower
+from bot.tickets.status import OPEN_STATUSES
 
 
 def place(ticket: TicketView) -> str:

@@ -5,12 +5,13 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Iterable, Optional
+
 from sqlalchemy import JSON, Boolean, Column, Integer, String
-from bot.core.db import Base, UtcDateTime, session_scope
-from bot.core.errors import UserError
+
 from bot.config.directory import Directory, get_directory
 from bot.config.policy import Policy
-
+from bot.core.db import Base, UtcDateTime, session_scope
+from bot.core.errors import UserError
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _TIME = re.compile(r"^\s*(\d{1,2})[:：点](\d{2})?\s*$")

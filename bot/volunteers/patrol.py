@@ -4,13 +4,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Optional
 from zoneinfo import ZoneInfo
-from sqlalchemy.exc import IntegrityError
-from bot.volunteers import nudges
-from bot.core.db import session_scope
-from bot.volunteers.models import PatrolAllClear
-from bot.people.roles import person_id
-from bot.volunteers.records import get
 
+from sqlalchemy.exc import IntegrityError
+
+from bot.core.db import session_scope
+from bot.people.roles import person_id
+from bot.volunteers import nudges
+from bot.volunteers.models import PatrolAllClear
+from bot.volunteers.records import get
 
 # -- patrols and points ----------------------------------------------------------------------------
 

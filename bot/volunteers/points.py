@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Optional
 from zoneinfo import ZoneInfo
+
 from sqlalchemy import and_, func, select
+
 from bot.core.db import session_scope
 from bot.tickets.models import Ticket, TicketEvent
 from bot.volunteers.models import PatrolAllClear

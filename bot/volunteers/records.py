@@ -4,15 +4,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Optional
-from bot.core.db import get_engine, session_scope
-from bot.volunteers.models import Volunteer
+
 from sqlalchemy import select
-from bot.volunteers import nudges
-from bot.core.errors import UserError
-from bot.people.roles import person_id, set_volunteer_role
+
 from bot.config.policy import Policy
-from bot.privacy.masks import mask_phone
+from bot.core.db import get_engine, session_scope
+from bot.core.errors import UserError
 from bot.core.text import parse_phone
+from bot.people.roles import person_id, set_volunteer_role
+from bot.privacy.masks import mask_phone
+from bot.volunteers import nudges
+from bot.volunteers.models import Volunteer
 
 
 def volunteer_phone(channel: str, sender_id: str, engine=None) -> Optional[str]:

@@ -4,15 +4,15 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import Iterable
-from bot.volunteers import nudges
-from bot.core.db import session_scope
-from bot.nlu.address import extract
-from bot.volunteers.models import Volunteer
-from bot.people.roles import person_id
-from bot.config.policy import Policy
-from bot.core.text import parse_phone
-from bot.volunteers.records import MAX_NAME, MAX_PLATFORM, VolunteerError, VolunteerView, subscribe_nudges
 
+from bot.config.policy import Policy
+from bot.core.db import session_scope
+from bot.core.text import parse_phone
+from bot.nlu.address import extract
+from bot.people.roles import person_id
+from bot.volunteers import nudges
+from bot.volunteers.models import Volunteer
+from bot.volunteers.records import MAX_NAME, MAX_PLATFORM, VolunteerError, VolunteerView, subscribe_nudges
 
 #: Delivery platforms riders name; any other answer is kept as written.
 KNOWN_PLATFORMS = ("美团", "饿了么", "闪送", "顺丰", "京东", "达达", "UU跑腿", "滴滴", "货拉拉", "盒马", "叮咚")

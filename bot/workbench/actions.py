@@ -12,14 +12,14 @@ from typing import Optional
 
 from bot.broadcasts import audience, compose, fanout, jobs, lifecycle
 from bot.config import broadcasts
-from bot.staff import tickets
-from bot.volunteers import records
 from bot.core.db import session_scope
 from bot.core.errors import PlainUserError, UserError
 from bot.core.settings import get_settings
+from bot.staff import tickets
 from bot.tickets.status import TRANSITIONS, TicketStatus
 from bot.tickets.store import TicketStore
 from bot.tickets.views import TicketView
+from bot.volunteers import records
 from bot.workbench.auth import Subject, audit
 from bot.workbench.config import get_config
 from bot.workbench.models import TicketAttachment
@@ -173,9 +173,9 @@ def start_sending(engine, view: lifecycle.BroadcastView, now: datetime) -> Optio
     takes over should this one die) and is sent by a thread here, its progress in the delivery
     report's rows. (To move into ``bot.broadcasts`` beside ``schedule``; the CLI's
     ``_send_or_schedule`` does the same with a progress bar.)"""
+    from bot.core.clock import utcnow
     from bot.scheduling.scheduler import Scheduler
     from bot.scheduling.settings import SchedulerSettings
-    from bot.core.clock import utcnow
 
     scheduler = Scheduler(engine=engine).open()
     try:

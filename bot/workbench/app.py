@@ -23,25 +23,27 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sanic import Sanic, response
 from sanic.request import Request
 
-from bot.broadcasts import audience as audiences, compose, errors, lifecycle, models
+from bot.broadcasts import audience as audiences
+from bot.broadcasts import compose, errors, lifecycle, models
 from bot.config import broadcasts
-from bot.volunteers import points as rider_points, records
 from bot.config.directory import get_directory
-from bot.core.errors import UserError
-from bot.workflows.followups import followups
-from bot.core.text import duration
-from bot.tickets.views import place
 from bot.config.report import ReportConfig
+from bot.core.errors import UserError
+from bot.core.settings import Settings, get_settings
+from bot.core.text import duration
+from bot.privacy.masks import mask_phone, mask_room, mask_sender, mask_text
 from bot.reports import writers
 from bot.reports.period import Period, as_of_moment
-from bot.privacy.masks import mask_sender
-from bot.core.settings import Settings, get_settings
-from bot.tickets.store import TicketStore
 from bot.tickets.status import OPEN_VALUES
-from bot.privacy.masks import mask_phone, mask_room, mask_text
-from bot.workbench import actions, auth, figures as figure_data, misunderstood, places, queries
+from bot.tickets.store import TicketStore
+from bot.tickets.views import place
+from bot.volunteers import points as rider_points
+from bot.volunteers import records
+from bot.workbench import actions, auth, misunderstood, places, queries
+from bot.workbench import figures as figure_data
 from bot.workbench.config import ConsoleConfig, get_config, public_url
 from bot.workbench.models import init_tables
+from bot.workflows.followups import followups
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent

@@ -23,9 +23,9 @@ from typing import Callable, Optional
 from sqlalchemy import select, update
 
 from bot.config import staff
-from bot.people import roster
 from bot.core.db import session_scope
 from bot.core.errors import PlainUserError
+from bot.people import roster
 from bot.workbench.config import ConsoleConfig, get_config, public_url
 from bot.workbench.models import AuditEntry, ConsoleSession, SignInLink
 

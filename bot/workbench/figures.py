@@ -11,9 +11,9 @@ from datetime import date, datetime, timedelta
 from typing import Callable, Optional
 from zoneinfo import ZoneInfo
 
+from bot.config.report import ReportConfig
 from bot.reports import writers
 from bot.reports.period import Figures, Period, as_of_moment, gather
-from bot.config.report import ReportConfig
 
 log = logging.getLogger(__name__)
 PALETTE = ("#2f6fb0", "#e8793a", "#3a9d5d", "#c8423b", "#8a63b8", "#8c6d52", "#d16fae", "#7f7f7f", "#b5b531",

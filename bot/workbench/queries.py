@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import case, func, not_, select, text
 
 from bot.core.db import session_scope
+from bot.privacy.masks import mask_phone, mask_room, mask_text
 from bot.tickets.models import Ticket, overdue_at
 from bot.tickets.status import OPEN_VALUES
-from bot.privacy.masks import mask_phone, mask_room, mask_text
 
 FACETS = ("status", "category", "community", "building", "handler", "tier", "source", "overdue")
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Optional
-from sqlalchemy import (Boolean, Column, ForeignKey, String, delete, update)
+
+from sqlalchemy import Boolean, Column, ForeignKey, String, delete, update
+
 from bot.core.db import Base, UtcDateTime, session_scope
-from bot.scheduling.scheduler import Context
-from bot.tickets.views import TicketView
 from bot.messaging.send import notify_staff
+from bot.scheduling.scheduler import Context
 from bot.tickets.status import OPEN_VALUES
+from bot.tickets.views import TicketView
 
 
 class DeadlineWatch(Base):

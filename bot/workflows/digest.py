@@ -3,20 +3,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from sqlalchemy import (func, select)
-from bot.core.db import session_scope
-from bot.tickets.models import Ticket, TicketEvent
-from bot.volunteers.models import Volunteer
-from bot.callbacks.models import CallbackRequest
-from apscheduler.triggers.cron import CronTrigger
 
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import func, select
+
+from bot.callbacks.models import CallbackRequest
+from bot.core.db import session_scope
 from bot.core.settings import console_url
+from bot.messaging.send import notify_staff
 from bot.scheduling.registry import recurring
 from bot.scheduling.scheduler import Context
-from bot.messaging.send import notify_staff
+from bot.tickets.models import Ticket, TicketEvent
 from bot.tickets.status import OPEN_VALUES
+from bot.volunteers.models import Volunteer
 from bot.workflows.followups import ACTIVE, FollowUp
-
 
 # -- digest ----------------------------------------------------------------------------------------
 

@@ -17,6 +17,8 @@ from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.core.db import session_scope
+from bot.core.errors import RetryLater
+from bot.core.text import duration
 from bot.handlers.contacts import Contact, contacts_for, to_reach
 from bot.handlers.models import ExtensionRequest, HandlerDispatch
 from bot.handlers.policy import handler_policy
@@ -26,8 +28,6 @@ from bot.messaging.recipients import Recipient
 from bot.messaging.send import notify_staff, send_each
 from bot.scheduling.registry import recurring
 from bot.scheduling.scheduler import Context
-from bot.core.errors import RetryLater
-from bot.core.text import duration
 from bot.tickets.models import TicketEvent
 from bot.tickets.status import OPEN_VALUES
 from bot.tickets.views import TicketView

@@ -11,19 +11,32 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Optional
-from sqlalchemy import (Column, ForeignKey, Index, Integer, String, Text, UniqueConstraint, and_, func, or_, select,
-                        update)
+
+from sqlalchemy import (
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    and_,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
+
 from bot.config.directory import get_directory
 from bot.core.db import Base, EnumString, StrEnum, UtcDateTime, session_scope
+from bot.messaging.recipients import Recipient
+from bot.privacy.masks import mask_text
 from bot.scheduling.registry import on_rebuild, sweep_step
 from bot.scheduling.scheduler import Context
-from bot.messaging.recipients import Recipient
 from bot.tickets.errors import IllegalTransition, NotAllowed, TicketError, UnknownTicket
 from bot.tickets.store import TicketStore
 from bot.tickets.views import TicketView
-from bot.privacy.masks import mask_text
-
 
 log = logging.getLogger(__name__)
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from bot.callbacks import store as callbacks
 from bot.config.report import ReportConfig
 from bot.core.settings import get_settings
-from bot.callbacks import store as callbacks
+from bot.core.text import duration, local_time
 from bot.privacy.masks import mask_phone, mask_text
 from bot.tickets.errors import TicketError, UnknownTicket
 from bot.tickets.masking import masked_words
 from bot.tickets.store import TicketStore
-from bot.core.text import duration, local_time
 from bot.tickets.views import place
 from bot.workflows.digest import digest, weekly_links
 from bot.workflows.followups import followup_of

@@ -3,14 +3,16 @@ proactive cases)."""
 from __future__ import annotations
 
 from datetime import datetime
+
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select, update
+
 from bot.config.directory import get_directory
 from bot.core.db import session_scope
+from bot.messaging.recipients import Recipient
 from bot.scheduling.registry import on_rebuild, sweep_step
 from bot.scheduling.scheduler import Context
-from bot.messaging.recipients import Recipient
-from bot.volunteers.nudges import NudgeSubscription, NudgeView, WEEKDAYS, get
+from bot.volunteers.nudges import WEEKDAYS, NudgeSubscription, NudgeView, get
 
 
 def _job_id(channel: str, sender_id: str, at: str) -> str:

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Optional
+
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import exists, or_, select, update
+
 from bot.core.db import session_scope
-from bot.tickets.models import Ticket
 from bot.scheduling.registry import SWEEP_STEPS, on_rebuild, recurring, sweep_step
 from bot.scheduling.scheduler import Context
-from bot.tickets.views import TicketView
+from bot.tickets.models import Ticket
 from bot.tickets.status import OPEN_VALUES
+from bot.tickets.views import TicketView
 from bot.workflows.deadline_watch import DeadlineWatch, end_watch, watch_deadline
-from bot.workflows.supervision import supervise
 from bot.workflows.followups import ACTIVE, FollowUp, FollowUpView, plan_followup
-
+from bot.workflows.supervision import supervise
 
 # -- planning --------------------------------------------------------------------------------------
 

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from sqlalchemy import Column, ForeignKey, Integer, delete, select
 from sqlalchemy.exc import IntegrityError
+
 from bot.core.db import Base, UtcDateTime, session_scope
+from bot.messaging.recipients import Recipient
 from bot.messaging.send import send_each
-from bot.tickets.models import TicketEvent
+from bot.privacy.masks import mask_text
 from bot.scheduling.registry import on_rebuild, sweep_step
 from bot.scheduling.scheduler import Context
-from bot.messaging.recipients import Recipient
-from bot.privacy.masks import mask_text
-
+from bot.tickets.models import TicketEvent
 
 UPDATE_INTENT = "EXTERNAL_ticket_update"
 NOTE_MAX_CHARS = 80

@@ -1,15 +1,16 @@
 """Supervision (督办) after a failed follow-up: the handler's supervisor is told, later the street."""
 from __future__ import annotations
 
-from sqlalchemy import (update)
-from bot.core.db import session_scope
-from bot.scheduling.scheduler import Context
+from sqlalchemy import update
+
 from bot.config.directory import get_directory
 from bot.config.policy import Policy
+from bot.core.db import session_scope
 from bot.messaging.recipients import supervision_level
-from bot.tickets.views import TicketView
 from bot.messaging.send import notify_staff
-from bot.workflows.followups import FollowUp, FollowUpView, followup_of, failed_rounds
+from bot.scheduling.scheduler import Context
+from bot.tickets.views import TicketView
+from bot.workflows.followups import FollowUp, FollowUpView, failed_rounds, followup_of
 
 
 def supervise(context: Context, ticket_id: str, round: int) -> None:

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 from sqlalchemy import or_, select, update
+
 from bot.core.db import session_scope
-from bot.volunteers.models import Volunteer
+from bot.messaging.recipients import Recipient
 from bot.messaging.send import send_each
 from bot.scheduling.registry import sweep_step
 from bot.scheduling.scheduler import Context
-from bot.messaging.recipients import Recipient
+from bot.volunteers.models import Volunteer
 from bot.volunteers.records import get
-
 
 # -- telling riders what staff decided --------------------------------------------------------------
 

@@ -11,8 +11,7 @@ from bot.channels.rest import RestInput
 from bot.channels.telegram import TelegramInput
 from bot.channels.wechat import WeChatInput
 from bot.channels.wecom import WeComInput
-from bot.core.settings import get_settings
-from bot.core.settings import credentials_path
+from bot.core.settings import credentials_path, get_settings
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "credentials.example.yml"
 ENVIRONMENT = {

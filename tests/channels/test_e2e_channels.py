@@ -11,10 +11,10 @@ import pytest
 import yaml
 from sqlalchemy import create_engine
 
-from bot.workflows import followups, planning
 from bot.cli.channels import TELEGRAM_CLASS, WECHAT_CLASS
 from bot.core.clock import ManualClock, utcnow
 from bot.tickets.store import TicketStore
+from bot.workflows import followups, planning
 from tests.scheduling import start_scheduler, wait_for
 from tests.stack import start_stack, ticket_id_in
 from tests.standins.server import LoopThread

@@ -11,8 +11,15 @@ from rasa.core.channels.channel import UserMessage
 from telegram.error import Forbidden
 
 from bot.channels import LOCATION_TEXT, PHOTO_TEXT
-from bot.channels.telegram import (COMMAND_HELP, MOVE_TO_PRIVATE, UNSUPPORTED, TelegramInput, TelegramSettings,
-                                   poll_updates, split_text)
+from bot.channels.telegram import (
+    COMMAND_HELP,
+    MOVE_TO_PRIVATE,
+    UNSUPPORTED,
+    TelegramInput,
+    TelegramSettings,
+    poll_updates,
+    split_text,
+)
 from tests.channels.harness import FakeCore, eventually
 from tests.standins.telegram import TelegramLimits, TelegramStandIn, utf16_len
 

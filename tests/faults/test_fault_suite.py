@@ -231,7 +231,7 @@ def test_residents_confirming_while_parts_are_killed(linli_run, tmp_path):
         wait_until(lambda: httpx.get(f"{rasa}/status", params={"token": "faults-token"}, timeout=2).json()
                    .get("model_file") and httpx.get(health, timeout=2).status_code == 200, 300, "linli run up")
     except AssertionError:
-        raise AssertionError("linli run did not start:\n" + (tmp_path / "run.log").read_text(errors="replace")[-4000:])
+        raise AssertionError("linli run did not start:\n" + (tmp_path / "run.log").read_text(errors="replace")[-4000:]) from None
     figures, lock = Figures(), threading.Lock()
     killer = Killer(health, rasa, private_redis, figures)
     started = time.monotonic()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, select
 
 from bot.config.runtime import runtime_config
 from bot.tickets.models import Ticket

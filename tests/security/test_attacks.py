@@ -13,7 +13,7 @@ import redis
 from bot.channels.guard import limit, wording
 from bot.cli.serve import production_refusals
 from bot.core.settings import Settings
-from tests.security.conftest import API_TOKEN, FULL_PHONE, REDIS_URL, REST_TOKEN
+from tests.security.conftest import API_TOKEN, FULL_PHONE, REDIS_URL
 from tests.stack import response_text
 
 pytestmark = pytest.mark.slow

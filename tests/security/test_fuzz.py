@@ -42,7 +42,7 @@ def forged_query(rng: random.Random, token: str) -> dict:
         return {}
     stamp = {"random": str(rng.randint(0, 2 ** 31)), "stale": str(int(time.time()) - 3600),
              "future": str(int(time.time()) + 3600)}[kind]
-    sign = "%040x" % rng.getrandbits(160) if kind == "random" else signature(token, stamp, nonce)
+    sign = f"{rng.getrandbits(160):040x}" if kind == "random" else signature(token, stamp, nonce)
     return {"signature": sign, "msg_signature": sign, "timestamp": stamp, "nonce": nonce,
             "encrypt_type": rng.choice(["aes", "raw"])}
 

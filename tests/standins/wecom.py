@@ -23,6 +23,7 @@ from typing import Any, Optional
 import aiohttp
 import xmltodict
 from aiohttp import web
+
 from tests.standins import wxcrypto
 from tests.standins.server import Running, serve_aiohttp
 from tests.standins.wechat import Call, PushResult, TokenIssuer, WeChatError, _json_body, _node, ok

@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from bot.core import db
-from bot.people import roster
 from bot.core.settings import PACKAGE_DATA, PROJECT_ROOT
+from bot.people import roster
 from bot.workbench import auth
 from bot.workbench.models import init_tables
 from tests.stack import free_port
@@ -124,12 +124,12 @@ def sign_in(browser, console: Console, who: tuple[str, str] = STREET, viewport=(
 
 def ask_followup(engine, rasa_url: str, ticket_id: str, round_: int) -> None:
     """What the follow-up job does when it is due, run here at once (a scheduler opened, not started)."""
-    from bot.workflows import followups
+    from bot.config.policy import get_policy
+    from bot.core.clock import ManualClock
     from bot.messaging.delivery import Delivery
     from bot.scheduling.scheduler import Context, Scheduler
-    from bot.core.clock import ManualClock
-    from bot.config.policy import get_policy
     from bot.tickets.store import TicketStore
+    from bot.workflows import followups
     from tests.scheduling import settings_for
 
     clock = ManualClock(datetime.now(timezone.utc))

@@ -14,12 +14,12 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from bot.workflows import followups
 from bot.core.db import session_scope
 from bot.people.models import Person
-from bot.volunteers.models import Volunteer
 from bot.tickets.store import TicketStore
+from bot.volunteers.models import Volunteer
 from bot.workbench import misunderstood
+from bot.workflows import followups
 from tests.scheduling import FakeRasa
 from tests.workbench.conftest import WANGYUAN, ask_followup, shot, sign_in, start_console
 

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 import yaml
 
-from bot.people import roster
 from bot.config.directory import get_directory
+from bot.people import roster
 from bot.workbench import auth, misunderstood
 from bot.workbench.models import init_tables
 

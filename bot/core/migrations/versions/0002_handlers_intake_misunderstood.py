@@ -4,8 +4,8 @@ Revision 0002, after 0001, written 2026-12-02 19:58:36.273299.
 """
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = '0002'
 down_revision = '0001'

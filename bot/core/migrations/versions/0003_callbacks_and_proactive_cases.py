@@ -4,8 +4,8 @@ Revision 0003, after 0002, written 2026-12-02 20:01:55.086738.
 """
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = '0003'
 down_revision = '0002'
