@@ -9,7 +9,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.broadcast import topic_buttons
-from actions.common import directory, in_group, local_time, reporter, store
+from actions.common import directory, in_group, latest_intent, local_time, reporter, store
 from actions.misunderstood import remember_misunderstood
 from bot.broadcasts.topics import topics_of
 from bot.handlers.work import STAFF_NOTES
@@ -88,6 +88,14 @@ class ActionRecordFeedback(Action):
         return []
 
 
+def confirms_a_filed_report(tracker: Tracker) -> bool:
+    """An affirm whose previous action filed the resident's report."""
+    if latest_intent(tracker) != "affirm":
+        return False
+    done = [e.get("name") for e in tracker.events if e.get("event") == "action" and e.get("name") != "action_listen"]
+    return bool(done) and done[-1] == "action_submit_report"
+
+
 class ActionFallbackOptions(Action):
     """Says briefly that it did not understand and offers the main options; a second miss in a row
     offers a person instead of asking again."""
@@ -97,6 +105,10 @@ class ActionFallbackOptions(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> List[Dict[Text, Any]]:
+        if confirms_a_filed_report(tracker):
+            # The answer to "确认" was lost on the way and the resident sent it again: the report is
+            # filed, so its ticket is shown (after "没太明白" they would report it a second time).
+            return await ActionCheckStatus().run(dispatcher, tracker, domain)
         text = ((tracker.latest_message or {}).get("text") or "").strip()
         remember_misunderstood(tracker)  # for the workbench's 没听懂的话 page
         misses = int(tracker.get_slot("failed_attempts") or 0) + 1

@@ -233,3 +233,14 @@ def test_subscription_is_recorded_and_the_reply_says_what_changed():
     assert is_subscribed("rest", "sub")
     _, off = run(ActionSetSubscription(), tracker("退订", intent="unsubscribe_notices", sender="sub"))
     assert off[0]["response"] == "utter_unsubscribe_notices" and not is_subscribed("rest", "sub")
+
+
+def test_a_confirmation_sent_again_after_filing_shows_the_ticket_instead_of_not_understood():
+    filed = common.store().create(category="leak", description="屋顶漏水", community="望园社区", building="5",
+                                  reporter_channel="rest", reporter_id="r-again")
+    again = tracker("确认", intent="affirm", sender="r-again")
+    again.events.insert(0, {"event": "action", "name": "action_submit_report"})
+    _, said = run(ActionFallbackOptions(), again)
+    assert filed.id in said[0]["text"], "the ticket the lost answer carried"
+    _, stray = run(ActionFallbackOptions(), tracker("确认", intent="affirm", sender="r-again"))
+    assert stray[0]["response"] == "utter_default", "an affirm out of the blue is still not understood"

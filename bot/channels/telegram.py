@@ -28,6 +28,7 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
 
 import httpx
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from redis.exceptions import RedisError
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -50,6 +51,7 @@ from bot.channels.dedup import ShortTermStore
 from bot.channels.guard import screen_inbound
 from bot.channels.privacy import group_notice, is_personal
 from bot.channels.ratelimit import SendWindows
+from bot.config.runtime import runtime_config
 from bot.core.text import TICKET_ID_WRITTEN, utf16_units
 from bot.core.text import split_text as _split
 from bot.nlu.commands import is_command_name as is_staff_command
@@ -244,8 +246,12 @@ class TelegramInput(InputChannel):
         update = self._parse(request.body)
         if update is None:
             return response.text("malformed update", status=400)
-        if not await self.store.claim(f"tg:{self.settings.bot_id}:update:{update.update_id}",
-                                      self.settings.dedup_ttl):
+        try:
+            first = await self.store.claim(f"tg:{self.settings.bot_id}:update:{update.update_id}",
+                                           self.settings.dedup_ttl)
+        except RedisError:
+            return self._busy(update)
+        if not first:
             return response.text("duplicate")
         try:
             # Shielded: if Telegram hangs up, the turn (which may be filing a ticket) still completes.
@@ -253,6 +259,17 @@ class TelegramInput(InputChannel):
         except Exception:  # Telegram would re-deliver a failing update forever: log it and move on.
             logger.exception("Telegram update %s failed", update.update_id)
         return response.text("ok")
+
+    @staticmethod
+    def _busy(update: Update) -> HTTPResponse:
+        """With Redis down (de-duplication, buttons, send limits) nothing was heard: the sender is
+        asked to send again, in the webhook's own answer (Telegram performs a method call returned
+        there), which needs neither Redis nor a send of our own."""
+        logger.warning("Telegram update %s: Redis unreachable; the sender is asked to send again", update.update_id)
+        chat = update.effective_chat
+        if chat is None:
+            return response.text("busy")
+        return response.json({"method": "sendMessage", "chat_id": chat.id, "text": runtime_config().system_busy})
 
     def _parse(self, body: bytes) -> Optional[Update]:
         try:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from redis.exceptions import RedisError
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -38,6 +39,7 @@ from wechatpy.session import SessionStorage
 from bot.channels import LOCATION_TEXT, PHOTO_TEXT, Direct, Inbound
 from bot.channels.dedup import ShortTermStore
 from bot.channels.guard import limit, screen_inbound
+from bot.config.runtime import runtime_config
 from bot.core.text import split_text, utf8_bytes
 
 logger = logging.getLogger(__name__)
@@ -389,6 +391,17 @@ class CallbackInput(InputChannel):
             return response.text("malformed message", status=400)
         if message is None or not message.source or malformed(message):
             return response.text("malformed message", status=400)
+        try:
+            return await self._answer(request, body, message, on_new_message, started)
+        except RedisError:
+            # The replay check and de-duplication live in Redis: with Redis down nothing was claimed
+            # or heard, so the user is asked to send again (WeChat's own retries get the same).
+            logger.warning("%s: Redis unreachable; the user is asked to send again", self.name())
+            return self.seal(request, self.reply_xml(message, runtime_config().system_busy))
+
+    async def _answer(self, request: Request, body: bytes, message, on_new_message, started: float) -> HTTPResponse:
+        """A verified, well-formed message: claimed once, heard by the dialogue, answered in time
+        (passively) or later through the API."""
         if not await self._first_use(request, body):
             logger.warning("Refused a replayed %s signature with another body", self.name())
             return response.text("invalid signature", status=403)

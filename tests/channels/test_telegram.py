@@ -323,3 +323,13 @@ def test_no_module_of_ours_imports_aiogram():
     from rasa.core.channels.telegram import TelegramInput as RasaTelegram
 
     assert TelegramInput.name() != RasaTelegram.name() and not issubclass(TelegramInput, RasaTelegram)
+
+
+async def test_with_redis_down_the_sender_is_asked_to_send_again_and_nothing_is_heard(api, serve_channel):
+    from bot.config.runtime import runtime_config
+    from tests.stack import free_port
+
+    server = await start(api, serve_channel, redis_url=f"redis://127.0.0.1:{free_port()}/0")  # nobody listens
+    status, _ = await api.deliver(api.message_update(USER, "井盖丢了"))
+    assert status == 200 and server.core.messages == []
+    assert api.texts() == [runtime_config().system_busy]

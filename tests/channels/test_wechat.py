@@ -297,3 +297,13 @@ def test_settings_name_what_is_missing():
     with pytest.raises(ValueError, match="43 characters"):
         WeChatSettings.from_credentials({"appid": "wx1", "secret": "s", "token": "t", "encoding_aes_key": "short"})
 
+
+
+async def test_with_redis_down_the_user_is_asked_to_send_again_and_nothing_is_heard(wx, serve_channel):
+    from bot.config.runtime import runtime_config
+    from tests.stack import free_port
+
+    server = await start(wx, serve_channel, redis_url=f"redis://127.0.0.1:{free_port()}/0")  # nobody listens
+    result = await wx.push(wx.text(USER, "楼道堆满杂物"))
+    assert result.reply["Content"] == runtime_config().system_busy
+    assert server.core.texts == []

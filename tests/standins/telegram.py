@@ -322,7 +322,18 @@ class TelegramStandIn:
         headers = {SECRET_HEADER: token} if token else {}
         async with aiohttp.ClientSession() as session:
             async with session.post(self.webhook["url"], json=update, headers=headers) as reply:
-                return reply.status, await reply.text()
+                status, body = reply.status, await reply.text()
+        if status == 200 and reply.content_type == "application/json":
+            await self._webhook_reply(json.loads(body))
+        return status, body
+
+    async def _webhook_reply(self, request: dict) -> None:
+        """The Bot API's "making requests when getting updates": a webhook may answer with one
+        method call (``{"method": "sendMessage", …}``), which Telegram then performs."""
+        method, params = str(request.get("method") or ""), {k: v for k, v in request.items() if k != "method"}
+        handler = getattr(self, f"_m_{method.lower()}", None)
+        if handler is not None:
+            self.calls.append(Call(method, params, time.monotonic(), 200, await handler(params)))
 
 
 def _is_group(chat_id: Any) -> bool:
