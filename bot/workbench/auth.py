@@ -25,6 +25,7 @@ from sqlalchemy import select, update
 from bot.config import staff
 from bot.core.db import session_scope
 from bot.core.errors import PlainUserError
+from bot.handlers import contacts as handler_contacts
 from bot.people import roster
 from bot.workbench.config import ConsoleConfig, get_config, public_url
 from bot.workbench.models import AuditEntry, ConsoleSession, SignInLink
@@ -113,9 +114,13 @@ def subject_for(role: str, channel: str, sender_id: str, engine) -> Optional[Sub
 
 
 def handler_subject(channel: str, sender_id: str, engine) -> Optional[Subject]:
-    """A handler's contact person (property company, owner unit, department) as a subject whose scope
-    is the handler's name. There is no handler roster yet (the 签收/退单 work brings one): until it
-    exists nobody signs in as a handler, and every page already checks the handler scope."""
+    """A handler's contact in the handlers file (property company, owner unit, department) as a
+    subject whose scope is the handler's name: its own tickets only. The first handler listing this
+    identity wins (one person on two handlers' lists signs in for the first)."""
+    for handler, contacts in handler_contacts.current().handlers.items():
+        for contact in contacts:
+            if contact.key == (channel, sender_id):
+                return Subject("handler", channel, sender_id, (handler,), contact.label)
     return None
 
 
@@ -156,16 +161,20 @@ def link_url(token: str) -> str:
 
 
 def issue_link(channel: str, sender_id: str, engine=None, now: Optional[datetime] = None) -> str:
-    """The one-time sign-in link for a staff member (what /登录 in chat replies with); refuses anyone
-    the roster does not list as staff with :class:`SignInError`."""
+    """The one-time sign-in link (what /登录 in chat replies with) for a staff member, or else for a
+    handler's contact (their own tickets only); refuses anyone else with :class:`SignInError`."""
     from bot.core.db import get_engine
 
     engine = engine or get_engine()
-    if roster.authorize(channel, sender_id, engine) is None:
+    if roster.authorize(channel, sender_id, engine) is not None:
+        role = "staff"
+    elif handler_subject(channel, sender_id, engine) is not None:
+        role = "handler"
+    else:
         raise SignInError(get_config().messages["not_staff"])
     now = now or _utcnow()
-    token = create_link(engine, "staff", channel, sender_id, now)
-    audit(engine, None, "link_issued", now, target=f"{channel}:{sender_id}", subject_override=("staff", channel, sender_id))
+    token = create_link(engine, role, channel, sender_id, now)
+    audit(engine, None, "link_issued", now, target=f"{channel}:{sender_id}", subject_override=(role, channel, sender_id))
     return link_url(token)
 
 
