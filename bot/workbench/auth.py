@@ -117,7 +117,7 @@ def handler_subject(channel: str, sender_id: str, engine) -> Optional[Subject]:
     """A handler's contact in the handlers file (property company, owner unit, department) as a
     subject whose scope is the handler's name: its own tickets only. The first handler listing this
     identity wins (one person on two handlers' lists signs in for the first)."""
-    for handler, contacts in handler_contacts.current().handlers.items():
+    for handler, contacts in handler_contacts.current().handlers().items():
         for contact in contacts:
             if contact.key == (channel, sender_id):
                 return Subject("handler", channel, sender_id, (handler,), contact.label)

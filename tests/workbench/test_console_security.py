@@ -208,3 +208,26 @@ def test_the_audit_log_is_for_the_streets_staff(site):
     assert site.client(WANGYUAN).get("/audit").status_code == 403
     page = site.client(STREET).get(f"/audit?ticket={site.extra['xiyuan']}")
     assert page.status_code == 200 and "越权访问（已拒绝）" in page.text and "望园社区办公室" in page.text
+
+
+def test_a_handlers_contact_signs_in_from_chat_and_sees_only_its_own_tickets(site):
+    from urllib.parse import parse_qs, urlparse
+
+    from bot.workbench import auth
+
+    store = site.extra["store"]
+    theirs = store.create(category="leak", description="5号楼屋顶漏水", reporter_channel="wechat",
+                          reporter_id="oResident0003", community="万柳西园社区", building="5")
+    assert theirs.handler_name == "首华物业"
+    url = auth.issue_link("wecom", "shouhua-desk", site.engine)  # what /登录 answers them in WeChat Work
+    with pytest.raises(auth.SignInError):
+        auth.issue_link("wecom", "somebody-else", site.engine)
+    client = site.client(None)
+    assert client.post("/login", data={"t": parse_qs(urlparse(url).query)["t"][0]}).status_code == 303
+    queue = client.get("/tickets").text
+    assert theirs.id in queue
+    others = [ticket for ticket in (store.get(site.extra[k]) for k in ("wangyuan", "xiyuan"))
+              if ticket.handler_name != "首华物业"]
+    assert others and all(ticket.id not in queue for ticket in others)
+    assert client.get(f"/tickets/{others[0].id}").status_code == 403
+    assert client.get("/broadcasts").status_code == 403, "notices are for staff"
