@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import Optional
 
+from bot.core.redis import resilient_options
 from bot.core.settings import get_settings
 
 KEY_PREFIX = "linli:channel:"
@@ -34,7 +35,7 @@ class ShortTermStore:
         if self._redis is None:
             import redis.asyncio
 
-            self._redis = redis.asyncio.from_url(self.redis_url, decode_responses=True)
+            self._redis = redis.asyncio.from_url(self.redis_url, decode_responses=True, **resilient_options())
         return self._redis
 
     async def claim(self, key: str, ttl: float, value: str = "1") -> bool:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, OutputChannel, UserMessage
+from redis.exceptions import RedisError
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -32,6 +33,7 @@ from sanic.response import HTTPResponse
 from bot.channels import Direct, known_keys
 from bot.channels.dedup import ShortTermStore
 from bot.channels.guard import limit, screen, wording
+from bot.config.runtime import runtime_config
 from bot.core.settings import get_settings, is_loopback
 
 logger = logging.getLogger(__name__)
@@ -187,7 +189,12 @@ class RestInput(InputChannel):
             return response.json({"error": str(error)}, status=400)
         conversation = self.conversation(sender)
         output = RestOutput(self.store)
-        heard = screen(text, metadata, issued=await was_offered(self.store, conversation, text))
+        try:
+            issued = await was_offered(self.store, conversation, text)
+        except RedisError:  # the offered buttons live in Redis: down, nothing is heard, the caller is told
+            logger.warning("REST: Redis unreachable; the caller is asked to send again")
+            return response.json([{"recipient_id": conversation, "text": runtime_config().system_busy}])
+        heard = screen(text, metadata, issued=issued)
         if isinstance(heard, Direct):
             await output.send_text_message(conversation, heard.text)
             return response.json(output.messages)
