@@ -68,8 +68,8 @@ def test_callback_is_noticed_escalated_when_overdue_and_the_resident_told_once_d
     assert (told.output_channel, told.conversation_id, told.entities) == ("wechat", "o-amy", {"callback_id": str(request.id)})
     assert [s.action for s in callbacks.get(store, request.id).history] == [
         "requested", "notified", "escalated", "done", "told"]
-    assert [e.action for e in store.get(ticket.id).history][-3:] == [
-        "callback_requested", "callback_escalated", "callback_done"]
+    assert [e.action for e in store.get(ticket.id).history if e.action.startswith("callback_")] == [
+        "callback_requested", "callback_escalated", "callback_done"]  # beside the handler's own steps
     assert notices.staff_notice(store, "digest", ZONE)[1]["callbacks_open"] == 0
 
 
