@@ -424,14 +424,6 @@ def test_a_rider_without_a_photo_says_so(actions_db):
     assert skipped["photos"] == [] and skipped["requested_slot"] == "location"
 
 
-def test_request_human_with_a_malformed_phone_says_why(actions_db):
-    from actions.status import ActionRequestHuman
-    from tests.test_actions import run, tracker
-
-    _, messages = run(ActionRequestHuman(), tracker("转人工", intent="request_human", slots={"phone": "12345"}))
-    assert "手机号格式不对" in messages[0]["text"]
-
-
 # -- end to end: real Rasa and action servers, the REST channel -----------------------------------------
 
 @pytest.fixture
