@@ -70,7 +70,7 @@ def test_report_as_table_and_json(env, ticket):
     figures = json.loads(linli(env, "report", "--json").stdout)
     assert figures["response_rate"]["counts"]["in_time"] == 1 and figures["resolution_rate"]["rate"] is None
     assert set(figures) == {"period", "community", "response_rate", "resolution_rate", "satisfaction_rate",
-                            "followups"}
+                            "followups", "proactive"}  # proactive cases counted apart from the rates
     for args, message in ((("--community", "火星"), "没有这个社区"), (("--from", "2026-13-01"), "日期格式不对"),
                           (("--from", "2026-11-30", "--to", "2026-11-01"), "开始日期晚于结束日期")):
         result = linli(env, "report", *args)
