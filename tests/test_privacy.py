@@ -15,8 +15,8 @@ import pytest
 import redis
 from sqlalchemy import create_engine, insert
 
-from bot.callbacks.models import CallbackRequest
 from bot.callbacks import store as callbacks
+from bot.callbacks.models import CallbackRequest
 from bot.callbacks.store import mask_existing_notes
 from bot.core.db import session_scope
 from bot.people.roster import Staff
