@@ -354,11 +354,14 @@ def linli_env(layout: int, run_dir: Path, redis_url: str, database_url: Optional
               bot: str = "linli") -> tuple[dict, Path]:
     var = run_dir / f"{bot}-{layout}"
     var.mkdir(parents=True, exist_ok=True)
-    (var / "credentials.yml").write_text("rest:\n")
+    (var / "credentials.yml").write_text("{}\n")  # no platform channels; Linli's REST channel from LINLI_REST
     env = base_env()
+    # As `linli run` is allowed to start without tokens: REST and Rasa's API on this machine only.
     env.update(LINLI_VAR_DIR=str(var), LINLI_DATABASE_URL=database_url or f"sqlite:///{var / 'linli.db'}",
                LINLI_CREDENTIALS=str(var / "credentials.yml"), LINLI_RASA_PORT=str(free_port()),
-               LINLI_ACTION_PORT=str(free_port()), LINLI_SCHEDULER_KEY_PREFIX=f"bench{bot}")
+               LINLI_ACTION_PORT=str(free_port()), LINLI_SCHEDULER_KEY_PREFIX=f"bench{bot}",
+               LINLI_REST="on", LINLI_RASA_HOST="127.0.0.1", LINLI_HEALTH_PORT=str(free_port()),
+               LINLI_CONSOLE_PORT=str(free_port()))
     if layout > 1:
         env["LINLI_REDIS_URL"] = redis_url
     return env, var
@@ -432,7 +435,7 @@ async def load(url: str, script: list[str], residents: int, seconds: float, pref
             "finished": finished, "started": started}
 
 
-async def actions_run(url: str, started: list[str], finished: list[str], most: int = 2000) -> dict:
+async def actions_run(url: str, started: list[str], finished: list[str], most: int = 2000, prefix: str = "") -> dict:
     """What Rasa ran during a pass, read back from the trackers of its conversations (Linli serves
     Rasa's HTTP API; every conversation of a pass has a sender of its own): user turns, each
     action's runs and form activations, in total over the pass (``in_pass``, partial conversations
@@ -443,7 +446,7 @@ async def actions_run(url: str, started: list[str], finished: list[str], most: i
     read = whole_read = 0
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=TURN_TIMEOUT)) as http:
         for sender in started[:most]:
-            async with http.get(f"{url}/conversations/{sender}/tracker") as reply:
+            async with http.get(f"{url}/conversations/{prefix}{sender}/tracker") as reply:
                 if reply.status != 200:
                     continue
                 events = (await reply.json()).get("events") or []
@@ -550,7 +553,9 @@ async def run_pass(stack: Stack, others: list[Stack], script: list[str], residen
                 idle, load_before, sorted(set(result["errors"]))[:3], result["conversations"])
     if spy and recorders:
         row = done.row()
-        row["actions"] = await actions_run(stack.url, result["started"], result["finished"])
+        # Linli's REST conversations are "rest:<sender>" (bot/channels/rest.py)
+        row["actions"] = await actions_run(stack.url, result["started"], result["finished"],
+                                           prefix="" if stack.bot == "stock" else "rest:")
         row["linli_root"] = str(stack.cwd)  # the sources the recorded line numbers belong to
         spy.write(recorders, row)
     return done
