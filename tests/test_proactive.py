@@ -74,9 +74,6 @@ def _last_season(work):
                      community=community, building=building)
 
 
-@pytest.mark.xfail(strict=True, reason="known bug since the handlers and call-backs work merged: the riders' "
-                   "proactive nudge job is never run under the manual clock (APScheduler reports 'No job by the "
-                   "id of proactive:…' every round); see issue 10's note")
 def test_a_proactive_case_is_proposed_from_last_season_approved_and_dispatched(work, rasa, engine):
     _last_season(work)
     store = work.tickets

@@ -25,6 +25,7 @@ from bot.core.db import get_engine, init_db
 from bot.core.settings import PACKAGE_DATA, PROJECT_ROOT
 from bot.scheduling.lease import LocalLease, RedisLease
 from bot.scheduling.scheduler import Scheduler
+from bot.scheduling.triggers import CatchUpInterval
 from bot.tickets.store import TicketStore
 from bot.workflows import followups, planning
 from tests.scheduling import REDIS_URL, FakeRasa, beijing, settings_for, start_scheduler, wait_for
@@ -201,6 +202,25 @@ def test_missed_recurring_runs_coalesce_into_one_and_stale_ones_are_skipped(sqli
         again.stop()
         assert sorted(kw["job"] for _, kw in calls) == expected
 
+
+
+def test_a_one_second_sweep_after_a_year_away_runs_once_at_once(sqlite_engine, rasa, calls, prefix):
+    """A catch-up interval goes straight to the latest missed run: APScheduler's own would step through
+    all 31 million missed seconds first, running nothing meanwhile."""
+    clock = ManualClock(beijing("2025-11-23 08:00"))
+    first = start_scheduler(sqlite_engine, rasa.url, clock, key_prefix=prefix, misfire_grace_seconds=3600)
+    first.every("test:every-second", "tests.test_scheduler:record", CatchUpInterval(seconds=1), quiet=False,
+                job="second")
+    first.stop()
+    calls.clear()
+    clock.set(beijing("2026-11-23 08:00:00.500"))
+    again = start_scheduler(sqlite_engine, rasa.url, clock, key_prefix=prefix, misfire_grace_seconds=3600)
+    try:
+        again.wait_idle(timeout=10)
+        assert [kw["job"] for _, kw in calls] == ["second"]
+        assert again.get("test:every-second").next_run == beijing("2026-11-23 08:00:01")
+    finally:
+        again.stop()
 
 # -- running jobs ------------------------------------------------------------------------------------
 

@@ -12,7 +12,6 @@ ticket's deadline class: not signed by then, the community's staff are told and 
 """
 from __future__ import annotations
 
-from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -28,6 +27,7 @@ from bot.messaging.recipients import Recipient
 from bot.messaging.send import notify_staff, send_each
 from bot.scheduling.registry import recurring
 from bot.scheduling.scheduler import Context
+from bot.scheduling.triggers import CatchUpInterval
 from bot.tickets.models import TicketEvent
 from bot.tickets.status import OPEN_VALUES
 from bot.tickets.views import TicketView
@@ -35,7 +35,7 @@ from bot.tickets.views import TicketView
 NOTICE_INTENT = "EXTERNAL_handler_notice"
 
 
-@recurring("handlers:notices", lambda context: IntervalTrigger(seconds=handler_policy().notice_sweep_seconds))
+@recurring("handlers:notices", lambda context: CatchUpInterval(seconds=handler_policy().notice_sweep_seconds))
 def sweep(context: Context, batch: int = 200) -> int:
     """Plans a notice for each dispatching step nobody planned yet (recent ones only: a scheduler
     down for a day does not send yesterday's dispatches as news). The mark goes in first and the job

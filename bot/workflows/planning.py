@@ -10,12 +10,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Optional
 
-from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import exists, or_, select, update
 
 from bot.core.db import session_scope
 from bot.scheduling.registry import SWEEP_STEPS, on_rebuild, recurring, sweep_step
 from bot.scheduling.scheduler import Context
+from bot.scheduling.triggers import CatchUpInterval
 from bot.tickets.models import Ticket
 from bot.tickets.status import OPEN_VALUES
 from bot.tickets.views import TicketView
@@ -36,7 +36,7 @@ def plan(context: Context, ticket: TicketView) -> Optional[FollowUpView]:
     return None
 
 
-@recurring("system:sweep", lambda context: IntervalTrigger(seconds=context.schedule.settings.sweep_seconds),
+@recurring("system:sweep", lambda context: CatchUpInterval(seconds=context.schedule.settings.sweep_seconds),
            on_start=True)
 def sweep(context: Context, batch: int = 500) -> dict:
     """Plans what nobody planned: new and changed tickets, supervision after a failed follow-up, and

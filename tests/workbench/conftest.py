@@ -133,9 +133,11 @@ def ask_followup(engine, rasa_url: str, ticket_id: str, round_: int) -> None:
     from tests.scheduling import settings_for
 
     clock = ManualClock(datetime.now(timezone.utc))
-    scheduler = Scheduler(settings_for(str(engine.url), rasa_url), clock=clock, policy=get_policy(), engine=engine).open()
+    settings = settings_for(str(engine.url), rasa_url)
+    scheduler = Scheduler(settings, clock=clock, policy=get_policy(), engine=engine).open()
     try:
-        context = Context(scheduler, TicketStore(engine=engine, clock=clock), Delivery(rasa_url, None, engine, clock),
+        delivery = Delivery(rasa_url, None, engine, clock, collecting=settings.collecting_channels)
+        context = Context(scheduler, TicketStore(engine=engine, clock=clock), delivery,
                           get_policy(), scheduler.recipients, clock)
         followups.ask(context, ticket_id, round_)
     finally:
