@@ -17,6 +17,7 @@ from bot.handlers.policy import handler_policy
 from bot.messaging.delivery import delivered
 from bot.staff.tickets import act
 from bot.tickets.errors import UnknownTicket
+from bot.workflows.notices import staff_notice
 from tests.scheduling import FakeRasa, beijing, start_scheduler
 
 MONDAY_10 = "2026-11-23 10:00"
@@ -123,6 +124,8 @@ def test_a_failed_notice_is_counted_as_failed_and_the_next_contact_gets_it(work,
         ("handler_notified", "已通知首华物业（工程部）")]
     records = {r.conversation_id: r.status for r in delivered(work.engine, f"dispatch:{ticket.id}:")}
     assert records == {"sh-desk": "failed", "9001": "sent"}
+    _, digest = staff_notice(work.tickets, "digest", "Asia/Shanghai", as_of=(work.clock() + timedelta(hours=1)).isoformat())
+    assert digest["failed_notices"] == f"\n派单通知没送到 1 次：{ticket.id}（请核对接单联系人）", "staff see it the next morning"
 
 
 def test_nobody_reached_is_tried_again_later(work, rasa):

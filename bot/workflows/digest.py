@@ -1,4 +1,5 @@
-"""The daily digest for staff: new, overdue, escalated, awaiting follow-up, call-backs still to make."""
+"""The daily digest for staff: new, overdue, escalated, awaiting follow-up, call-backs still to make,
+dispatch notices that failed."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -51,11 +52,14 @@ class Digest:
     pending_volunteers: int = 0
     open_callbacks: tuple = ()      # (id, community, expected_by) of call-backs not made yet, soonest first
     overdue_callbacks: int = 0
+    failed_notices: int = 0         # dispatch notices that reached no contact (history's handler_notice_failed)
+    failed_notice_ids: tuple[str, ...] = ()  # their tickets, newest failure first
 
 
 def digest(engine, as_of: datetime, community: str | None = None) -> Digest:
     """The last 24 hours for staff: new, overdue now, escalated, awaiting follow-up; call-backs
-    still open; and rider sign-ups waiting for approval (street-wide: a rider patrols several
+    still open; dispatch notices that reached nobody (a handler never told is a ticket nobody
+    works on); and rider sign-ups waiting for approval (street-wide: a rider patrols several
     communities)."""
     since = as_of - timedelta(days=1)
     where = [Ticket.community == community] if community else []
@@ -74,6 +78,10 @@ def digest(engine, as_of: datetime, community: str | None = None) -> Digest:
                                          .order_by(CallbackRequest.expected_by).limit(5)).all()
         late_callbacks = session.execute(select(func.count()).select_from(CallbackRequest)
                                          .where(*waiting, CallbackRequest.expected_by < as_of)).scalar()
+        failed = [TicketEvent.action == "handler_notice_failed", TicketEvent.at >= since, TicketEvent.at < as_of]
+        failed_ids = session.execute(select(TicketEvent.ticket_id).join(Ticket, Ticket.id == TicketEvent.ticket_id)
+                                     .where(*where, *failed).group_by(TicketEvent.ticket_id)
+                                     .order_by(func.max(TicketEvent.at).desc()).limit(5)).scalars()
         return Digest(new=count(Ticket.created_at >= since, Ticket.created_at < as_of), overdue=count(*overdue),
                       escalated=count(TicketEvent.action == "escalated", TicketEvent.at >= since,
                                       TicketEvent.at < as_of, of=TicketEvent),
@@ -81,4 +89,5 @@ def digest(engine, as_of: datetime, community: str | None = None) -> Digest:
                       overdue_ids=tuple(overdue_ids.scalars()),
                       pending_volunteers=session.execute(select(func.count()).select_from(Volunteer)
                                                          .where(Volunteer.status == "pending")).scalar(),
-                      open_callbacks=tuple(tuple(row) for row in open_callbacks), overdue_callbacks=late_callbacks)
+                      open_callbacks=tuple(tuple(row) for row in open_callbacks), overdue_callbacks=late_callbacks,
+                      failed_notices=count(*failed, of=TicketEvent), failed_notice_ids=tuple(failed_ids))

@@ -43,6 +43,8 @@ def staff_notice(tickets: TicketStore, notice: str, zone: str, ticket_id: str | 
             "date": local_time(now, zone)[:-5], "street": tickets.directory.street, "new": figures.new,
             "overdue": figures.overdue, "escalated": figures.escalated, "awaiting": figures.awaiting_followup,
             "overdue_list": "、".join(figures.overdue_ids) or "无",
+            "failed_notices": f"\n派单通知没送到 {figures.failed_notices} 次：{'、'.join(figures.failed_notice_ids)}"
+                              "（请核对接单联系人）" if figures.failed_notices else "",
             "pending_volunteers": f"\n待审核的骑手志愿者 {figures.pending_volunteers} 人（/志愿者 查看）"
                                   if figures.pending_volunteers else "",
             "weekly": _weekly(tickets, now, zone)}
