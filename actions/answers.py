@@ -9,6 +9,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.common import directory, latest_intent
+from actions.misunderstood import is_correction
+from actions.status import ActionFallbackOptions
 from bot.tickets.dispatch import dispatch
 
 
@@ -146,12 +148,24 @@ def answer_in_place(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
     return True
 
 
+async def stepped_aside(dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[Dict[Text, Any]]:
+    """The resident said no to "which community?" (validate_*_form stepped out): "不对，我问的不是
+    这个" means the question was misread, kept for the workbench and answered as a miss; any other
+    no ("算了") is taken as it is."""
+    if is_correction(tracker):
+        return await ActionFallbackOptions().run(dispatcher, tracker, domain)
+    dispatcher.utter_message(response="utter_question_dropped")
+    return []
+
+
 class ActionAnswerResponsibleParty(Action):
     def name(self) -> Text:
         return "action_answer_responsible_party"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> List[Dict[Text, Any]]:
+        if latest_intent(tracker) == "deny":
+            return [SlotSet("requested_slot", None), *await stepped_aside(dispatcher, tracker, domain)]
         responsible_party(dispatcher, tracker)
         return [SlotSet("requested_slot", None)]
 
@@ -162,5 +176,8 @@ class ActionAnswerPropertyHotline(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> List[Dict[Text, Any]]:
+        done = [SlotSet("requested_slot", None), SlotSet("hotline_subject", None)]
+        if latest_intent(tracker) == "deny":
+            return [*done, *await stepped_aside(dispatcher, tracker, domain)]
         property_hotline(dispatcher, tracker, tracker.get_slot("hotline_subject"))
-        return [SlotSet("requested_slot", None), SlotSet("hotline_subject", None)]
+        return done

@@ -124,9 +124,23 @@ class LocationValidation(FormValidationAction):
         return {"room": room if room.isdigit() and 2 <= len(room) <= 5 else None}
 
 
+def stepped_out(tracker: Tracker) -> bool:
+    """A "no" with no place in it while a question asks where ("不对，我问的不是这个", "算了"): the
+    resident is not answering, so the question is not asked again (its answer action says why)."""
+    said = {e.get("entity") for e in (tracker.latest_message or {}).get("entities") or []}
+    return (latest_intent(tracker) == "deny" and not said & {"community", "building"}
+            and not any(ch.isdigit() for ch in _text(tracker)))
+
+
 class ValidateResponsibleForm(LocationValidation):
     def name(self) -> Text:
         return "validate_responsible_form"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> List[Dict[Text, Any]]:
+        if tracker.get_slot("requested_slot") and stepped_out(tracker):
+            return [SlotSet("requested_slot", None)]
+        return await super().run(dispatcher, tracker, domain)
 
     async def required_slots(self, domain_slots: List[Text], dispatcher: CollectingDispatcher,
                              tracker: Tracker, domain: DomainDict) -> List[Text]:

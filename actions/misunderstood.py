@@ -35,7 +35,7 @@ def remember_misunderstood(tracker: Tracker) -> Optional[int]:
     intent = latest_intent(tracker)
     recent = _user_events(tracker, 2)
     if intent in STRAY_INTENTS:
-        if intent != "deny" or not _is_correction(tracker):
+        if intent != "deny" or not is_correction(tracker):
             return None
         message, reason = (recent[1] if len(recent) > 1 else None), "corrected"
     else:
@@ -69,7 +69,8 @@ def guess(parse: dict) -> tuple[Optional[str], Optional[float]]:
     return name, top.get("confidence")
 
 
-def _is_correction(tracker: Tracker) -> bool:
+def is_correction(tracker: Tracker) -> bool:
+    """The latest message says the assistant got the one before wrong ("不对，我问的不是这个")."""
     text = (tracker.latest_message or {}).get("text") or ""
     return any(word in text for word in get_config().correction_words)
 

@@ -244,3 +244,28 @@ def test_a_confirmation_sent_again_after_filing_shows_the_ticket_instead_of_not_
     assert filed.id in said[0]["text"], "the ticket the lost answer carried"
     _, stray = run(ActionFallbackOptions(), tracker("确认", intent="affirm", sender="r-again"))
     assert stray[0]["response"] == "utter_default", "an affirm out of the blue is still not understood"
+
+
+def test_no_to_which_community_ends_a_question_and_a_correction_is_kept_for_the_workbench():
+    from actions.location import ValidateHotlineForm
+    from bot.workbench.misunderstood import listing
+
+    asked = tracker("不对，我问的不是这个", intent="deny", slots={"requested_slot": "community"},
+                    active_loop="hotline_form")
+    events, said = run(ValidateHotlineForm(), asked)
+    assert slots_of(events)["requested_slot"] is None and not said, "not asked again"
+    question = {"event": "user", "text": "物业电话多少 我是13812345678", "message_id": "m-hotline",
+                "parse_data": {"text": "物业电话多少 我是13812345678",
+                               "intent": {"name": "ask_property_hotline", "confidence": 0.9}}}
+    asked.events.insert(0, question)
+    events, said = run(ActionAnswerPropertyHotline(), asked)
+    assert said[0]["response"] == "utter_default" and slots_of(events)["hotline_subject"] is None
+    [kept] = listing(common.store().engine)
+    assert (kept.reason, kept.guessed_intent) == ("corrected", "ask_property_hotline")
+    assert "13812345678" not in kept.text
+
+    _, said = run(ActionAnswerResponsibleParty(), tracker("算了", intent="deny", slots={"requested_slot": None}))
+    assert said[0]["response"] == "utter_question_dropped", "a plain no is taken as it is"
+    events, _ = run(ValidateHotlineForm(), tracker("不对，是6号楼", intent="deny", slots={"requested_slot": "building"},
+                                                   entities=[{"entity": "building", "value": "6"}]))
+    assert slots_of(events).get("requested_slot") == "community", "a place in it is an answer: the form goes on"
