@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Optional
 
+from bot.callbacks.store import CallbackView
 from bot.people import roster
 from bot.tickets.store import TicketStore
 from bot.tickets.views import TicketView
@@ -47,3 +48,17 @@ def staff_view(store: TicketStore, ticket: Optional[TicketView], channel: Option
 
 def is_staff(store: TicketStore, channel: Optional[str], sender_id: str) -> bool:
     return roster.authorize_recipient(channel, sender_id, store.engine) is not None
+
+
+def callback_phone_visible(store: TicketStore, callback: CallbackView, channel: Optional[str],
+                           sender_id: str) -> bool:
+    """Whether this staff member may read a call-back's phone number: whoever may see the ticket it
+    is about, or else staff serving its community (the street's staff for one of no community); a
+    handler's duty account only for a call-back about one of its own tickets."""
+    member = roster.authorize_recipient(channel, sender_id, store.engine)
+    if member is None:
+        return False
+    ticket = store.get(callback.ticket_id) if callback.ticket_id else None
+    if ticket is not None:
+        return member.may_see(ticket)
+    return not member.handlers and member.serves(callback.community)

@@ -3,6 +3,7 @@ each checked against the subject's scope first and written to the audit log (ref
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 import uuid
 from dataclasses import dataclass
@@ -12,25 +13,28 @@ from typing import Optional
 
 from bot.broadcasts import audience, compose, fanout, jobs, lifecycle
 from bot.config import broadcasts
-from bot.core.db import session_scope
 from bot.core.errors import PlainUserError, UserError
 from bot.core.settings import get_settings
 from bot.staff import tickets
-from bot.tickets.status import TRANSITIONS, TicketStatus
+from bot.tickets.status import OPEN_VALUES, TRANSITIONS, TicketStatus
 from bot.tickets.store import TicketStore
 from bot.tickets.views import TicketView
 from bot.volunteers import records
 from bot.workbench.auth import Subject, audit
 from bot.workbench.config import get_config
-from bot.workbench.models import TicketAttachment
 
 #: The ticket page's actions, in the order of its buttons; each is a ``bot.staff.act`` action.
 TICKET_ACTIONS = ("start", "assign", "note", "resolve", "reopen", "merge")
 #: The status an action moves a ticket to (the others change none).
 MOVES_TO = {"start": TicketStatus.IN_PROGRESS, "resolve": TicketStatus.RESOLVED, "reopen": TicketStatus.REOPENED}
-#: Being built elsewhere: the ticket page keeps a place for each.
-COMING = ("accept", "extension", "callback")
+#: The handler's side of the ticket page, each through the function its chat button calls
+#: (``bot.handlers.work``): sign for it, ask for more days, and staff's answer to that request.
+WORK_ACTIONS = ("accept", "extension", "extension_decide")
 PHOTO_MAX_BYTES = 5 * 1024 * 1024
+#: How an uploaded photo is named in the ticket history: letters only (a-p for each hex digit of
+#: its SHA-256), so the masking of phone and room numbers in history notes never touches it.
+PHOTO_PREFIX = "workbench:"
+PHOTO_NAME = re.compile(r"^[a-p]{32}\.(?:jpg|png)$")
 
 
 class Refused(PlainUserError):
@@ -74,7 +78,8 @@ def act_on_ticket(store: TicketStore, subject: Subject, action: str, ticket_id: 
                   text: Optional[str] = None, handler_kind: Optional[str] = None,
                   photo: Optional[tuple[bytes, str]] = None) -> Acted:
     """``bot.staff.act`` then ``bot.staff.plan``, exactly as `linli tickets` does; refusals raise
-    :class:`UserError` (``user_message`` for the page) after being audited."""
+    :class:`UserError` (``user_message`` for the page) after being audited. A photo goes into the
+    ticket's history first, as the chat's 反馈 records its photos before resolving."""
     engine = store.engine
     try:
         if action not in TICKET_ACTIONS:
@@ -83,9 +88,9 @@ def act_on_ticket(store: TicketStore, subject: Subject, action: str, ticket_id: 
         if action == "merge":
             text = _ticket_for(store, subject, (text or "").strip()).id
         stored = _check_photo(photo) if photo else None
+        if stored and _goes_through(ticket, action):
+            record_photo(store, ticket.id, stored, subject)
         changed = tickets.act(store, action, ticket.id, subject.actor, (text or "").strip() or None, handler_kind)
-        if stored:
-            attach_photo(engine, changed.id if action != "merge" else ticket.id, stored, action, subject.actor, now)
         followup = tickets.plan(store, changed)
     except UserError as error:
         audit(engine, subject, f"ticket_{action}"[:32], now, ticket_id=str(ticket_id)[:16], outcome="refused",
@@ -94,6 +99,13 @@ def act_on_ticket(store: TicketStore, subject: Subject, action: str, ticket_id: 
     audit(engine, subject, f"ticket_{action}", now, ticket_id=ticket.id, detail=(text or None), ip=ip,
           target=changed.id if action == "merge" else None)
     return Acted(changed, followup)
+
+
+def _goes_through(ticket: TicketView, action: str) -> bool:
+    """Whether the action's transition is legal now: a photo of a refused 办结 is not kept."""
+    if ticket.merged_into:
+        return False
+    return action not in MOVES_TO or MOVES_TO[action] in TRANSITIONS[TicketStatus(ticket.status)]
 
 
 def _check_photo(photo: tuple[bytes, str]) -> tuple[bytes, str]:
@@ -121,20 +133,179 @@ def photo_folder() -> Path:
     return get_settings().var_dir / "workbench" / "photos"
 
 
-def attach_photo(engine, ticket_id: str, photo: tuple[bytes, str], action: str, actor: str, now: datetime) -> str:
-    """Stores an uploaded photo under the var folder, named by content, and lists it with the ticket.
-    (To move into the ticket store as ``TicketStore.add_photos``, with its own history step.)"""
+def save_photo(photo: tuple[bytes, str]) -> str:
+    """Writes a checked photo under the var folder, named by its content (the same photo twice is one
+    file), and returns its file name."""
     data, kind = photo
+    digest = hashlib.sha256(data).hexdigest()[:32]
+    name = "".join(chr(ord("a") + int(c, 16)) for c in digest) + (".jpg" if kind == "JPEG" else ".png")
     folder = photo_folder()
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{hashlib.sha256(data).hexdigest()[:32]}.{'jpg' if kind == 'JPEG' else 'png'}"
+    path = folder / name
     if not path.exists():
         temporary = path.with_suffix(f".{uuid.uuid4().hex}.tmp")
         temporary.write_bytes(data)
         temporary.replace(path)
-    with session_scope(engine) as session:
-        session.add(TicketAttachment(ticket_id=ticket_id, path=str(path), action=action, uploaded_by=actor, at=now))
-    return str(path)
+    return name
+
+
+def record_photo(store: TicketStore, ticket_id: str, photo: tuple[bytes, str], subject: Subject) -> TicketView:
+    """The photo in the ticket's history through the ticket store, the step the chat's 反馈 writes
+    for a handler's photos (``handler_photos``; residents see its label, staff its note)."""
+    name = save_photo(photo)
+    who = subject.name or subject.sender_id
+    return store.record(ticket_id, subject.actor, "handler_photos", f"{who}现场照片：{PHOTO_PREFIX}{name}")
+
+
+def history_photos(ticket: TicketView) -> list[tuple[str, bool, datetime]]:
+    """(reference, uploaded here, when) of every photo the handler's side added to the ticket's
+    history: the workbench's by file name, the chat's by platform file id."""
+    found = []
+    for event in ticket.history:
+        if event.action != "handler_photos" or not event.note or "：" not in event.note:
+            continue
+        for reference in event.note.partition("：")[2].split("、"):
+            name = reference.strip().removeprefix(PHOTO_PREFIX)
+            found.append((name, reference.strip().startswith(PHOTO_PREFIX) and bool(PHOTO_NAME.match(name)),
+                          event.at))
+    return found
+
+
+def photo_path(ticket: TicketView, name: str) -> Optional[Path]:
+    """The file of an uploaded photo this ticket's history names, or None (any other name)."""
+    if not any(uploaded and found == name for found, uploaded, _ in history_photos(ticket)):
+        return None
+    path = photo_folder() / name
+    return path if path.is_file() else None
+
+
+# -- the handler's side: sign for, ask for more days, and staff's answer --------------------------
+
+def _contact(ticket: TicketView, subject: Subject, handler: Optional[str] = None):
+    """The subject as a contact of the ticket's handler (or of ``handler``), or None."""
+    from bot.handlers.contacts import contacts_for
+
+    return next((c for c in contacts_for(handler or ticket.handler_name or "")
+                 if c.key == (subject.channel, subject.sender_id)), None)
+
+
+def signed_for(ticket: TicketView) -> bool:
+    """Whether the ticket's current handler has signed for it since it was (re)dispatched, read from
+    its history as ``bot.handlers.work.is_signed`` reads the row."""
+    from bot.handlers.work import DISPATCHING
+
+    steps = [e.action for e in ticket.history]
+    last = max((i for i, a in enumerate(steps) if a in DISPATCHING), default=-1)
+    return "accepted" in steps[last + 1:]
+
+
+def pending_extension(engine, ticket_id: str):
+    """The ticket's extension request waiting for staff, or None."""
+    from bot.handlers.work import pending_extension as pending
+
+    return pending(engine, ticket_id)
+
+
+def work_allowed(ticket: TicketView, subject: Subject, pending, labels: dict) -> dict:
+    """For 签收, 延期 and its approval: None when the button works for this subject now, else why not
+    (the same checks ``bot.handlers.work`` makes, asked before the press)."""
+    words = get_config().disabled
+    status = labels["statuses"].get(ticket.status, ticket.status)
+    handler = ticket.handler_name or "承办单位"
+    closed = TicketStatus(ticket.status).value not in OPEN_VALUES
+    found: dict = {}
+    for action in WORK_ACTIONS:
+        if ticket.merged_into:
+            found[action] = words["merged"].format(target=ticket.merged_into)
+        elif closed:
+            found[action] = words["transition"].format(status=status, action=labels["actions"][action])
+        elif action == "extension_decide":
+            found[action] = _decide_refusal(ticket, subject, pending, words)
+        elif _contact(ticket, subject) is None:
+            found[action] = words["not_handler"].format(handler=handler, action=labels["actions"][action])
+        elif action == "accept" and signed_for(ticket):
+            found[action] = words["signed"].format(handler=handler)
+        elif action == "extension" and pending is not None:
+            found[action] = words["extension_pending"]
+        else:
+            found[action] = None
+    return found
+
+
+def _decide_refusal(ticket: TicketView, subject: Subject, pending, words: dict) -> Optional[str]:
+    """Why this subject may not answer the pending request: none pending, not staff of the ticket's
+    community, or the request is their own handler's (nobody approves their own extension)."""
+    if pending is None:
+        return words["extension_none"]
+    if not subject.serves(ticket.community):
+        return words["decide_staff_only"].format(community=ticket.community or "街道")
+    if pending.requested_by == f"{subject.channel}:{subject.sender_id}" or \
+            _contact(ticket, subject, pending.handler_name) is not None:
+        return words["decide_own"]
+    return None
+
+
+def work_on_ticket(store: TicketStore, subject: Subject, action: str, ticket_id: str, now: datetime, ip: str,
+                   form: dict, labels: dict) -> TicketView:
+    """签收, 申请延期 or its answer through the functions the chat's buttons call; refused (and
+    audited) when :func:`work_allowed` says no, before anything changes."""
+    from bot.handlers import work
+    from bot.handlers.policy import handler_policy
+
+    engine = store.engine
+    try:
+        if action not in WORK_ACTIONS:
+            raise Refused("这个操作不存在。")
+        ticket = _ticket_for(store, subject, ticket_id)
+        pending = pending_extension(engine, ticket.id)
+        reason = work_allowed(ticket, subject, pending, labels)[action]
+        if reason:
+            raise Refused(reason)
+        if action == "accept":
+            changed, _ = work.accept(store, ticket.id, subject.channel, subject.sender_id)
+            detail = None
+        elif action == "extension":
+            request = work.request_extension(store, handler_policy(), ticket.id, subject.channel, subject.sender_id,
+                                             form.get("days") or "", form.get("text") or "")
+            changed, detail = store.get(ticket.id), f"{request.hours // 24}天：{request.reason}"
+        else:
+            approve = form.get("decision") == "approve"
+            changed = work.decide_extension(store, pending.id, approve, subject.actor)
+            detail = "同意" if approve else "不同意"
+    except UserError as error:
+        audit(engine, subject, f"ticket_{action}"[:32], now, ticket_id=str(ticket_id)[:16], outcome="refused",
+              detail=error.user_message, ip=ip)
+        raise
+    audit(engine, subject, f"ticket_{action}"[:32], now, ticket_id=changed.id, detail=detail, ip=ip)
+    return changed
+
+
+# -- call-backs (转人工) ----------------------------------------------------------------------------
+
+def callback_visible(subject: Subject, callback) -> bool:
+    """Staff of the call-back's community (the street's staff: every one, also those of no community)."""
+    return subject.role == "staff" and (not subject.scope or callback.community in subject.scope)
+
+
+def callback_done(store: TicketStore, subject: Subject, callback_id, note: Optional[str], now: datetime,
+                  ip: str):
+    """已回电, exactly as `linli callbacks done ID NOTE` does: ``mark_done`` then ``plan_now``, which
+    plans the message that tells the resident."""
+    from bot.callbacks import store as callbacks
+    from bot.workflows.callbacks import plan_now
+
+    try:
+        if subject.role != "staff":
+            raise Refused(get_config().messages["forbidden"])
+        done = callbacks.mark_done(store, callback_id, subject.actor, note, subject.scope)
+    except UserError as error:
+        audit(store.engine, subject, "callback_done", now, target=str(callback_id)[:12], outcome="refused",
+              detail=error.user_message, ip=ip)
+        raise
+    plan_now(store, done)
+    audit(store.engine, subject, "callback_done", now, target=str(done.id), ticket_id=done.ticket_id,
+          detail=done.done_note, ip=ip)
+    return done
 
 
 # -- broadcasts ----------------------------------------------------------------------------------

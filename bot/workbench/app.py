@@ -25,15 +25,18 @@ from sanic.request import Request
 
 from bot.broadcasts import audience as audiences
 from bot.broadcasts import compose, errors, lifecycle, models
+from bot.callbacks import store as callbacks
 from bot.config import broadcasts
 from bot.config.directory import get_directory
 from bot.config.report import ReportConfig
 from bot.core.errors import UserError
 from bot.core.settings import Settings, get_settings
 from bot.core.text import duration
+from bot.handlers.policy import handler_policy
 from bot.privacy.masks import mask_phone, mask_room, mask_sender, mask_text
 from bot.reports import writers
 from bot.reports.period import Period, as_of_moment
+from bot.staff import access
 from bot.tickets.status import OPEN_VALUES
 from bot.tickets.store import TicketStore
 from bot.tickets.views import place
@@ -132,6 +135,9 @@ class Workbench:
                 except Exception:  # noqa: BLE001 - a broken roster must not break the page
                     self._names = {}
             return kind, self._names.get((channel, sender_id)) or rest
+        contact = auth.handler_contact(kind, rest)  # a handler's step from chat or here: "wecom:shouhua-desk"
+        if contact is not None:
+            return "handler", contact.label
         return "resident", mask_sender(rest or kind)
 
     def render(self, name: str, ctx: Ctx, status: int = 200, **values) -> response.HTTPResponse:
@@ -346,9 +352,13 @@ def create_app(settings: Optional[Settings] = None, engine=None, name: str = "li
                            *(c.name for c in wb.directory.communities),
                            *(b.owner_unit for c in wb.directory.communities for b in c.buildings.values()
                              if b.owner_unit)})
+        pending = actions.pending_extension(wb.engine, ticket.id)
         return wb.render("ticket.html", ctx, status=status, ticket=ticket, full=full, photos=photos, sketch=sketch,
                          followups=followups(wb.engine, ticket.id), allowed=actions.allowed(ticket, wb.labels),
-                         ticket_actions=actions.TICKET_ACTIONS, coming=actions.COMING, error=error, done=done,
+                         ticket_actions=actions.TICKET_ACTIONS, error=error, done=done, pending=pending,
+                         work=actions.work_allowed(ticket, ctx.subject, pending, wb.labels),
+                         extension_max_days=handler_policy().extension_max_days,
+                         report_photos=actions.history_photos(ticket), callbacks=ticket_callbacks(ctx, ticket),
                          attachments=queries.attachments(wb.engine, ticket.id), handlers=handlers,
                          merge_targets=queries.open_tickets_like(wb.engine, ctx.subject, ticket.id, ticket.community),
                          seconds_left=(ticket.deadline - ctx.now).total_seconds()
@@ -387,6 +397,14 @@ def create_app(settings: Optional[Settings] = None, engine=None, name: str = "li
                 return refused
             upload = request.files.get("photo") if request.files else None
             photo = (upload.body, upload.name) if upload is not None and upload.body else None
+            if action in actions.WORK_ACTIONS:
+                try:
+                    actions.work_on_ticket(wb.store(), ctx.subject, action, ticket.id, ctx.now, ctx.ip,
+                                           {k: ctx.form.get(k) for k in ctx.form},
+                                           wb.labels)
+                except UserError as error:
+                    return ticket_page(ctx, wb.store().get(ticket.id), status=409, error=error.user_message)
+                return response.redirect(f"/tickets/{ticket.id}?done={action}", status=303)
             try:
                 acted = actions.act_on_ticket(wb.store(), ctx.subject, action, ticket.id, ctx.now, ctx.ip,
                                               text=ctx.form.get("text"), handler_kind=None, photo=photo)
@@ -405,6 +423,72 @@ def create_app(settings: Optional[Settings] = None, engine=None, name: str = "li
             path = _local_photo(ticket.photos[index], wb.settings) if 0 <= index < len(ticket.photos) else None
             return _file(path) if path else wb.problem(ctx, wb.config.messages["not_found"], 404)
         return await run(request, page)
+
+    @app.get("/tickets/<ticket_id>/report-photos/<name>")
+    async def ticket_report_photo(request: Request, ticket_id: str, name: str):
+        def page(ctx: Ctx):
+            ticket, refused = visible_ticket(ctx, ticket_id)
+            if refused:
+                return refused
+            path = actions.photo_path(ticket, name)
+            return _file(path) if path else wb.problem(ctx, wb.config.messages["not_found"], 404)
+        return await run(request, page)
+
+    def ticket_callbacks(ctx: Ctx, ticket) -> list:
+        """The open call-backs about this ticket, for staff who may mark them done."""
+        if ctx.subject.role != "staff":
+            return []
+        listed = callbacks.list_callbacks(wb.store(), "open", (ticket.community,) if ticket.community else (), 500)
+        return [c for c in listed if c.ticket_id == ticket.id and actions.callback_visible(ctx.subject, c)]
+
+    # -- call-backs (转人工) --------------------------------------------------------------------------
+
+    def callback_page(ctx: Ctx, status: int = 200, error: Optional[str] = None, done: Optional[str] = None):
+        """The open call-backs of the communities the staff member serves, soonest promise first; the
+        phone in full only where access allows (masked otherwise), and who saw it on record."""
+        if ctx.subject.role != "staff":
+            return wb.problem(ctx, wb.config.messages["forbidden"], 403)
+        store = wb.store()
+        listed = [c for c in callbacks.list_callbacks(store, "open", ctx.subject.scope, 200)
+                  if actions.callback_visible(ctx.subject, c)]
+        shown = [(c, bool(c.phone) and access.callback_phone_visible(store, c, ctx.subject.channel,
+                                                                      ctx.subject.sender_id)) for c in listed]
+        full = [str(c.id) for c, visible in shown if visible]
+        if full:
+            auth.audit(wb.engine, ctx.subject, "callbacks_view", ctx.now, ip=ctx.ip,
+                       detail=f"full phone shown: #{', #'.join(full)}"[:2000])
+        return wb.render("callbacks.html", ctx, status=status, shown=shown, error=error, done=done,
+                         overdue=sum(1 for c in listed if c.is_overdue(ctx.now)))
+
+    @app.get("/callbacks")
+    async def callback_list(request: Request):
+        def page(ctx: Ctx):
+            done = ctx.args.get("done") or ""
+            return callback_page(ctx, done=done if done.isdigit() else None)
+        return await run(request, page)
+
+    @app.post("/callbacks/<callback_id:int>/done")
+    async def callback_done(request: Request, callback_id: int):
+        def page(ctx: Ctx):
+            if ctx.subject.role != "staff":
+                return wb.problem(ctx, wb.config.messages["forbidden"], 403)
+            found = callbacks.get(wb.store(), callback_id)
+            if found is None:
+                return wb.problem(ctx, wb.config.messages["not_found"], 404)
+            if not actions.callback_visible(ctx.subject, found):
+                auth.audit(wb.engine, ctx.subject, "refused_scope", ctx.now, target=str(found.id),
+                           ticket_id=found.ticket_id, outcome="refused",
+                           detail=f"{ctx.request.method} {ctx.request.path}"[:200], ip=ctx.ip)
+                return wb.problem(ctx, wb.config.messages["forbidden_callback"], 403)
+            try:
+                actions.callback_done(wb.store(), ctx.subject, found.id, ctx.form.get("note"), ctx.now, ctx.ip)
+            except UserError as error:
+                return callback_page(ctx, status=409, error=error.user_message)
+            back = ctx.form.get("back") or ""
+            if back.startswith("/tickets/") and found.ticket_id and back == f"/tickets/{found.ticket_id}":
+                return response.redirect(f"{back}?done=callback", status=303)
+            return response.redirect(f"/callbacks?done={found.id}", status=303)
+        return await run(request, page, change=True)
 
     @app.get("/attachments/<attachment_id:int>")
     async def attachment(request: Request, attachment_id: int):

@@ -117,10 +117,16 @@ def handler_subject(channel: str, sender_id: str, engine) -> Optional[Subject]:
     """A handler's contact in the handlers file (property company, owner unit, department) as a
     subject whose scope is the handler's name: its own tickets only. The first handler listing this
     identity wins (one person on two handlers' lists signs in for the first)."""
-    for handler, contacts in handler_contacts.current().handlers().items():
+    contact = handler_contact(channel, sender_id)
+    return Subject("handler", channel, sender_id, (contact.handler,), contact.label) if contact else None
+
+
+def handler_contact(channel: str, sender_id: str) -> Optional[handler_contacts.Contact]:
+    """The first handler's contact with this identity, or None (also names them in the history)."""
+    for contacts in handler_contacts.current().handlers().values():
         for contact in contacts:
             if contact.key == (channel, sender_id):
-                return Subject("handler", channel, sender_id, (handler,), contact.label)
+                return contact
     return None
 
 

@@ -30,6 +30,7 @@ class ConsoleConfig:
     disabled: dict
     messages: dict
     correction_words: tuple[str, ...] = ()
+    nav: tuple[dict, ...] = ()  # the menu: {path, label, staff?, street?}, in order
 
     @classmethod
     def load(cls, path: Path | str) -> "ConsoleConfig":
@@ -45,7 +46,8 @@ class ConsoleConfig:
                          custom_max_days=int(figures["custom_max_days"]),
                          poll_ms=int(raw["broadcasts"]["poll_ms"]), labels=dict(raw["labels"]),
                          disabled=dict(raw["disabled"]), messages=dict(raw["messages"]),
-                         correction_words=tuple(str(w) for w in raw["misunderstood"]["correction_words"]))
+                         correction_words=tuple(str(w) for w in raw["misunderstood"]["correction_words"]),
+                         nav=tuple(dict(item) for item in raw.get("nav") or ()))
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"{path}: missing or malformed workbench setting: {error}") from error
         if config.link_valid_minutes <= 0 or config.session_hours <= 0 or config.page_size <= 0:

@@ -66,9 +66,9 @@ class AuditEntry(Base):
 
 
 class TicketAttachment(Base):
-    """A photo staff uploaded on the workbench (with a resolution). The ticket's own ``photos`` are
-    the resident's; there is no store call to add more, so uploads are listed here with the history
-    step they belong to (to move into the ticket store: see the package's report)."""
+    """A photo uploaded on the workbench before uploads went into the ticket history (still shown).
+    New uploads are a ``handler_photos`` step written through the ticket store, as the chat's 反馈
+    writes its photos (``bot.workbench.actions.record_photo``); nothing writes here any more."""
 
     __tablename__ = "console_attachments"
 

@@ -95,7 +95,8 @@ def test_staff_sign_in_filter_open_reassign_and_resolve(site, page, tmp_path):
     expect(page.locator("#handler")).to_contain_text("金管家物业")
     expect(page.locator(".a-reopen button")).to_be_disabled()
     expect(page.locator(".a-reopen .reason")).to_have_text("工单现在是“已派单”，不能重办")
-    expect(page.locator("[data-coming=accept] button")).to_be_disabled()
+    expect(page.locator(".a-accept button")).to_be_disabled()  # street staff are not 金管家物业's contacts
+    expect(page.locator(".a-accept .reason")).to_have_text("只有承办单位（金管家物业）的接单人能签收")
 
     page.fill(".a-assign input[name=text]", "首华物业")
     page.click(".a-assign button")
