@@ -50,15 +50,34 @@ def is_staff(store: TicketStore, channel: Optional[str], sender_id: str) -> bool
     return roster.authorize_recipient(channel, sender_id, store.engine) is not None
 
 
+
 def callback_phone_visible(store: TicketStore, callback: CallbackView, channel: Optional[str],
                            sender_id: str) -> bool:
-    """Whether this staff member may read a call-back's phone number: whoever may see the ticket it
-    is about, or else staff serving its community (the street's staff for one of no community); a
-    handler's duty account only for a call-back about one of its own tickets."""
+    """Whether this staff member may read a call-back's phone number. It is for whoever must call,
+    as the call-back notice decides (bot.workflows.notices): the staff of its community, or the
+    street's staff when it has no community or none of its own staff. The street supervising a
+    community's call-back sees it masked, as in the overdue notice; a handler's duty account only
+    for a call-back about one of its own tickets."""
     member = roster.authorize_recipient(channel, sender_id, store.engine)
     if member is None:
         return False
-    ticket = store.get(callback.ticket_id) if callback.ticket_id else None
-    if ticket is not None:
-        return member.may_see(ticket)
-    return not member.handlers and member.serves(callback.community)
+    if member.handlers:
+        ticket = store.get(callback.ticket_id) if callback.ticket_id else None
+        return ticket is not None and member.may_see(ticket)
+    if member.communities:
+        return callback.community in member.communities
+    return not callback.community or callback.community not in _staffed_communities()
+
+
+_staffed: dict = {}
+
+
+def _staffed_communities() -> frozenset[str]:
+    """The communities some staff member serves by name (read again when the staff file changes)."""
+    from bot.config.staff import file_stamp, load_staff, staff_file
+
+    key = (str(staff_file()), file_stamp(staff_file()))
+    if key not in _staffed:
+        _staffed.clear()
+        _staffed[key] = frozenset(c for m in load_staff() for c in m.communities)
+    return _staffed[key]

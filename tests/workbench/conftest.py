@@ -29,6 +29,7 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 STREET = ("wecom", "wangyuan-street-duty")  # 望园街道值班: the whole street
 WANGYUAN = ("wecom", "wangyuan-office")  # 望园社区办公室
 XIYUAN = ("wecom", "wanliuxiyuan-office")  # 万柳西园社区办公室
+SHOUHUA = ("wecom", "shouhua-desk")  # 首华物业（客服值班）: a handler's contact (handlers.yml)
 
 
 @dataclass
@@ -41,15 +42,16 @@ class Console:
     log: Path
     extra: dict = field(default_factory=dict)
 
-    def link(self, who: tuple[str, str] = STREET, now: datetime | None = None) -> str:
-        """A fresh one-time token for a staff member (what `linli console link` prints, without the URL)."""
-        return auth.create_link(self.engine, "staff", *who, now or datetime.now(timezone.utc))
+    def link(self, who: tuple[str, str] = STREET, now: datetime | None = None, role: str = "staff") -> str:
+        """A fresh one-time token for a staff member, or a handler's contact (what `linli console
+        link` and /登录 give, without the URL)."""
+        return auth.create_link(self.engine, role, *who, now or datetime.now(timezone.utc))
 
-    def client(self, who: tuple[str, str] | None = STREET) -> httpx.Client:
+    def client(self, who: tuple[str, str] | None = STREET, role: str = "staff") -> httpx.Client:
         """An HTTP client, signed in as ``who`` (None: not signed in)."""
         client = httpx.Client(base_url=self.url, follow_redirects=False, timeout=30)
         if who is not None:
-            response = client.post("/login", data={"t": self.link(who)})
+            response = client.post("/login", data={"t": self.link(who, role=role)})
             assert response.status_code == 303, response.text
         return client
 
@@ -111,12 +113,12 @@ def shot(page, name: str) -> Path:
     return path
 
 
-def sign_in(browser, console: Console, who: tuple[str, str] = STREET, viewport=(1366, 768)):
-    """A browser page signed in the way staff do: open the link, press the button."""
+def sign_in(browser, console: Console, who: tuple[str, str] = STREET, viewport=(1366, 768), role: str = "staff"):
+    """A browser page signed in the way staff (or a handler's contact) do: open the link, press the button."""
     context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, locale="zh-CN",
                                   timezone_id="Asia/Shanghai")
     page = context.new_page()
-    page.goto(f"{console.url}/login?t={console.link(who)}")
+    page.goto(f"{console.url}/login?t={console.link(who, role=role)}")
     page.click("#enter")
     page.wait_for_url(f"{console.url}/tickets")
     return page
@@ -124,12 +126,19 @@ def sign_in(browser, console: Console, who: tuple[str, str] = STREET, viewport=(
 
 def ask_followup(engine, rasa_url: str, ticket_id: str, round_: int) -> None:
     """What the follow-up job does when it is due, run here at once (a scheduler opened, not started)."""
+    from bot.workflows import followups
+
+    run_job(engine, rasa_url, lambda context: followups.ask(context, ticket_id, round_))
+
+
+def run_job(engine, rasa_url: str, job) -> None:
+    """A scheduler job (``job(context)``) run here at once, delivering to ``rasa_url`` as the
+    scheduler process would (a scheduler opened, not started)."""
     from bot.config.policy import get_policy
     from bot.core.clock import ManualClock
     from bot.messaging.delivery import Delivery
     from bot.scheduling.scheduler import Context, Scheduler
     from bot.tickets.store import TicketStore
-    from bot.workflows import followups
     from tests.scheduling import settings_for
 
     clock = ManualClock(datetime.now(timezone.utc))
@@ -139,6 +148,6 @@ def ask_followup(engine, rasa_url: str, ticket_id: str, round_: int) -> None:
         delivery = Delivery(rasa_url, None, engine, clock, collecting=settings.collecting_channels)
         context = Context(scheduler, TicketStore(engine=engine, clock=clock), delivery,
                           get_policy(), scheduler.recipients, clock)
-        followups.ask(context, ticket_id, round_)
+        job(context)
     finally:
         scheduler.stop(release=False)

@@ -9,13 +9,15 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select, update
 
+from bot.callbacks import store as callbacks
 from bot.core.db import session_scope
+from bot.handlers.models import ExtensionRequest
 from bot.tickets.store import TicketStore
 from bot.workbench.models import AuditEntry, ConsoleSession
-from tests.workbench.conftest import STREET, WANGYUAN, XIYUAN, start_console
+from tests.workbench.conftest import SHOUHUA, STREET, WANGYUAN, XIYUAN, start_console
 
 PHONE = "13812345678"
-PAGES = ["/tickets", "/tickets.csv", "/broadcasts", "/figures", "/volunteers", "/misunderstood", "/audit"]
+PAGES = ["/tickets", "/tickets.csv", "/broadcasts", "/figures", "/volunteers", "/misunderstood", "/audit", "/callbacks"]
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +29,11 @@ def site(tmp_path_factory):
                             phone=PHONE)
     xiyuan = store.create(category="noise", description="楼下装修太吵", reporter_channel="wechat",
                           reporter_id="oResident0002", community="万柳西园社区", building="5", phone="13900008888")
-    console.extra.update(wangyuan=wangyuan.id, xiyuan=xiyuan.id, store=store)
+    mine, _ = callbacks.request(store, "wechat", "oResident0001", phone=PHONE)  # about the 望园社区 ticket
+    theirs, _ = callbacks.request(store, "wechat", "oResident0002", phone="13900008888")
+    nowhere, _ = callbacks.request(store, "wechat", "oNowhere0001", phone="13700007777")  # no community: the street's
+    console.extra.update(wangyuan=wangyuan.id, xiyuan=xiyuan.id, store=store, callback=mine.id,
+                         their_callback=theirs.id, nowhere=nowhere.id)
     yield console
     console.stop()
 
@@ -40,7 +46,8 @@ def ticket_pages(site) -> list[str]:
 def actions(site) -> list[tuple[str, dict]]:
     ticket = site.extra["wangyuan"]
     return [(f"/tickets/{ticket}/{action}", {"text": "x"}) for action in
-            ("start", "assign", "note", "resolve", "reopen", "merge")] + [
+            ("start", "assign", "note", "resolve", "reopen", "merge", "accept", "extension", "extension_decide")] + [
+        (f"/callbacks/{site.extra['callback']}/done", {"note": "x"}),
         ("/broadcasts/preview", {"text": "停水"}), ("/broadcasts/send", {"text": "停水"}), ("/broadcasts/1/cancel", {}),
         ("/volunteers/approve", {"who": "x"}), ("/volunteers/pause", {"who": "x"}),
         ("/misunderstood/1/label", {"intent": "greet"}), ("/logout", {})]
@@ -231,3 +238,113 @@ def test_a_handlers_contact_signs_in_from_chat_and_sees_only_its_own_tickets(sit
     assert others and all(ticket.id not in queue for ticket in others)
     assert client.get(f"/tickets/{others[0].id}").status_code == 403
     assert client.get("/broadcasts").status_code == 403, "notices are for staff"
+
+
+# -- the handler's side and the call-backs ------------------------------------------------------------
+
+def refusals(site, action: str) -> list:
+    with session_scope(site.engine) as session:
+        return session.execute(select(AuditEntry).where(AuditEntry.action == action, AuditEntry.outcome == "refused")
+                               ).scalars().all()
+
+
+def test_signing_for_asking_for_days_and_marking_a_call_back_done_need_the_csrf_token(site):
+    client = site.client(STREET)
+    ticket, callback = site.extra["wangyuan"], site.extra["callback"]
+    before = history(site, ticket)
+    for action, form in (("accept", {}), ("extension", {"days": "3", "text": "等配件"}),
+                         ("extension_decide", {"decision": "approve"})):
+        assert client.post(f"/tickets/{ticket}/{action}", data=form).status_code == 403, action
+        assert client.post(f"/tickets/{ticket}/{action}", data={**form, "csrf": "wrong"}).status_code == 403, action
+    assert client.post(f"/callbacks/{callback}/done", data={"note": "没有令牌"}).status_code == 403
+    assert history(site, ticket) == before
+    assert callbacks.get(site.extra["store"], callback).status == "open"
+    with session_scope(site.engine) as session:
+        refused = session.execute(select(AuditEntry.detail).where(AuditEntry.action == "refused_csrf")).scalars().all()
+    assert f"POST /callbacks/{callback}/done" in refused and f"POST /tickets/{ticket}/accept" in refused
+
+
+def test_another_communitys_call_back_and_ticket_are_neither_shown_nor_changed(site):
+    client = site.client(WANGYUAN)
+    mine, theirs, xiyuan = site.extra["callback"], site.extra["their_callback"], site.extra["xiyuan"]
+    queue = client.get("/callbacks")
+    assert queue.status_code == 200
+    assert f'data-callback="{mine}"' in queue.text and f'data-callback="{theirs}"' not in queue.text
+    assert f'data-callback="{site.extra["nowhere"]}"' not in queue.text  # the street's, not a community's
+    csrf = csrf_of(queue.text)
+    refused = client.post(f"/callbacks/{theirs}/done", data={"csrf": csrf, "note": "不是我们的"})
+    assert refused.status_code == 403 and "不在您负责的社区" in refused.text
+    assert callbacks.get(site.extra["store"], theirs).status == "open"
+    with session_scope(site.engine) as session:
+        scope = session.execute(select(AuditEntry).where(AuditEntry.action == "refused_scope",
+                                                         AuditEntry.target == str(theirs))).scalars().all()
+    assert scope and all((e.channel, e.sender_id) == WANGYUAN for e in scope)
+    before = history(site, xiyuan)
+    for action in ("accept", "extension", "extension_decide"):
+        assert client.post(f"/tickets/{xiyuan}/{action}", data={"csrf": csrf, "days": "3", "text": "x",
+                                                                "decision": "approve"}).status_code == 403, action
+    assert client.get(f"/tickets/{xiyuan}/report-photos/{'a' * 32}.png").status_code == 403
+    assert history(site, xiyuan) == before
+    assert client.post("/callbacks/999999/done", data={"csrf": csrf}).status_code == 404
+
+
+def test_staff_who_are_not_the_handler_cannot_sign_and_a_handler_cannot_approve_its_own_extension(site):
+    store = site.extra["store"]
+    ticket = store.create(category="leak", description="6号楼屋顶漏水", reporter_channel="wechat",
+                          reporter_id="oResident0006", community="万柳西园社区", building="6")
+    assert ticket.handler_name == "首华物业"
+    street = site.client(STREET)
+    signed = street.post(f"/tickets/{ticket.id}/accept", data={"csrf": csrf_of(street.get("/tickets").text)})
+    assert signed.status_code == 409 and "只有承办单位（首华物业）的接单人能签收" in signed.text
+    assert history(site, ticket.id) == 1 + 1  # created, dispatched: nothing more
+
+    handler = site.client(SHOUHUA, role="handler")
+    csrf = csrf_of(handler.get(f"/tickets/{ticket.id}").text)
+    assert handler.post(f"/tickets/{ticket.id}/accept", data={"csrf": csrf}).status_code == 303
+    again = handler.post(f"/tickets/{ticket.id}/accept", data={"csrf": csrf})
+    assert again.status_code == 409 and "首华物业已经签收了" in again.text
+    asked = handler.post(f"/tickets/{ticket.id}/extension", data={"csrf": csrf, "days": "99", "text": "等配件"})
+    assert asked.status_code == 409 and "延期天数请写1到15之间的数字" in asked.text
+    assert handler.post(f"/tickets/{ticket.id}/extension", data={"csrf": csrf, "days": "4", "text": "等配件"}
+                        ).status_code == 303
+    approved = handler.post(f"/tickets/{ticket.id}/extension_decide", data={"csrf": csrf, "decision": "approve"})
+    assert approved.status_code == 409 and "只有万柳西园社区的工作人员能审批延期" in approved.text
+    with session_scope(site.engine) as session:
+        [request] = session.execute(select(ExtensionRequest).where(ExtensionRequest.ticket_id == ticket.id)).scalars()
+        assert request.status == "pending"
+    assert any(e.ticket_id == ticket.id for e in refusals(site, "ticket_extension_decide"))
+    assert handler.get("/callbacks").status_code == 403, "call-backs are the community's"
+    assert handler.post(f"/callbacks/{site.extra['their_callback']}/done", data={"csrf": csrf}).status_code == 403
+
+    staff = site.client(XIYUAN)
+    decided = staff.post(f"/tickets/{ticket.id}/extension_decide",
+                         data={"csrf": csrf_of(staff.get("/tickets").text), "decision": "refuse"})
+    assert decided.status_code == 303
+    assert store.get(ticket.id).history[-1].action == "extension_refused"
+    assert store.get(ticket.id).history[-1].actor == "staff:wecom:wanliuxiyuan-office"
+
+
+def test_a_call_backs_phone_shows_in_full_only_to_whoever_must_call(site):
+    mine, nowhere = site.extra["callback"], site.extra["nowhere"]
+    assert site.client(WANGYUAN).get("/callbacks").text.count(f'data-callback="{nowhere}"') == 0
+    community = site.client(WANGYUAN).get("/callbacks").text
+    assert PHONE in community  # 望园社区's staff call their residents
+    street = site.client(STREET).get("/callbacks").text
+    assert f'data-callback="{mine}"' in street and PHONE not in street and "138****5678" in street  # supervises
+    assert "13700007777" in street  # a call-back of no community is the street's to make
+    with session_scope(site.engine) as session:
+        views = session.execute(select(AuditEntry).where(AuditEntry.action == "callbacks_view")).scalars().all()
+    assert {(v.channel, v.sender_id) for v in views} >= {WANGYUAN, STREET}
+    assert any(f"#{mine}" in v.detail for v in views if (v.channel, v.sender_id) == WANGYUAN)
+
+    roster = site.staff_file.read_text(encoding="utf-8")
+    try:  # a handler's duty account: only the call-back about its own ticket
+        site.staff_file.write_text(roster + "- {channel: wecom, id: shouhua-duty-account, name: 首华值班账号, "
+                                            "communities: [万柳西园社区], handlers: [首华物业]}\n", encoding="utf-8")
+        unlinked, _ = callbacks.request(site.extra["store"], "wechat", "oWest0009", phone="13600006666",
+                                        community="万柳西园社区")
+        duty = site.client(("wecom", "shouhua-duty-account")).get("/callbacks").text
+        assert "13900008888" in duty  # about the 首华物业 ticket
+        assert f'data-callback="{unlinked.id}"' in duty and "13600006666" not in duty and "136****6666" in duty
+    finally:
+        site.staff_file.write_text(roster, encoding="utf-8")
