@@ -1,8 +1,10 @@
-"""The workbench (工作台): web pages where community staff — and later handlers — see and work their
-tickets, send notices, approve rider volunteers and read the figures (`linli console`).
+"""The workbench (工作台): web pages where community staff and handlers' contacts see and work their
+tickets (handlers: sign for, ask for more days), staff call residents back, send notices, approve
+rider volunteers and read the figures (`linli console`).
 
 Everything a page changes goes through the functions the chat commands and the CLI use
-(``bot.staff.act``/``plan``, ``bot.broadcasts``, ``bot.volunteers``); this package adds only what a
+(``bot.staff.act``/``plan``, ``bot.handlers.work``, ``bot.callbacks``, ``bot.broadcasts``,
+``bot.volunteers``); this package adds only what a
 browser needs: sign-in by one-time link, sessions, CSRF tokens, an audit log, listing queries
 (``queries.py``) and the pages themselves (Sanic + Jinja2, no JavaScript build).
 

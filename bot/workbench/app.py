@@ -484,9 +484,8 @@ def create_app(settings: Optional[Settings] = None, engine=None, name: str = "li
                 actions.callback_done(wb.store(), ctx.subject, found.id, ctx.form.get("note"), ctx.now, ctx.ip)
             except UserError as error:
                 return callback_page(ctx, status=409, error=error.user_message)
-            back = ctx.form.get("back") or ""
-            if back.startswith("/tickets/") and found.ticket_id and back == f"/tickets/{found.ticket_id}":
-                return response.redirect(f"{back}?done=callback", status=303)
+            if found.ticket_id and ctx.form.get("back") == f"/tickets/{found.ticket_id}":  # from its ticket page
+                return response.redirect(f"/tickets/{found.ticket_id}?done=callback", status=303)
             return response.redirect(f"/callbacks?done={found.id}", status=303)
         return await run(request, page, change=True)
 
