@@ -284,6 +284,9 @@ def test_another_communitys_call_back_and_ticket_are_neither_shown_nor_changed(s
         assert client.post(f"/tickets/{xiyuan}/{action}", data={"csrf": csrf, "days": "3", "text": "x",
                                                                 "decision": "approve"}).status_code == 403, action
     assert client.get(f"/tickets/{xiyuan}/report-photos/{'a' * 32}.png").status_code == 403
+    own = f"/tickets/{site.extra['wangyuan']}/report-photos"
+    assert client.get(f"{own}/{'a' * 32}.png").status_code == 404  # only photos its history names
+    assert client.get(f"{own}/..%2F..%2Flinli.db").status_code == 404
     assert history(site, xiyuan) == before
     assert client.post("/callbacks/999999/done", data={"csrf": csrf}).status_code == 404
 
