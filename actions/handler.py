@@ -258,7 +258,7 @@ class ActionExtensionDecide(Action):
             return []
         approve = entity(tracker, "decision") == "approve"
         try:
-            ticket = work.decide_extension(store(), request.id, approve, member.actor)
+            ticket = work.decide_extension(store(), request.id, approve, member.actor, decider=reporter(tracker))
         except UserError as error:
             dispatcher.utter_message(text=error.user_message)
             return []

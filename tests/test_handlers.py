@@ -262,7 +262,10 @@ def test_an_extension_request_reaches_the_community_and_an_approval_moves_the_de
     assert (asked.conversation_id, asked.entities) == ("wanliuxiyuan-office", {"extension_id": str(request.id),
                                                                                "ticket_id": ticket.id})
     before = work.tickets.get(ticket.id).deadline
-    approved = handler_work.decide_extension(work.tickets, request.id, True, "staff:wecom:wanliuxiyuan-office")
+    with pytest.raises(handler_work.HandlerRefused, match="自己单位的延期申请"):
+        handler_work.decide_extension(work.tickets, request.id, True, "staff:wecom:sh-desk", decider=("wecom", "sh-desk"))
+    approved = handler_work.decide_extension(work.tickets, request.id, True, "staff:wecom:wanliuxiyuan-office",
+                                             decider=("wecom", "wanliuxiyuan-office"))
     assert approved.deadline == before + timedelta(days=3)
     with pytest.raises(handler_work.HandlerRefused, match="已经同意"):
         handler_work.decide_extension(work.tickets, request.id, False, "staff:wecom:wanliuxiyuan-office")

@@ -17,7 +17,7 @@ from sqlalchemy.orm import object_session
 from bot.core.db import session_scope
 from bot.core.errors import PlainUserError
 from bot.core.text import local_time
-from bot.handlers.contacts import Contact, contacts_for
+from bot.handlers.contacts import Contact, contacts_for, is_contact
 from bot.handlers.models import ExtensionRequest, HandlerReturn
 from bot.handlers.policy import HandlerPolicy
 from bot.nlu.address import chinese_number
@@ -206,15 +206,20 @@ def pending_extension(engine, ticket_id: str) -> Optional[ExtensionRequest]:
             ExtensionRequest.ticket_id == ticket_id, ExtensionRequest.status == "pending")).scalar()
 
 
-def decide_extension(store: TicketStore, request_id: int, approve: bool, actor: str) -> TicketView:
+def decide_extension(store: TicketStore, request_id: int, approve: bool, actor: str,
+                     decider: tuple[str, str] | None = None) -> TicketView:
     """Staff approve (the deadline moves, and the deadline watch follows it) or refuse; the history
-    says which and who. Deciding twice changes nothing the second time."""
+    says which and who. Deciding twice changes nothing the second time. ``decider`` (channel, sender
+    id) may not be the one who asked nor a contact of the handler that asked: a community office
+    that is its own buildings' handler does not approve its own extension."""
     with session_scope(store.engine) as session:
         request = session.get(ExtensionRequest, int(request_id))
     if request is None:
         raise HandlerRefused("没有找到这条延期申请。")
     if request.status != "pending":
         raise HandlerRefused(f"这条延期申请已经{'同意' if request.status == 'approved' else '不同意'}了。")
+    if decider and (request.requested_by == ":".join(decider) or is_contact(request.handler_name, *decider)):
+        raise HandlerRefused("这是自己单位的延期申请，请由社区其他同事或街道审批。")
 
     def decided(row: Ticket, now: datetime) -> TicketEvent:
         claimed = object_session(row).execute(update_extension(request.id, approve, actor, now)).rowcount

@@ -270,7 +270,8 @@ def work_on_ticket(store: TicketStore, subject: Subject, action: str, ticket_id:
             changed, detail = store.get(ticket.id), f"{request.hours // 24}天：{request.reason}"
         else:
             approve = form.get("decision") == "approve"
-            changed = work.decide_extension(store, pending.id, approve, subject.actor)
+            changed = work.decide_extension(store, pending.id, approve, subject.actor,
+                                            decider=(subject.channel, subject.sender_id))
             detail = "同意" if approve else "不同意"
     except UserError as error:
         audit(engine, subject, f"ticket_{action}"[:32], now, ticket_id=str(ticket_id)[:16], outcome="refused",
