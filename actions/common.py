@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import lru_cache
+from typing import Any, Callable, Hashable
 from zoneinfo import ZoneInfo
 
 from rasa_sdk import Tracker
@@ -56,3 +57,14 @@ def entity(tracker: Tracker, name: str) -> str | None:
 
 def latest_intent(tracker: Tracker) -> str | None:
     return ((tracker.latest_message or {}).get("intent") or {}).get("name")
+
+
+def once_per_request(tracker: Tracker, key: Hashable, compute: Callable[[], Any]) -> Any:
+    """``compute()`` once for this action call (the tracker object lives for one request). Rasa's
+    form machinery asks ``required_slots`` several times per validation, and each asked the
+    database again for the sender's role and the duplicate search: a third of the action server's
+    CPU per form turn (bench/PROFILE.md, fix 1). ``key`` must name everything the value depends on."""
+    cache = tracker.__dict__.setdefault("_linli_once", {})
+    if key not in cache:
+        cache[key] = compute()
+    return cache[key]

@@ -15,7 +15,16 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.answers import answer_in_place
-from actions.common import directory, in_group, latest_intent, local_time, message_metadata, reporter, store
+from actions.common import (
+    directory,
+    in_group,
+    latest_intent,
+    local_time,
+    message_metadata,
+    once_per_request,
+    reporter,
+    store,
+)
 from actions.location import DECLINED, LocationValidation
 from bot.channels.privacy import group_notice
 from bot.nlu.address import normalize_phone
@@ -63,7 +72,7 @@ def _corrected(tracker: Tracker) -> bool:
 
 def is_rider(tracker: Tracker) -> bool:
     """Rider volunteers (流动吹哨人) report what they see on their rounds: the quick report."""
-    return role_of(*reporter(tracker)) == "volunteer"
+    return once_per_request(tracker, "role", lambda: role_of(*reporter(tracker))) == "volunteer"
 
 
 def _stale_duplicate(tracker: Tracker) -> Dict[Text, Any]:
@@ -220,9 +229,14 @@ class ValidateReportForm(LocationValidation):
         location = tracker.get_slot("location") or {}
         if not category or not ((community and building) or location):
             return None
-        found = store().find_duplicates(category, *reporter(tracker), community=community, building=building,
-                                        latitude=location.get("latitude"), longitude=location.get("longitude"))
-        return found[0] if found else None
+        latitude, longitude = location.get("latitude"), location.get("longitude")
+
+        def search() -> TicketView | None:
+            found = store().find_duplicates(category, *reporter(tracker), community=community, building=building,
+                                            latitude=latitude, longitude=longitude)
+            return found[0] if found else None
+
+        return once_per_request(tracker, ("duplicate", category, community, building, latitude, longitude), search)
 
     @staticmethod
     def _attachments(tracker: Tracker) -> List[Dict[Text, Any]]:

@@ -269,3 +269,30 @@ def test_no_to_which_community_ends_a_question_and_a_correction_is_kept_for_the_
     events, _ = run(ValidateHotlineForm(), tracker("不对，是6号楼", intent="deny", slots={"requested_slot": "building"},
                                                    entities=[{"entity": "building", "value": "6"}]))
     assert slots_of(events).get("requested_slot") == "community", "a place in it is an answer: the form goes on"
+
+
+def test_a_form_turn_asks_the_database_for_the_role_and_the_duplicate_once(monkeypatch):
+    """Rasa asks required_slots several times per validation: each used to read the role and search
+    duplicates again (bench/PROFILE.md, fix 1)."""
+    import actions.report as report
+
+    common.store().create(category="leak", description="屋顶漏水", community="万柳西园社区", building="5",
+                          reporter_channel="rest", reporter_id="someone-else")
+    calls = {"role": 0, "duplicates": 0}
+    role_of, find = report.role_of, common.store().find_duplicates
+
+    def counted_role(*args):
+        calls["role"] += 1
+        return role_of(*args)
+
+    def counted_find(*args, **kwargs):
+        calls["duplicates"] += 1
+        return find(*args, **kwargs)
+
+    monkeypatch.setattr(report, "role_of", counted_role)
+    monkeypatch.setattr(common.store(), "find_duplicates", counted_find)
+    turn = tracker("5号楼", entities=[{"entity": "building", "value": "5"}], active_loop="report_form",
+                   slots={"category": "leak", "community": "万柳西园社区", "requested_slot": "building"})
+    events, _ = run(ValidateReportForm(), turn)
+    assert slots_of(events).get("duplicate_of"), "the open leak is offered"
+    assert calls == {"role": 1, "duplicates": 1}
