@@ -218,7 +218,7 @@ def decide_extension(store: TicketStore, request_id: int, approve: bool, actor: 
         raise HandlerRefused("没有找到这条延期申请。")
     if request.status != "pending":
         raise HandlerRefused(f"这条延期申请已经{'同意' if request.status == 'approved' else '不同意'}了。")
-    if decider and (request.requested_by == ":".join(decider) or is_contact(request.handler_name, *decider)):
+    if decider and own_extension(request, *decider):
         raise HandlerRefused("这是自己单位的延期申请，请由社区其他同事或街道审批。")
 
     def decided(row: Ticket, now: datetime) -> TicketEvent:
@@ -233,6 +233,12 @@ def decide_extension(store: TicketStore, request_id: int, approve: bool, actor: 
                            note=f"同意{request.handler_name}延期{request.hours // 24}天，{local_time(row.deadline, store.zone)}前办结")
 
     return store.apply(request.ticket_id, actor, decided)
+
+
+def own_extension(request: ExtensionRequest, channel: str, sender_id: str) -> bool:
+    """Whether this identity asked for the extension or receives the asking handler's tickets: it
+    may not decide it (the chat, the workbench, and its greyed-out button ask the same)."""
+    return request.requested_by == f"{channel}:{sender_id}" or is_contact(request.handler_name, channel, sender_id)
 
 
 def update_extension(request_id: int, approve: bool, actor: str, now: datetime):

@@ -181,12 +181,11 @@ def photo_path(ticket: TicketView, name: str) -> Optional[Path]:
 
 # -- the handler's side: sign for, ask for more days, and staff's answer --------------------------
 
-def _contact(ticket: TicketView, subject: Subject, handler: Optional[str] = None):
-    """The subject as a contact of the ticket's handler (or of ``handler``), or None."""
-    from bot.handlers.contacts import contacts_for
+def _is_handler(ticket: TicketView, subject: Subject) -> bool:
+    """Whether the subject receives the ticket's handler's tickets (bot.handlers.contacts)."""
+    from bot.handlers.contacts import is_contact
 
-    return next((c for c in contacts_for(handler or ticket.handler_name or "")
-                 if c.key == (subject.channel, subject.sender_id)), None)
+    return is_contact(ticket.handler_name or "", subject.channel, subject.sender_id)
 
 
 def signed_for(ticket: TicketView) -> bool:
@@ -221,7 +220,7 @@ def work_allowed(ticket: TicketView, subject: Subject, pending, labels: dict) ->
             found[action] = words["transition"].format(status=status, action=labels["actions"][action])
         elif action == "extension_decide":
             found[action] = _decide_refusal(ticket, subject, pending, words)
-        elif _contact(ticket, subject) is None:
+        elif not _is_handler(ticket, subject):
             found[action] = words["not_handler"].format(handler=handler, action=labels["actions"][action])
         elif action == "accept" and signed_for(ticket):
             found[action] = words["signed"].format(handler=handler)
@@ -235,12 +234,13 @@ def work_allowed(ticket: TicketView, subject: Subject, pending, labels: dict) ->
 def _decide_refusal(ticket: TicketView, subject: Subject, pending, words: dict) -> Optional[str]:
     """Why this subject may not answer the pending request: none pending, not staff of the ticket's
     community, or the request is their own handler's (nobody approves their own extension)."""
+    from bot.handlers import work
+
     if pending is None:
         return words["extension_none"]
     if not subject.serves(ticket.community):
         return words["decide_staff_only"].format(community=ticket.community or "街道")
-    if pending.requested_by == f"{subject.channel}:{subject.sender_id}" or \
-            _contact(ticket, subject, pending.handler_name) is not None:
+    if work.own_extension(pending, subject.channel, subject.sender_id):
         return words["decide_own"]
     return None
 

@@ -414,25 +414,24 @@ def create_app(settings: Optional[Settings] = None, engine=None, name: str = "li
             return response.redirect(f"/tickets/{shown}?done={action}", status=303)
         return await run(request, page, change=True)
 
-    @app.get("/tickets/<ticket_id>/photos/<index:int>")
-    async def ticket_photo(request: Request, ticket_id: str, index: int):
+    async def ticket_file(request: Request, ticket_id: str, locate):
+        """A file of a ticket the subject may see: ``locate(ticket)`` gives its path, or None (404)."""
         def page(ctx: Ctx):
             ticket, refused = visible_ticket(ctx, ticket_id)
             if refused:
                 return refused
-            path = _local_photo(ticket.photos[index], wb.settings) if 0 <= index < len(ticket.photos) else None
+            path = locate(ticket)
             return _file(path) if path else wb.problem(ctx, wb.config.messages["not_found"], 404)
         return await run(request, page)
 
+    @app.get("/tickets/<ticket_id>/photos/<index:int>")
+    async def ticket_photo(request: Request, ticket_id: str, index: int):
+        return await ticket_file(request, ticket_id, lambda ticket: _local_photo(ticket.photos[index], wb.settings)
+                                 if 0 <= index < len(ticket.photos) else None)
+
     @app.get("/tickets/<ticket_id>/report-photos/<name>")
     async def ticket_report_photo(request: Request, ticket_id: str, name: str):
-        def page(ctx: Ctx):
-            ticket, refused = visible_ticket(ctx, ticket_id)
-            if refused:
-                return refused
-            path = actions.photo_path(ticket, name)
-            return _file(path) if path else wb.problem(ctx, wb.config.messages["not_found"], 404)
-        return await run(request, page)
+        return await ticket_file(request, ticket_id, lambda ticket: actions.photo_path(ticket, name))
 
     def ticket_callbacks(ctx: Ctx, ticket) -> list:
         """The open call-backs about this ticket, for staff who may mark them done."""

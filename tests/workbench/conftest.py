@@ -151,3 +151,13 @@ def run_job(engine, rasa_url: str, job) -> None:
         job(context)
     finally:
         scheduler.stop(release=False)
+
+
+@pytest.fixture(scope="module")
+def rasa():
+    """A stand-in Rasa recording what the workbench's pages trigger (broadcasts, call-back notices)."""
+    from tests.scheduling import FakeRasa
+
+    fake = FakeRasa().start()
+    yield fake
+    fake.stop()

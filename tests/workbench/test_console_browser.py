@@ -20,17 +20,9 @@ from bot.tickets.store import TicketStore
 from bot.volunteers.models import Volunteer
 from bot.workbench import misunderstood
 from bot.workflows import followups
-from tests.scheduling import FakeRasa
 from tests.workbench.conftest import WANGYUAN, ask_followup, shot, sign_in, start_console
 
 PHONE = "13812345678"
-
-
-@pytest.fixture(scope="module")
-def rasa():
-    fake = FakeRasa().start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture(scope="module")

@@ -17,17 +17,9 @@ from bot.callbacks.models import CallbackRequest
 from bot.core.db import session_scope
 from bot.tickets.store import TicketStore
 from bot.workflows import callbacks as callback_jobs
-from tests.scheduling import FakeRasa
 from tests.workbench.conftest import SHOUHUA, STREET, WANGYUAN, XIYUAN, run_job, shot, sign_in, start_console
 
 CALLER = "13811112222"
-
-
-@pytest.fixture(scope="module")
-def rasa():
-    fake = FakeRasa().start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture(scope="module")
