@@ -55,6 +55,11 @@ def entity(tracker: Tracker, name: str) -> str | None:
     return next(tracker.get_latest_entity_values(name), None)
 
 
+def mentioned(tracker: Tracker) -> set:
+    """The entity names the latest message carries ("building", "room", ...)."""
+    return {e.get("entity") for e in (tracker.latest_message or {}).get("entities") or []}
+
+
 def latest_intent(tracker: Tracker) -> str | None:
     return ((tracker.latest_message or {}).get("intent") or {}).get("name")
 

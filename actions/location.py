@@ -15,7 +15,7 @@ from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
 from actions.answers import hotline_subject
-from actions.common import directory, latest_intent
+from actions.common import directory, latest_intent, mentioned
 from bot.nlu.address import bare_number, normalize_digits
 
 _MAX_UNIT = 30
@@ -127,8 +127,7 @@ class LocationValidation(FormValidationAction):
 def stepped_out(tracker: Tracker) -> bool:
     """A "no" with no place in it while a question asks where ("不对，我问的不是这个", "算了"): the
     resident is not answering, so the question is not asked again (its answer action says why)."""
-    said = {e.get("entity") for e in (tracker.latest_message or {}).get("entities") or []}
-    return (latest_intent(tracker) == "deny" and not said & {"community", "building"}
+    return (latest_intent(tracker) == "deny" and not mentioned(tracker) & {"community", "building"}
             and not any(ch.isdigit() for ch in _text(tracker)))
 
 

@@ -20,6 +20,7 @@ from actions.common import (
     in_group,
     latest_intent,
     local_time,
+    mentioned,
     message_metadata,
     once_per_request,
     reporter,
@@ -62,12 +63,8 @@ def is_cancel(tracker: Tracker) -> bool:
     return any(word in text for word in directory().service.cancel_words)
 
 
-def _mentioned(tracker: Tracker) -> set:
-    return {e.get("entity") for e in (tracker.latest_message or {}).get("entities") or []}
-
-
 def _corrected(tracker: Tracker) -> bool:
-    return bool(_mentioned(tracker) & (_CORRECTABLE - {"category"}))
+    return bool(mentioned(tracker) & (_CORRECTABLE - {"category"}))
 
 
 def is_rider(tracker: Tracker) -> bool:
@@ -87,7 +84,7 @@ def _stale_duplicate(tracker: Tracker) -> Dict[Text, Any]:
 def _other_place(tracker: Tracker) -> Dict[Text, Any]:
     """"还是福海园社区2号楼吗？" answered with another place ("槐荫里", "7号楼") is a no, and that
     place is taken as the answer."""
-    said = _mentioned(tracker)
+    said = mentioned(tracker)
     if tracker.get_slot("requested_slot") != "use_profile" or not said & {"community", "building"}:
         return {}
     offered = (tracker.get_slot("offered_place") or {}).get("community")
@@ -178,7 +175,7 @@ class ValidateReportForm(LocationValidation):
         ("还是…吗？"), never assumed; a building named without a community takes the remembered
         community when it has that building. Riders report where they are: nothing is offered, and
         the phone on their volunteer record is used."""
-        said = _mentioned(tracker)
+        said = mentioned(tracker)
         changes = {s: None for s in _PLACE_SLOTS if s not in said and tracker.get_slot(s) is not None}
         if is_rider(tracker):
             phone = tracker.get_slot("phone") or records.volunteer_phone(*reporter(tracker))
