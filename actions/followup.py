@@ -19,7 +19,7 @@ from bot.config.policy import get_policy
 from bot.core.settings import get_settings
 from bot.people import roster
 from bot.proactive.notices import proactive_notice
-from bot.staff.access import is_staff, resident_view, staff_view
+from bot.staff.access import handler_contact_view, is_staff, resident_view, staff_view
 from bot.tickets.errors import TicketError
 from bot.volunteers import nudges
 from bot.workflows import followups, notices, supervision
@@ -111,6 +111,9 @@ class ActionFollowupComment(Action):
         return [SlotSet("followup_comment", None)]
 
 
+HANDLER_NOTICES = ("due_soon", "whistle")  # staff notices a handler's own contacts get as well
+
+
 class ActionStaffNotice(Action):
     """Due-soon reminders, whistles, supervision notices, call-backs, proactive proposals and the
     digest, worded from the ticket (or request, or case) as it is when the notice goes out, and only
@@ -139,8 +142,9 @@ class ActionStaffNotice(Action):
 
     @staticmethod
     def _for_recipient(tracker: Tracker) -> bool:
-        """The digest to staff; a ticket's notice to staff who may see that ticket; a call-back's or
-        a season's proposals to staff who serve that community."""
+        """The digest to staff; a ticket's notice to staff who may see that ticket (due-soon and
+        whistle to its handler's contacts too); a call-back's or a season's proposals to staff who
+        serve that community."""
         notice = entity(tracker, "notice")
         if notice == "digest":
             return is_staff(store(), *recipient(tracker))
@@ -151,7 +155,10 @@ class ActionStaffNotice(Action):
             request = callbacks.get(store(), entity(tracker, "callback_id"))
             return member is not None and request is not None and (not member.communities or
                                                                    member.serves(request.community))
-        return staff_view(store(), store().get(entity(tracker, "ticket_id") or ""), *recipient(tracker)) is not None
+        ticket = store().get(entity(tracker, "ticket_id") or "")
+        if notice in HANDLER_NOTICES and handler_contact_view(ticket, *recipient(tracker)) is not None:
+            return True
+        return staff_view(store(), ticket, *recipient(tracker)) is not None
 
 
 class ActionPatrolNudge(Action):

@@ -18,11 +18,11 @@ from bot.channels import PHOTO_TEXT
 from bot.core.db import session_scope
 from bot.core.errors import UserError
 from bot.handlers import work
-from bot.handlers.contacts import contacts_for
 from bot.handlers.models import ExtensionRequest
 from bot.handlers.policy import handler_policy
 from bot.people import roster
 from bot.staff import tickets as staff_tickets
+from bot.staff.access import handler_contact_view
 from bot.tickets.views import place
 
 
@@ -51,11 +51,7 @@ class ActionHandlerNotice(Action):
         ticket = store().get(entity(tracker, "ticket_id") or "")
         if ticket is None:
             return []
-        # trigger_intent keeps the conversation's last input channel, none yet for a contact who
-        # never wrote: the notice is for this conversation id on the contact's own channel.
-        channel = tracker.get_latest_input_channel()
-        if not any(c.id == tracker.sender_id and channel in (None, c.channel)
-                   for c in contacts_for(ticket.handler_name or "")):
+        if handler_contact_view(ticket, tracker.get_latest_input_channel(), tracker.sender_id) is None:
             dispatcher.utter_message(response="utter_handler_notice_refused")
             return []
         service = directory().service

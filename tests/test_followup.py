@@ -217,16 +217,17 @@ def test_deadline_watch_reminds_the_handler_then_escalates_with_a_whistle(work, 
     assert not staff_notices(rasa)
     advance(work, hours=1)  # 75 % of 168 h = 126 h
     [due] = staff_notices(rasa)
-    assert due.conversation_id == "wanliuxiyuan-office" and due.entities["notice"] == "due_soon"
+    assert (due.output_channel, due.conversation_id) == ("wecom", "shouhua-desk"), "首华物业's own desk (handlers file)"
+    assert due.entities["notice"] == "due_soon"
     assert store.get(ticket.id).history[-1].note == "临近办理时限，已提醒首华物业"
     advance(work, hours=42)
     whistles = [c for c in staff_notices(rasa) if c.entities["notice"] == "whistle"]
-    assert {c.conversation_id for c in whistles} == {"wangyuan-street-duty", "wanliuxiyuan-office"}
+    assert {c.conversation_id for c in whistles} == {"wangyuan-street-duty", "wanliuxiyuan-office", "shouhua-desk"}
     escalated = store.get(ticket.id)
     assert escalated.tier == "street"
     assert escalated.history[-1].note == "超过办理时限未办结，升级至难点街道办（吹哨）"
     advance(work, days=3)
-    assert len(staff_notices(rasa)) == 3, "each step once"
+    assert len(staff_notices(rasa)) == 4, "each step once"
 
 
 def test_emergencies_are_watched_through_the_night_other_tickets_wait_for_morning(work, store, rasa):
@@ -276,7 +277,7 @@ def test_reopened_ticket_is_watched_against_its_new_deadline(work, store, rasa):
     assert not [c for c in staff_notices(rasa) if c.entities["notice"] == "whistle"]
     work.clock.set(reopened.deadline)
     work.schedule.wait_idle()
-    assert [c.entities["notice"] for c in staff_notices(rasa)] == ["due_soon", "whistle", "whistle"]
+    assert [c.entities["notice"] for c in staff_notices(rasa)] == ["due_soon", "whistle", "whistle", "whistle"]
 
 
 def test_daily_digest_to_staff(work, store, rasa):

@@ -168,6 +168,13 @@ def test_a_second_resident_sees_nothing_personal_by_any_route_and_no_full_phone_
         "staff of another community"
     whistle = trigger(stack, "wangyuan-office", "EXTERNAL_staff_notice", notice="whistle", ticket_id=ticket_id)
     assert ticket_id in whistle and PHONE not in whistle, "the community's own staff get the notice"
+    assert stored.handler_name == "金管家物业"
+    handler_whistle = trigger(stack, "jinguanjia-desk", "EXTERNAL_staff_notice", notice="whistle", ticket_id=ticket_id)
+    assert ticket_id in handler_whistle and PHONE not in handler_whistle, "the handler's own desk gets it too"
+    assert trigger(stack, "shouhua-desk", "EXTERNAL_staff_notice", notice="due_soon", ticket_id=ticket_id) == "", \
+        "another handler's desk"
+    assert trigger(stack, "jinguanjia-desk", "EXTERNAL_staff_notice", notice="supervision", ticket_id=ticket_id) == "", \
+        "a handler is not told it is being supervised as if it were staff"
     # a failing action and a malformed typed intent, each with a phone in it, reach the logs
     params = {"output_channel": "latest", **({"token": stack.settings.api_token} if stack.settings.api_token else {})}
     failed = httpx.post(f"{stack.url}/conversations/{alice}/trigger_intent", params=params, timeout=60, json={

@@ -5,6 +5,7 @@
   or room;
 - staff: the tickets of the communities they serve (all of the street when they serve no one
   community); a handler's duty account: the tickets dispatched to that handler;
+- a contact of the ticket's handler (the handlers file): the ticket, to act on it;
 - anyone else: nothing, not even whether it exists.
 
 Proactive messages (``EXTERNAL_…`` intents) ask here again for the conversation they land in, so a
@@ -16,6 +17,7 @@ from dataclasses import replace
 from typing import Optional
 
 from bot.callbacks.store import CallbackView
+from bot.handlers.contacts import contacts_for
 from bot.people import roster
 from bot.tickets.store import TicketStore
 from bot.tickets.views import TicketView
@@ -46,9 +48,19 @@ def staff_view(store: TicketStore, ticket: Optional[TicketView], channel: Option
     return ticket if ticket is not None and member is not None and member.may_see(ticket) else None
 
 
+def handler_contact_view(ticket: Optional[TicketView], channel: Optional[str],
+                         sender_id: str) -> Optional[TicketView]:
+    """The ticket for a contact of its handler, or None. ``channel`` None: a contact who never wrote
+    yet, whose conversation has no input channel; the id is then matched on any of the contact's
+    channels (a notice is only ever sent on the contact's own)."""
+    if ticket is None:
+        return None
+    own = any(c.id == sender_id and channel in (None, c.channel) for c in contacts_for(ticket.handler_name or ""))
+    return ticket if own else None
+
+
 def is_staff(store: TicketStore, channel: Optional[str], sender_id: str) -> bool:
     return roster.authorize_recipient(channel, sender_id, store.engine) is not None
-
 
 
 def callback_phone_visible(store: TicketStore, callback: CallbackView, channel: Optional[str],

@@ -1,4 +1,5 @@
-"""The deadline watch: a due-soon reminder to the handler, and at the deadline escalation and a whistle."""
+"""The deadline watch: a due-soon reminder to the handler's contacts, and at the deadline escalation and a
+whistle to the street and the handler."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -11,6 +12,7 @@ from bot.messaging.send import notify_staff
 from bot.scheduling.scheduler import Context
 from bot.tickets.status import OPEN_VALUES
 from bot.tickets.views import TicketView
+from bot.workflows.dispatch_notices import reach
 
 
 class DeadlineWatch(Base):
@@ -61,24 +63,33 @@ def end_watch(context: Context, ticket_id: str) -> None:
 # -- deadline watch and supervision jobs ------------------------------------------------------------
 
 def deadline_reminder(context: Context, ticket_id: str, deadline: str) -> None:
+    """Due soon: the handler's own contacts are reminded (as a dispatch notice reaches them); a
+    handler nobody of whom is reached, its duty account or coordinating staff."""
     ticket = _watched(context, ticket_id, deadline)
     if ticket is None:
         return
     if _claim_watch(context, ticket_id, "reminded_at"):
         context.tickets.record(ticket_id, "linli", "deadline_reminder", f"临近办理时限，已提醒{ticket.handler_name}")
-    notify_staff(context, f"deadline:{ticket_id}:{deadline}:remind", context.recipients.handler_staff(ticket), "due_soon",
-            ticket_id)
+    key = f"deadline:{ticket_id}:{deadline}:remind"
+    if _remind_contacts(context, key, ticket, "due_soon") is None:
+        notify_staff(context, key, context.recipients.handler_staff(ticket), "due_soon", ticket_id)
 
 
 def deadline_overdue(context: Context, ticket_id: str, deadline: str) -> None:
-    """Overdue: one tier up and a whistle to the street listing the ticket."""
+    """Overdue: one tier up and a whistle to the street listing the ticket, and to its handler."""
     ticket = _watched(context, ticket_id, deadline)
     if ticket is None:
         return
     if _claim_watch(context, ticket_id, "escalated_at"):
         context.tickets.escalate(ticket_id, "linli", "超过办理时限未办结")
-    notify_staff(context, f"deadline:{ticket_id}:{deadline}:whistle",
-            tuple(dict.fromkeys(context.recipients.street + context.recipients.handler_staff(ticket))), "whistle", ticket_id)
+    key = f"deadline:{ticket_id}:{deadline}:whistle"
+    _remind_contacts(context, key, ticket, "whistle")
+    notify_staff(context, key, tuple(dict.fromkeys(context.recipients.street + context.recipients.handler_staff(ticket))),
+                 "whistle", ticket_id)
+
+
+def _remind_contacts(context: Context, key: str, ticket: TicketView, notice: str):
+    return reach(context, f"{key}:contact", ticket, "EXTERNAL_staff_notice", {"notice": notice, "ticket_id": ticket.id})
 
 
 def _watched(context: Context, ticket_id: str, deadline: str) -> Optional[TicketView]:

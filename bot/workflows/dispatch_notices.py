@@ -107,31 +107,39 @@ def notify(context: Context, event_id: int) -> None:
     ticket = _current(context, event_id)
     if ticket is None:
         return
-    contacts = contacts_for(ticket.handler_name or "")
-    if not contacts:
+    if not contacts_for(ticket.handler_name or ""):
         _nobody_listed(context, event_id, ticket)
         return
-    in_turn, also = to_reach(contacts, context.clock(), context.policy.zone, _emergency(ticket))
-    reached = next((contact for contact in in_turn if _send(context, event_id, ticket, contact)), None)
-    told = [contact for contact in also if _send(context, event_id, ticket, contact)]
-    first = reached or (told[0] if told else None)
+    first = reach(context, f"dispatch:{ticket.id}:{event_id}", ticket, NOTICE_INTENT, {"ticket_id": ticket.id},
+                  record=True)
     if first is None:
-        raise RetryLater(f"dispatch notice {ticket.id}: none of {len(contacts)} contacts of {ticket.handler_name} reached")
+        raise RetryLater(f"dispatch notice {ticket.id}: no contact of {ticket.handler_name} reached")
     _watch_sign_for(context, event_id, ticket, first)
 
 
-def _send(context: Context, event_id: int, ticket: TicketView, contact: Contact) -> bool:
-    """One contact; True when reached (or already reached by an earlier run). Each attempt, sent or
-    failed, is a step in the history."""
-    key = f"dispatch:{ticket.id}:{event_id}:{contact.channel}:{contact.id}"
+def reach(context: Context, key: str, ticket: TicketView, intent: str, entities: dict,
+          record: bool = False) -> Contact | None:
+    """``intent`` to the handler's own contacts, the way a dispatch notice goes: tried in turn (on
+    duty first) until one is reached, and for an emergency to every night contact as well. The first
+    contact reached, or None. With ``record``, every attempt is a step in the ticket's history."""
+    in_turn, also = to_reach(contacts_for(ticket.handler_name or ""), context.clock(), context.policy.zone,
+                             _emergency(ticket))
+    reached = next((c for c in in_turn if _send(context, key, ticket, c, intent, entities, record)), None)
+    told = [c for c in also if _send(context, key, ticket, c, intent, entities, record)]
+    return reached or (told[0] if told else None)
+
+
+def _send(context: Context, key: str, ticket: TicketView, contact: Contact, intent: str, entities: dict,
+          record: bool) -> bool:
+    """One contact; True when reached (or already reached by an earlier run)."""
     try:
-        delivered = context.delivery.send(key, Recipient(contact.channel, contact.id), NOTICE_INTENT,
-                                          {"ticket_id": ticket.id})
+        delivered = context.delivery.send(f"{key}:{contact.channel}:{contact.id}",
+                                          Recipient(contact.channel, contact.id), intent, entities)
     except DeliveryFailed as error:
-        context.tickets.record(ticket.id, "linli", "handler_notice_failed",
-                               f"通知{contact.label}失败：{_why(error)}")
+        if record:
+            context.tickets.record(ticket.id, "linli", "handler_notice_failed", f"通知{contact.label}失败：{_why(error)}")
         return False
-    if delivered is not None:
+    if delivered is not None and record:
         context.tickets.record(ticket.id, "linli", "handler_notified", f"已通知{contact.label}")
     return True
 
