@@ -5,14 +5,14 @@ record what residents and riders tap through bot/followups.py and bot/nudges.py.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Text
+from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import directory, entity, local_time, message_metadata, recipient, reporter, store
+from actions.common import directory, entity, latest_intent, local_time, message_metadata, recipient, reporter, store
 from bot.callbacks import store as callbacks
 from bot.channels import PHOTO_TEXT
 from bot.config.policy import get_policy
@@ -71,23 +71,52 @@ class ActionFollowupAnswer(Action):
         except TicketError as error:
             dispatcher.utter_message(text=error.user_message)
             return []
-        ticket = answer.ticket
-        if answer.next == "ask_satisfaction":
-            dispatcher.utter_message(response="utter_ask_followup_satisfaction",
-                                     buttons=followups.answer_buttons(ticket.id, followups.SATISFACTION_ANSWERS))
-        elif answer.next == "ask_solved":
-            dispatcher.utter_message(response="utter_followup_solved_first", ticket_id=ticket.id,
-                                     buttons=followups.answer_buttons(ticket.id, followups.SOLVED_ANSWERS))
-        elif answer.next == "closed":
-            dispatcher.utter_message(response="utter_followup_closed", ticket_id=ticket.id,
-                                     buttons=_comment_button(ticket.id))
-        else:
-            failed = followups.failed_rounds(store().engine, ticket.id)
-            supervisor = supervision.supervisor_name(get_policy(), directory().street, ticket, failed)
-            dispatcher.utter_message(response="utter_followup_reopened", ticket_id=ticket.id,
-                                     handler=ticket.handler_name, supervisor=supervisor,
-                                     deadline=local_time(ticket.deadline), buttons=_comment_button(ticket.id))
-        return [SlotSet("ticket_id", ticket.id)]
+        return _say_answer(dispatcher, answer)
+
+
+def typed_followup_answer(dispatcher: CollectingDispatcher, tracker: Tracker) -> Optional[List[Dict[Text, Any]]]:
+    """A follow-up answered in words ("没解决，昨天下雨又滴了") counts as the buttons do, and the
+    words go onto the ticket as the resident's comment first, so the supervision notice carries
+    them. None when no follow-up waits for this sender or the words answer nothing."""
+    channel, sender_id = reporter(tracker)
+    awaiting = followups.awaiting_answer(store(), channel, sender_id)
+    if awaiting is None:
+        return None
+    text = ((tracker.latest_message or {}).get("text") or "").strip()
+    service = directory().service
+    answers = followups.typed_answers(text, latest_intent(tracker), awaiting.question, service.typed_answers)
+    if not answers:
+        return None
+    try:
+        if not followups.is_bare_answer(text, service.typed_answers, service.answer_labels):
+            followups.add_comment(store(), awaiting.ticket_id, channel, sender_id, text)
+        for given in answers:
+            answer = followups.record_answer(store(), awaiting.ticket_id, channel, sender_id, given)
+    except TicketError as error:
+        dispatcher.utter_message(text=error.user_message)
+        return []
+    return _say_answer(dispatcher, answer)
+
+
+def _say_answer(dispatcher: CollectingDispatcher, answer: followups.Answer) -> List[Dict[Text, Any]]:
+    """The next question, or what happens to the ticket now."""
+    ticket = answer.ticket
+    if answer.next == "ask_satisfaction":
+        dispatcher.utter_message(response="utter_ask_followup_satisfaction",
+                                 buttons=followups.answer_buttons(ticket.id, followups.SATISFACTION_ANSWERS))
+    elif answer.next == "ask_solved":
+        dispatcher.utter_message(response="utter_followup_solved_first", ticket_id=ticket.id,
+                                 buttons=followups.answer_buttons(ticket.id, followups.SOLVED_ANSWERS))
+    elif answer.next == "closed":
+        dispatcher.utter_message(response="utter_followup_closed", ticket_id=ticket.id,
+                                 buttons=_comment_button(ticket.id))
+    else:
+        failed = followups.failed_rounds(store().engine, ticket.id)
+        supervisor = supervision.supervisor_name(get_policy(), directory().street, ticket, failed)
+        dispatcher.utter_message(response="utter_followup_reopened", ticket_id=ticket.id,
+                                 handler=ticket.handler_name, supervisor=supervisor,
+                                 deadline=local_time(ticket.deadline), buttons=_comment_button(ticket.id))
+    return [SlotSet("ticket_id", ticket.id)]
 
 
 class ActionFollowupComment(Action):

@@ -10,6 +10,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.broadcast import topic_buttons
 from actions.common import directory, in_group, latest_intent, local_time, reporter, store
+from actions.followup import typed_followup_answer
 from actions.misunderstood import remember_misunderstood
 from bot.broadcasts.topics import topics_of
 from bot.handlers.work import STAFF_NOTES
@@ -72,13 +73,17 @@ class ActionCheckStatus(Action):
 
 
 class ActionRecordFeedback(Action):
-    """Feedback outside a scheduled follow-up goes onto the sender's latest ticket as a note."""
+    """Feedback while a follow-up waits for the sender is its answer; any other goes onto the
+    sender's latest ticket as a note."""
 
     def name(self) -> Text:
         return "action_record_feedback"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> List[Dict[Text, Any]]:
+        answered = typed_followup_answer(dispatcher, tracker)
+        if answered is not None:
+            return answered
         channel, sender_id = reporter(tracker)
         ticket = store().latest_for_reporter(channel, sender_id)
         if ticket:
@@ -109,6 +114,10 @@ class ActionFallbackOptions(Action):
             # The answer to "确认" was lost on the way and the resident sent it again: the report is
             # filed, so its ticket is shown (after "没太明白" they would report it a second time).
             return await ActionCheckStatus().run(dispatcher, tracker, domain)
+        if latest_intent(tracker) in ("affirm", "deny", "nlu_fallback"):  # "没有" / "一般吧" to 解决了吗？
+            answered = typed_followup_answer(dispatcher, tracker)
+            if answered is not None:
+                return answered
         text = ((tracker.latest_message or {}).get("text") or "").strip()
         remember_misunderstood(tracker)  # for the workbench's 没听懂的话 page
         misses = int(tracker.get_slot("failed_attempts") or 0) + 1

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from bot.config.directory import get_directory
 from bot.core.clock import ManualClock
 from bot.messaging.delivery import delivered
 from bot.messaging.recipients import Recipient
@@ -440,3 +441,28 @@ def test_three_rates_with_the_counts_behind_them(work, store):
     wangyuan = compute(work.engine, work.policy.response_hours, start, end, work.clock(), "望园社区")
     assert (wangyuan.response.counts["none"], wangyuan.response.denominator, wangyuan.resolution.value) == (1, 1, None)
     assert silent.id and pending.id
+
+
+@pytest.mark.parametrize("text, intent, question, expected", [
+    ("没解决，昨天下雨又滴了", "feedback_negative", "solved", ("unsolved",)),
+    ("修好了，挺满意", "feedback_positive", "solved", ("solved", "satisfied")),
+    ("部分解决了 还有点渗", "feedback_negative", "solved", ("partly",)),
+    ("好了又坏了", "feedback_negative", "solved", ("unsolved",)),
+    ("没有", "deny", "solved", ("unsolved",)),
+    ("嗯", "affirm", "solved", ("solved",)),
+    ("一般吧", "nlu_fallback", "satisfaction", ("basically",)),
+    ("不满意，太慢了", "feedback_negative", "satisfaction", ("dissatisfied",)),
+    ("没解决", "feedback_negative", "satisfaction", ("dissatisfied",)),
+    ("今天天气不错", "nlu_fallback", "solved", ()),
+])
+def test_typed_followup_answers(text, intent, question, expected):
+    words = get_directory().service.typed_answers
+    assert followups.typed_answers(text, intent, question, words) == expected
+
+
+def test_a_bare_answer_is_no_comment():
+    service = get_directory().service
+    assert followups.is_bare_answer("解决了！", service.typed_answers, service.answer_labels)
+    assert followups.is_bare_answer("满意", service.typed_answers, service.answer_labels)
+    assert followups.is_bare_answer("没有", service.typed_answers, service.answer_labels)
+    assert not followups.is_bare_answer("没解决，昨天下雨又滴了", service.typed_answers, service.answer_labels)

@@ -125,6 +125,42 @@ def test_dissatisfied_reopens_supervises_and_follows_up_again(stack, work):
     assert "重新办理后" in text_of(second)
 
 
+def test_typed_followup_answers_count_as_the_buttons_do(stack, work):
+    """The words are the answer, and the resident's own words reach the supervision notice."""
+    unhappy, happy, brief = (f"fu-{uuid.uuid4().hex[:6]}" for _ in range(3))
+    tickets = {}
+
+    def asked(sender: str, building: int) -> None:
+        """A ticket of the sender's, resolved and its follow-up asked (each in turn: a follow-up
+        left waiting while the clock runs on for another would be given up on)."""
+        tickets[sender] = new_ticket(stack, sender, f"万柳西园{building}号楼1单元301卫生间顶上渗水，电话13812345670")
+        at(work, resolve(work, tickets[sender]).due_at)
+
+    asked(unhappy, 3)
+    question = stack.texts(unhappy, "没解决，昨天下雨又滴了")
+    assert "满意吗" in question, question
+    reopened = stack.texts(unhappy, "不满意")
+    ticket_id = tickets[unhappy]
+    assert "重新派给首华物业" in reopened and work.tickets.get(ticket_id).status == "reopened"
+    [round_] = followups.followups(work.engine, ticket_id)
+    assert (round_.solved, round_.satisfaction, round_.comment) == ("unsolved", "dissatisfied", "居民补充：没解决，昨天下雨又滴了")
+    advance(work, minutes=1)
+    notice = text_of(sent(work, f"supervise:{ticket_id}:1:wecom:wanliuxiyuan-office"))
+    assert "昨天下雨又滴了" in notice and "居民意见：无" not in notice
+
+    asked(happy, 4)
+    closed = stack.texts(happy, "修好了，师傅挺负责的，满意")
+    assert "已办结" in closed and work.tickets.get(tickets[happy]).status == "closed"
+    assert followups.followups(work.engine, tickets[happy])[0].satisfaction == "satisfied"
+
+    asked(brief, 6)
+    assert "满意吗" in stack.texts(brief, "没有")  # the deny of 解决了吗？
+    assert "重新派给" in stack.texts(brief, "一般吧")
+    [round_] = followups.followups(work.engine, tickets[brief])
+    assert (round_.solved, round_.satisfaction, round_.comment) == ("unsolved", "basically", None)
+    assert "谢谢" in stack.texts(brief, "还是漏"), "the follow-up is answered: feedback again is a note as before"
+
+
 def test_someone_elses_followup_changes_nothing(stack, work):
     owner, stranger = f"fu-{uuid.uuid4().hex[:6]}", f"fu-{uuid.uuid4().hex[:6]}"
     ticket_id = new_ticket(stack, owner)

@@ -123,6 +123,7 @@ class ServiceConfig:
     unlocated_route: str
     status_labels: dict
     answer_labels: dict  # follow-up answer code → label
+    typed_answers: dict  # follow-up answer code → words a typed answer is read by, in the order checked
     event_labels: dict
     description_max_chars: int
     photos_max: int
@@ -147,6 +148,7 @@ class ServiceConfig:
                 tiers=raw["tiers"],
                 unlocated_route=raw["unlocated_route"],
                 status_labels=raw["status_labels"], answer_labels=dict(raw["answer_labels"]),
+                typed_answers={code: tuple(words) for code, words in (raw.get("typed_answers") or {}).items()},
                 event_labels=raw["event_labels"],
                 description_max_chars=int(raw["description_max_chars"]), photos_max=int(raw["photos_max"]),
                 category_min_confidence=float(raw["category_min_confidence"]),
@@ -173,6 +175,7 @@ class ServiceConfig:
                   for code in (*e.categories, *([e.category] if e.category else [])) if code not in self.categories]
         found += [f"emergency {e.kind}: neither words nor categories" for e in self.emergencies.values()
                   if not e.words and not e.categories]
+        found += [f"typed_answers: unknown answer {code}" for code in self.typed_answers if code not in self.answer_labels]
         return found
 
     def routes(self) -> dict[str, str]:

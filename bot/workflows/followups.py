@@ -35,6 +35,7 @@ from bot.privacy.masks import mask_text
 from bot.scheduling.registry import on_rebuild, sweep_step
 from bot.scheduling.scheduler import Context
 from bot.tickets.errors import IllegalTransition, NotAllowed, TicketError, UnknownTicket
+from bot.tickets.models import Ticket
 from bot.tickets.store import TicketStore
 from bot.tickets.views import TicketView
 
@@ -343,6 +344,57 @@ def add_comment(tickets: TicketStore, ticket_id: str, channel: str, sender_id: s
                                                      FollowUp.round == followup.round)).scalar_one()
         row.comment = "\n".join(filter(None, (row.comment, note)))
     return tickets.record(ticket.id, f"{channel}:{sender_id}", "followup_comment", note)
+
+
+@dataclass(frozen=True)
+class Awaiting:
+    """A follow-up waiting for its resident's answer, and the question it is at."""
+
+    ticket_id: str
+    question: str  # "solved" (解决了吗) first, then "satisfaction" (满意吗)
+
+
+def awaiting_answer(tickets: TicketStore, channel: str, sender_id: str) -> Optional[Awaiting]:
+    """The follow-up this resident was asked last and has not answered, while its ticket waits for
+    it: a message typed then may be the answer."""
+    with session_scope(tickets.engine) as session:
+        row = session.execute(select(FollowUp.ticket_id, FollowUp.solved).join(Ticket, Ticket.id == FollowUp.ticket_id)
+                              .where(Ticket.reporter_channel == channel, Ticket.reporter_id == sender_id,
+                                     Ticket.status == "resolved", FollowUp.status.in_(AWAITING))
+                              .order_by(FollowUp.asked_at.desc()).limit(1)).first()
+    return Awaiting(row.ticket_id, "satisfaction" if row.solved else "solved") if row else None
+
+
+_BY_INTENT = {"feedback_positive": 0, "affirm": 0, "feedback_negative": -1, "deny": -1}  # first or last answer
+
+
+def typed_answers(text: str, intent: Optional[str], question: str, words: dict) -> tuple[str, ...]:
+    """The answers a typed reply gives, in the order to record them: to the question asked, by its
+    words (service.yml ``typed_answers``) or else by the intent (修好了 → solved, 还是漏 → unsolved),
+    and to the satisfaction question as well when it says so too ("修好了，挺满意"). Nothing when it
+    answers the question asked by neither."""
+    satisfaction = _first_said(text, SATISFACTION_ANSWERS, words)
+    if question == "satisfaction":
+        satisfaction = satisfaction or _by_intent(intent, SATISFACTION_ANSWERS)
+        return (satisfaction,) if satisfaction else ()
+    solved = _first_said(text, SOLVED_ANSWERS, words) or _by_intent(intent, SOLVED_ANSWERS)
+    return tuple(a for a in (solved, satisfaction) if a) if solved else ()
+
+
+def is_bare_answer(text: str, words: dict, labels: dict) -> bool:
+    """A reply that is only an answer ("解决了", "没有", "一般吧"), with nothing left to keep as the
+    resident's comment once the answer's words are taken out."""
+    for word in sorted({*labels.values(), *(w for found in words.values() for w in found)}, key=len, reverse=True):
+        text = text.replace(word, "")
+    return len([ch for ch in text if ch.isalnum()]) < 3
+
+
+def _first_said(text: str, answers, words: dict) -> Optional[str]:
+    return next((a for a in words if a in answers and any(w in text for w in words[a])), None)
+
+
+def _by_intent(intent: Optional[str], answers) -> Optional[str]:
+    return answers[_BY_INTENT[intent]] if intent in _BY_INTENT else None
 
 
 def _own_ticket(tickets: TicketStore, ticket_id: str, channel: str, sender_id: str) -> TicketView:
