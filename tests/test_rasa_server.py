@@ -84,3 +84,36 @@ def test_event_classes_resolve_as_rasa_resolves_them():
     assert Event.resolve_by_type("nope", default=Event) is Event
     with pytest.raises(ValueError, match="Unknown event name"):
         Event.resolve_by_type("nope")
+
+
+def test_a_message_waiting_for_its_conversation_looks_again_soon(monkeypatch):
+    """Rasa's lock store polls once a second; Linli's every LOCK_POLL_SECONDS (the wait between
+    looks, not a timing: asyncio.sleep is recorded)."""
+    import asyncio
+
+    from rasa.core import lock_store
+
+    speedups.install()
+    waits = []
+    real_sleep = asyncio.sleep
+
+    async def recorded(seconds, *args):
+        waits.append(seconds)
+        await real_sleep(0)
+
+    monkeypatch.setattr(lock_store.asyncio, "sleep", recorded)
+    store = lock_store.InMemoryLockStore()
+    order = []
+
+    async def turn(name: str, hold: int) -> None:
+        async with store.lock("desk"):
+            order.append(name)
+            for _ in range(hold):
+                await real_sleep(0)
+
+    async def both() -> None:
+        await asyncio.gather(turn("first", 5), turn("second", 0))
+
+    asyncio.run(both())
+    assert order == ["first", "second"]
+    assert waits and set(waits) == {speedups.LOCK_POLL_SECONDS}
