@@ -9,16 +9,17 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.broadcast import topic_buttons
-from actions.common import directory, in_group, latest_intent, local_time, reporter, store
+from actions.common import directory, entity, in_group, latest_intent, local_time, reporter, store
 from actions.followup import typed_followup_answer
 from actions.misunderstood import remember_misunderstood
 from bot.broadcasts.topics import topics_of
 from bot.handlers.work import STAFF_NOTES
 from bot.nlu.address import normalize_ticket_id
 from bot.people.subscriptions import set_subscription
+from bot.staff.access import resident_view
 from bot.tickets.errors import TicketError
 from bot.tickets.masking import masked_words
-from bot.tickets.views import TicketView
+from bot.tickets.views import TicketView, place
 
 _MAIN_OPTIONS = [
     {"title": "报事报修", "payload": "我要报修"},
@@ -41,6 +42,38 @@ def status_text(ticket: TicketView) -> str:
     return "\n".join(lines)
 
 
+def list_tickets(dispatcher: CollectingDispatcher, channel: str, sender_id: str, page: int) -> List[Dict[Text, Any]]:
+    """"我报过几个事？": the sender's tickets (reported or followed), newest first, a page at a time
+    with 更多 for the next; one ticket alone is shown in full."""
+    ids = store().reported_by(channel, sender_id)
+    size = directory().service.ticket_list_page
+    page = max(page, 1)
+    if not ids:
+        dispatcher.utter_message(response="utter_no_tickets")
+        return []
+    if len(ids) == 1:
+        ticket = resident_view(store(), store().get(ids[0]), channel, sender_id)
+        dispatcher.utter_message(text=status_text(ticket))
+        return [SlotSet("ticket_id", ticket.id)]
+    shown = ids[(page - 1) * size:page * size]
+    if not shown:
+        dispatcher.utter_message(response="utter_ticket_list_end", total=len(ids))
+        return []
+    first = (page - 1) * size + 1
+    lines = [_list_line(first + n, resident_view(store(), store().get(ticket_id), channel, sender_id))
+             for n, ticket_id in enumerate(shown)]
+    more = [{"title": "更多", "payload": f'/check_status{{"list_page":"{page + 1}"}}'}] if len(ids) > page * size else []
+    dispatcher.utter_message(response="utter_ticket_list", total=len(ids), first=first, last=first + len(shown) - 1,
+                             tickets="\n".join(lines), buttons=more)
+    return []
+
+
+def _list_line(number: int, ticket: TicketView) -> str:
+    service = directory().service
+    return (f"{number}. {ticket.id} {service.categories[ticket.category].label}｜{place(ticket)}｜"
+            f"{service.status_labels.get(ticket.status, ticket.status)}｜{local_time(ticket.created_at)[:-5]}报")
+
+
 class ActionCheckStatus(Action):
     """By ticket id or the sender's latest; someone else's ticket gets a refusal, not its content."""
 
@@ -59,6 +92,9 @@ class ActionCheckStatus(Action):
         if mentioned:
             dispatcher.utter_message(response="utter_malformed_ticket_id")
             return []
+        page = entity(tracker, "list_page")
+        if page or (ticket_id is None and any(w in text for w in directory().service.ticket_list_words)):
+            return list_tickets(dispatcher, channel, sender_id, int(page) if (page or "").isdigit() else 1)
         try:
             ticket = (store().get_for_reporter(ticket_id, channel, sender_id) if ticket_id
                       else store().latest_for_reporter(channel, sender_id))

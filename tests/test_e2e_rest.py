@@ -88,6 +88,26 @@ def test_status_only_for_own_tickets(stack, tickets):
     assert "没有找到" in stack.texts("e2e-frank", "查进度GD209901010001")
 
 
+def test_a_resident_lists_their_tickets_newest_first_a_few_at_a_time(stack, tickets):
+    made = [tickets.create(category="corridor_clutter", description=f"{n}号楼楼道堆了纸箱", reporter_channel="rest",
+                           reporter_id="e2e-grace", community="万柳西园社区", building=str(n), unit="1")
+            for n in range(1, 8)]
+    first = stack.say("e2e-grace", "我报过几个事？")
+    text = "\n".join(m.get("text", "") for m in first)
+    assert "一共 7 件" in text and "第 1–5 件" in text, text
+    assert text.index(made[-1].id) < text.index(made[-2].id), "newest first"
+    assert made[0].id not in text and made[1].id not in text
+    [more] = [b for m in first for b in m.get("buttons", [])]
+    assert more["title"] == "更多"
+    second = stack.say("e2e-grace", more["payload"])
+    text = "\n".join(m.get("text", "") for m in second)
+    assert "第 6–7 件" in text and made[1].id in text and made[0].id in text and made[2].id not in text
+    assert not [b for m in second for b in m.get("buttons", [])], "nothing more"
+    assert "还没有报过事" in stack.texts("e2e-heidi", "我报的事都怎么样了")
+    latest = stack.texts("e2e-grace", "查进度")
+    assert made[-1].id in latest and made[-2].id not in latest, "one ticket asked for: the latest, as before"
+
+
 def test_directory_answers(stack):
     unmanaged = stack.texts("e2e-gina", "望园6号楼没物业，坏了找谁管")
     assert "无物业管理楼栋" in unmanaged and "010-63862002" in unmanaged

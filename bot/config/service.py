@@ -124,6 +124,8 @@ class ServiceConfig:
     status_labels: dict
     answer_labels: dict  # follow-up answer code → label
     typed_answers: dict  # follow-up answer code → words a typed answer is read by, in the order checked
+    ticket_list_words: tuple[str, ...]  # a status question with one of these lists the sender's tickets
+    ticket_list_page: int
     event_labels: dict
     description_max_chars: int
     photos_max: int
@@ -149,6 +151,8 @@ class ServiceConfig:
                 unlocated_route=raw["unlocated_route"],
                 status_labels=raw["status_labels"], answer_labels=dict(raw["answer_labels"]),
                 typed_answers={code: tuple(words) for code, words in (raw.get("typed_answers") or {}).items()},
+                ticket_list_words=tuple((raw.get("ticket_list") or {}).get("words", ())),
+                ticket_list_page=int((raw.get("ticket_list") or {}).get("page_size", 5)),
                 event_labels=raw["event_labels"],
                 description_max_chars=int(raw["description_max_chars"]), photos_max=int(raw["photos_max"]),
                 category_min_confidence=float(raw["category_min_confidence"]),

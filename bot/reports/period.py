@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, case, func, or_, select
 
 from bot.config.report import ReportConfig
-from bot.core.db import session_scope
+from bot.core.db import room_to_hash, session_scope
 from bot.reports import rates
 from bot.tickets.models import Ticket
 from bot.tickets.status import OPEN_VALUES
@@ -133,6 +133,7 @@ def gather(engine, period: Period, zone: ZoneInfo, as_of: datetime, config: Repo
     both = [*scope, Ticket.created_at >= before_start, Ticket.created_at < end]
     thresholds = config.thresholds[period.kind]
     with session_scope(engine) as session:
+        room_to_hash(session)
         totals = _compared(session, (), both, start)
         categories = _compared(session, (Ticket.category,), both, start)
         places = _compared(session, (Ticket.community, Ticket.building), [*both, Ticket.building.isnot(None)],

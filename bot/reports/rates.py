@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import and_, case, func, literal, or_, select
 
-from bot.core.db import UtcDateTime, session_scope
+from bot.core.db import UtcDateTime, room_to_hash, session_scope
 from bot.tickets.models import Ticket, TicketEvent
 from bot.workflows.followups import FollowUp
 
@@ -67,6 +67,7 @@ def compute(engine, response_hours: dict, start: datetime, end: datetime, now: d
     scope = [Ticket.community == community] if community else []
     where = [*scope, Ticket.source != "proactive"]
     with session_scope(engine) as session:
+        room_to_hash(session)
         response = _response(session, where, response_hours, start, end, now)
         proactive = dict(session.execute(select(Ticket.status.in_(("resolved", "closed")), func.count()).where(
             *scope, Ticket.source == "proactive", Ticket.created_at >= start, Ticket.created_at < end)

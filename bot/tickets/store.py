@@ -238,6 +238,16 @@ class TicketStore:
             latest = max(filter(None, (own, followed)), default=None)
             return TicketView.of(session.get(Ticket, latest[1])) if latest else None
 
+    def reported_by(self, channel: str, sender_id: str) -> list[str]:
+        """The ids of every ticket the sender reported or joined as a follower, newest first (by
+        when they reported or joined)."""
+        with session_scope(self.engine) as session:
+            own = session.execute(select(Ticket.created_at, Ticket.id).where(
+                Ticket.reporter_channel == channel, Ticket.reporter_id == sender_id)).all()
+            followed = session.execute(select(TicketFollower.added_at, TicketFollower.ticket_id).where(
+                TicketFollower.channel == channel, TicketFollower.sender_id == sender_id)).all()
+        return list(dict.fromkeys(ticket_id for _, ticket_id in sorted((*own, *followed), reverse=True)))
+
     def list(self, status: str | None = None, community: str | None = None, overdue: bool | None = None,
              limit: int = 50, handlers: Iterable[str] = ()) -> list[TicketView]:
         """Newest first. ``overdue``: True only open tickets past their deadline, False the others;
