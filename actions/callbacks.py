@@ -121,10 +121,13 @@ class ActionRequestHuman(Action):
         place = place_of(*channel_sender, engine=store().engine)
         draft = draft_of(tracker)  # a report begun and not filed goes to the person with the request
         note = "\n".join(n for n in (_asking_text(tracker), draft.get("note")) if n) or None
+        # the community's staff call back: the one on file, else the one this conversation named
+        # (a report begun, a question about a building); none, the street's staff
+        community = (place.community if place else None) or tracker.get_slot("community")
         try:
             request, new = callbacks.request(store(), *channel_sender, phone=parse_phone(phone),
                                              preferred_time=tracker.get_slot("callback_time"),
-                                             note=note, community=place.community if place else None)
+                                             note=note, community=community)
         except UserError as error:
             dispatcher.utter_message(text=error.user_message)
             return reset

@@ -19,12 +19,16 @@ class ActionTicketUpdate(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> List[Dict[Text, Any]]:
-        ticket = resident_view(store(), store().get(entity(tracker, "ticket_id") or ""), *recipient(tracker))
+        channel, sender_id = recipient(tracker)
+        ticket = resident_view(store(), store().get(entity(tracker, "ticket_id") or ""), channel, sender_id)
         if ticket is None:
             return []
         service = directory().service
         step, note = entity(tracker, "update") or "note", entity(tracker, "update_note")
-        response = "utter_ticket_update_resolved" if step == "resolved" else "utter_ticket_update"
+        response = "utter_ticket_update"
+        if step == "resolved":  # only the reporter is followed up (回访): a follower is promised no question
+            follower = ticket.reporter_id != sender_id
+            response = "utter_ticket_update_resolved_follower" if follower else "utter_ticket_update_resolved"
         dispatcher.utter_message(response=response, ticket_id=ticket.id, handler=ticket.handler_name,
                                  category=service.categories[ticket.category].label,
                                  step=service.event_labels.get(step, service.event_labels["note"]),

@@ -543,7 +543,7 @@ def test_staff_broadcast_from_telegram_preview_confirm_and_report(live):
     assert all(messages_to(live, user) == [] for user in residents), "nothing goes out before confirmation"
 
     [started] = live.telegram_turn(live.telegram.callback_update(staff, keys["确认发送"]))
-    assert "开始发送" in started["text"]
+    assert "开始发送" in started["text"] and "{" not in started["text"], "every placeholder filled"
     [again] = live.telegram_turn(live.telegram.callback_update(staff, keys["确认发送"]))
     assert "已经确认过了" in again["text"]
 

@@ -110,6 +110,16 @@ def test_a_callback_asked_in_conversation_is_seen_by_staff_done_in_chat_and_the_
     assert [s.action for s in callbacks.get(tickets, request.id).history] == ["requested", "notified", "done", "told"]
 
 
+def test_a_callback_without_a_place_on_file_goes_to_the_community_the_conversation_named(world):
+    _, stack, tickets, _, _ = world
+    assert "金管家物业" in stack.texts("cb-ben", "望园3号楼归谁管")
+    stack.texts("cb-ben", "转人工")
+    stack.texts("cb-ben", "13812340077")
+    stack.texts("cb-ben", "随时都行")
+    [request] = [r for r in callbacks.list_callbacks(tickets) if r.sender_id == "cb-ben"]
+    assert request.community == "望园社区"
+
+
 def test_a_resident_cannot_tap_done_and_staff_mark_one_done_from_the_cli(world):
     loop, stack, tickets, wecom, scheduler = world
     stack.texts("cb-bob", "转人工")

@@ -108,6 +108,15 @@ def test_a_resident_lists_their_tickets_newest_first_a_few_at_a_time(stack, tick
     assert made[-1].id in latest and made[-2].id not in latest, "one ticket asked for: the latest, as before"
 
 
+def test_out_of_scope_is_answered_with_what_linli_does_and_files_nothing(stack, tickets):
+    before = ticket_count(tickets)
+    for text in ("帮我叫个外卖", "明天北京天气咋样"):
+        reply = stack.texts("e2e-ivan", text)
+        assert "帮不上" in reply and "邻里小助手" in reply, (text, reply)
+    assert "邻里小助手" in stack.texts("e2e-ivan", "你们能干啥")
+    assert ticket_count(tickets) == before
+
+
 def test_directory_answers(stack):
     unmanaged = stack.texts("e2e-gina", "望园6号楼没物业，坏了找谁管")
     assert "无物业管理楼栋" in unmanaged and "010-63862002" in unmanaged

@@ -121,7 +121,8 @@ def test_a_failed_followup_reopens_supervises_and_asks_again_after_the_next_reso
     [notice] = staff_notices(rasa)
     assert (notice.conversation_id, notice.output_channel) == ("wanliuxiyuan-office", "wecom")
     assert notice.entities == {"notice": "supervision", "ticket_id": ticket.id, "followup_round": "1"}
-    assert store.get(ticket.id).history[-1].note == "回访没解决，不满意，已请万柳西园社区督办"
+    # the same minute's notice sweep tells the handler of the reopened ticket, in either order
+    assert "回访没解决，不满意，已请万柳西园社区督办" in [step.note for step in store.get(ticket.id).history[-2:]]
 
     resolve(work, ticket.id, "重新做了防水")
     advance(work, hours=24)

@@ -175,6 +175,10 @@ def test_a_second_resident_sees_nothing_personal_by_any_route_and_no_full_phone_
         "another handler's desk"
     assert trigger(stack, "jinguanjia-desk", "EXTERNAL_staff_notice", notice="supervision", ticket_id=ticket_id) == "", \
         "a handler is not told it is being supervised as if it were staff"
+    # resolved: the reporter is told a follow-up question will come; a follower, who gets none, is not
+    told_follower = trigger(stack, bob, "EXTERNAL_ticket_update", ticket_id=ticket_id, update="resolved")
+    assert "您关注的" in told_follower and "问问您" not in told_follower and PHONE not in told_follower
+    assert "问问您" in trigger(stack, alice, "EXTERNAL_ticket_update", ticket_id=ticket_id, update="resolved")
     # a failing action and a malformed typed intent, each with a phone in it, reach the logs
     params = {"output_channel": "latest", **({"token": stack.settings.api_token} if stack.settings.api_token else {})}
     failed = httpx.post(f"{stack.url}/conversations/{alice}/trigger_intent", params=params, timeout=60, json={
