@@ -10,7 +10,7 @@ classes, milestones, progress notices) are read from the YAML files the product 
 What is written, per ticket, is what ``TicketStore.create`` and the later steps write:
 - ``tickets``: id ``GD<local day><4-digit sequence>``, category, place, masked-nothing description,
   phone, reporter (channel + id), handler by category × building (property company, owner unit,
-  community office or street department), tier, deadline class and deadline, status;
+  community office or street department), tier, deadline class and deadline, status, first response;
 - ``ticket_events``: created and dispatched; started (in_progress); resolved and closed for closed ones;
 - ``ticket_sequences``: the last sequence of each local day (new tickets continue after it);
 - ``followups``: an answered first-round follow-up for each closed ticket;
@@ -194,7 +194,8 @@ def prefill(url: str, tickets: int, followers: int, days: int = 365, seed: int =
                    phone=f"139{rnd.randrange(10 ** 8):08d}", reporter_channel=reporter[0], reporter_id=reporter[1],
                    source="resident", handler_kind=kind, handler_name=handler, tier=tier or rule["tier"],
                    deadline_class=rule["deadline_class"], deadline=writer.moment(deadline), status=status,
-                   created_at=writer.moment(created), updated_at=writer.moment(created), merged_into=None)
+                   created_at=writer.moment(created), updated_at=writer.moment(created), merged_into=None,
+                   first_response_at=None)
         writer.rows["tickets"].append(row)  # the same dict: later steps update it
         actor = f"{reporter[0]}:{reporter[1]}"
         event(ticket_id, created, actor, "created", None, "new")
@@ -204,6 +205,7 @@ def prefill(url: str, tickets: int, followers: int, days: int = 365, seed: int =
         if status in ("in_progress", "closed"):
             started_at = created + timedelta(hours=rnd.uniform(0.2, 30))
             event(ticket_id, started_at, "staff:bench", "in_progress", current, "in_progress")
+            row["first_response_at"] = writer.moment(started_at)
             current = "in_progress"
         if status == "closed":
             resolved = created + timedelta(days=rnd.uniform(1, 6))

@@ -93,7 +93,7 @@ def insert_resolved_tickets(engine, pending: int, due: int) -> list[str]:
                         "reporter_id": f"bench-{i}", "source": "resident", "handler_kind": "property_company",
                         "handler_name": "首华物业", "tier": "community", "deadline_class": "ordinary",
                         "deadline": created + timedelta(days=7), "status": "resolved", "created_at": created,
-                        "updated_at": resolved})
+                        "updated_at": resolved, "first_response_at": resolved})
         events += [{"ticket_id": ticket_id, "at": created, "actor": f"rest:bench-{i}", "action": "created",
                     "to_status": "new"},
                    {"ticket_id": ticket_id, "at": resolved, "actor": "staff:bench", "action": "resolved",

@@ -6,13 +6,14 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import Column, Integer, String, Table, func, inspect, select
+from sqlalchemy import Column, Integer, String, Table, func, insert, inspect, select
 
 from bot.core import db, migrations
 from bot.core.settings import PROJECT_ROOT
-from bot.tickets.models import Ticket
+from bot.tickets.models import Ticket, TicketEvent
 from tests.fixtures_db import scratch_schema
 
 HOW_TO_FIX = ("the models and the migrations disagree: write the revision with "
@@ -97,6 +98,42 @@ def test_tables_others_keep_in_the_database_are_left_alone(blank_engine):
     db.init_db(blank_engine)
     assert state(blank_engine) == (migrations.head(), [])
     assert "linli_jobs" in inspect(blank_engine).get_table_names()
+
+
+FILED = datetime(2026, 11, 22, 4, 0, tzinfo=timezone.utc)
+
+
+def filed_before_0004(connection, ticket_id: str, reporter: str, steps: list[tuple[float, str, str]]) -> None:
+    """A ticket as revision 0003's store wrote it, with its history: (hours after filing, actor, action)."""
+    channel, sender = reporter.split(":")
+    connection.execute(insert(Ticket), [{
+        "id": ticket_id, "category": "leak", "description": "厨房顶上渗水", "photos": [], "reporter_channel": channel,
+        "reporter_id": sender, "source": "resident", "status": "in_progress", "created_at": FILED,
+        "updated_at": FILED}])
+    connection.execute(insert(TicketEvent), [
+        {"ticket_id": ticket_id, "at": FILED + timedelta(hours=hours), "actor": actor, "action": action}
+        for hours, actor, action in [(0, reporter, "created"), (0, "linli", "dispatched"), *steps]])
+
+
+def test_tickets_filed_before_0004_get_their_first_response_from_their_history(blank_engine):
+    """The response rate reads ``first_response_at``: 0004 fills it for the tickets already there by
+    the store's rule, so a report over months on both sides of the upgrade keeps its numbers."""
+    with blank_engine.begin() as connection:
+        migrations.upgrade(connection, "0003")
+        filed_before_0004(connection, "GD202611220001", "rest:alice", [
+            (1, "rest:alice", "resolved"),  # the reporter's own step is no response
+            (2, "linli", "in_progress"),  # nor Linli's
+            (3, "wecom:zhang", "note"),  # a note is one only from staff
+            (4, "staff:wang", "note"),
+            (6, "wecom:zhang", "in_progress")])
+        filed_before_0004(connection, "GD202611220002", "rest:bob", [(5, "rest:bob", "note")])
+
+    db.init_db(blank_engine)
+
+    assert state(blank_engine) == (migrations.head(), [])
+    with db.session_scope(blank_engine) as session:
+        first = dict(session.execute(select(Ticket.id, Ticket.first_response_at)).all())
+    assert first == {"GD202611220001": FILED + timedelta(hours=4), "GD202611220002": None}
 
 
 @pytest.fixture

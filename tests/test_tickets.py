@@ -273,6 +273,33 @@ def test_notes_assignment_and_escalation_are_history(store):
     assert store.get(ticket.id).history == top.history
 
 
+def first_response(engine, ticket_id: str):
+    with session_scope(engine) as session:
+        return session.execute(select(Ticket.first_response_at).where(Ticket.id == ticket_id)).scalar()
+
+
+def test_the_first_response_is_kept_on_the_ticket_and_never_moved(store, engine, clock):
+    """The response rate reads ``first_response_at``: the first step that is a response sets it, in
+    the same transaction; Linli's steps, the reporter's and non-staff notes are none, later ones change nothing."""
+    ticket = report(store)
+    store.add_note(ticket.id, "rest:alice", "还没人来")
+    store.add_note(ticket.id, "wecom:zhang", "明天去看")
+    store.escalate(ticket.id, "linli", "超过响应时限")
+    assert first_response(engine, ticket.id) is None
+    clock.advance(hours=2)
+    store.add_note(ticket.id, "staff:wang", "已联系物业")
+    clock.advance(hours=3)
+    store.transition(ticket.id, "in_progress", "wecom:zhang")
+    assert first_response(engine, ticket.id) == ticket.created_at + timedelta(hours=2)
+
+    own = report(store, reporter_id="bob")
+    store.transition(own.id, "resolved", "rest:bob")  # the reporter's "fixed it myself"
+    assert first_response(engine, own.id) is None
+    store.transition(own.id, "reopened", "rest:bob")
+    store.transition(own.id, "in_progress", "wecom:zhang")
+    assert first_response(engine, own.id) == clock()
+
+
 # -- call-backs ----------------------------------------------------------------------------------
 
 def test_callback_request_is_recorded_with_its_expectation(store, engine, clock):

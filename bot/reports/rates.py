@@ -1,7 +1,8 @@
 """The three rates (三率) communities are judged by, with the counts behind each (`linli report`).
 
 - Response rate (响应率): tickets created in the period whose handler responded — started work,
-  resolved it, or staff (actor ``staff:…``) wrote a note — before the response deadline
+  resolved it, or staff (actor ``staff:…``) wrote a note (``first_response_at``, set by the ticket
+  store's ``is_response``) — before the response deadline
   (``response_hours`` per deadline class in service.yml), over those whose deadline has passed or
   that were answered. Tickets still inside their response window are counted as pending, not yet in
   the rate.
@@ -22,10 +23,10 @@ from typing import Optional
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy import case, func, literal, select
 
 from bot.core.db import UtcDateTime, room_to_hash, session_scope
-from bot.tickets.models import Ticket, TicketEvent
+from bot.tickets.models import Ticket
 from bot.workflows.followups import FollowUp
 
 
@@ -98,23 +99,16 @@ def compute(engine, response_hours: dict, start: datetime, end: datetime, now: d
 
 def _response(session, where, response_hours: dict, start: datetime, end: datetime, now: datetime) -> Rate:
     """Counted in the database (one row per outcome, not one per ticket: a busy street's month is
-    100,000 tickets)."""
-    reporter = Ticket.reporter_channel + ":" + Ticket.reporter_id
-    responded = (select(TicketEvent.ticket_id, func.min(TicketEvent.at).label("at"))
-                 .join(Ticket, Ticket.id == TicketEvent.ticket_id)
-                 .where(*where, Ticket.created_at >= start, Ticket.created_at < end, TicketEvent.actor != "linli",
-                        TicketEvent.actor != reporter,
-                        or_(TicketEvent.action.in_(("in_progress", "resolved")),
-                            and_(TicketEvent.action == "note", TicketEvent.actor.startswith("staff:"))))
-                 .group_by(TicketEvent.ticket_id).subquery())
+    100,000 tickets), from each ticket's ``first_response_at``, which the store writes with the
+    step itself: no history event is read."""
+    responded = Ticket.first_response_at
     hours = case(*((Ticket.deadline_class == name, float(h)) for name, h in response_hours.items()), else_=24.0)
     dialect = session.get_bind().dialect.name
-    answered_within = _hours_between(dialect, Ticket.created_at, responded.c.at) <= hours + _SLACK_HOURS
+    answered_within = _hours_between(dialect, Ticket.created_at, responded) <= hours + _SLACK_HOURS
     overdue = _hours_between(dialect, Ticket.created_at, literal(now, UtcDateTime())) > hours
-    outcome = case((responded.c.at.is_(None) & overdue, "none"), (responded.c.at.is_(None), "pending"),
+    outcome = case((responded.is_(None) & overdue, "none"), (responded.is_(None), "pending"),
                    (answered_within, "in_time"), else_="late")
-    rows = session.execute(select(outcome, func.count())
-                           .select_from(Ticket).outerjoin(responded, responded.c.ticket_id == Ticket.id)
+    rows = session.execute(select(outcome, func.count()).select_from(Ticket)
                            .where(*where, Ticket.created_at >= start, Ticket.created_at < end,
                                   Ticket.merged_into.is_(None)).group_by(outcome)).all()
     counts = {"in_time": 0, "late": 0, "none": 0, "pending": 0, **dict(rows)}

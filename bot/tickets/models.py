@@ -41,6 +41,9 @@ class Ticket(Base):
     # The report (form instance) this ticket was filed from: confirming it again, on any process,
     # finds this ticket instead of filing a second one. NULL for tickets filed otherwise.
     intake_key = Column(String(64))
+    # When the handler first responded (``is_response`` in bot/tickets/store.py), written once with
+    # that history step: the response rate reads it here instead of searching every ticket's history.
+    first_response_at = Column(UtcDateTime)
 
     events = relationship("TicketEvent", order_by="TicketEvent.id", lazy="selectin")
 

@@ -65,6 +65,16 @@ def _coordinates(latitude: Optional[float], longitude: Optional[float]) -> tuple
     return latitude, longitude
 
 
+def is_response(row: Ticket, event: TicketEvent) -> bool:
+    """Whether a history step is the handler responding (响应), for the response rate: work started
+    or done, or a note by staff. Never Linli's own steps nor the reporter's: a resident "resolving"
+    their own ticket, or writing "还没人来", is no response. Migration 0004 backfilled
+    ``first_response_at`` by this same rule, in SQL."""
+    if event.actor in ("linli", f"{row.reporter_channel}:{row.reporter_id}"):
+        return False
+    return event.action in ("in_progress", "resolved") or (event.action == "note" and event.actor.startswith("staff:"))
+
+
 class TicketStore:
     """Every read and write of tickets. Each method is one transaction; ``clock`` (tz-aware UTC now)
     is injectable so tests and the scheduler can move time."""
@@ -438,7 +448,9 @@ class TicketStore:
         return session.get(Ticket, ticket_id)
 
     def _change(self, ticket_id: str, actor: str, change: Callable[[Ticket, datetime], TicketEvent]) -> TicketView:
-        """Applies ``change`` to the locked row and appends the event it returns, in one transaction."""
+        """Applies ``change`` to the locked row and appends the event it returns, in one transaction.
+        Every step that can be a response comes through here, so this is where the ticket's
+        ``first_response_at`` is set, the first time only."""
         canonical = parse_ticket_id(ticket_id)
         if canonical is None:
             raise UnknownTicket(ticket_id)
@@ -453,6 +465,8 @@ class TicketStore:
             event.from_status = event.from_status or row.status
             event.to_status = event.to_status or row.status
             session.add(event)
+            if row.first_response_at is None and is_response(row, event):
+                row.first_response_at = now
         return self.get(canonical)
 
     def apply(self, ticket_id: str, actor: str, change: Callable[[Ticket, datetime], TicketEvent]) -> TicketView:
