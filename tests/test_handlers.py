@@ -4,19 +4,22 @@ contacts, quiet hours), the sign-for limit, sign-for, returns and re-dispatch, i
 the handlers file itself."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
+from sqlalchemy import select
 
 from bot.core.clock import ManualClock
+from bot.core.db import session_scope
 from bot.handlers import contacts
 from bot.handlers import work as handler_work
 from bot.handlers.policy import handler_policy
 from bot.messaging.delivery import delivered
 from bot.staff.tickets import act
 from bot.tickets.errors import UnknownTicket
+from bot.tickets.models import Ticket
 from bot.workflows.notices import staff_notice
 from tests.scheduling import FakeRasa, beijing, start_scheduler
 
@@ -106,6 +109,7 @@ def test_signing_moves_the_ticket_on_and_stops_the_alert_and_twice_is_once(work,
     again, second = handler_work.accept(work.tickets, ticket.id, "wecom", "sh-desk")
     assert (first, second, signed.status, again.status) == (True, False, "in_progress", "in_progress")
     assert steps(work, ticket.id, "accepted") == [("accepted", "首华物业已签收，签收人：客服值班")]
+    assert first_response_at(work, ticket.id) == next(e.at for e in signed.history if e.action == "accepted")
     advance(work, hours=5)
     assert not alerts(rasa, ticket.id)
     with pytest.raises(handler_work.HandlerRefused, match="不在它的接单名单里"):
@@ -297,3 +301,10 @@ def test_a_reopened_ticket_goes_back_to_its_handler_to_be_signed_again(work, ras
     assert notices(rasa, ticket.id) == ["sh-desk", "sh-desk"]
     again, signed = handler_work.accept(work.tickets, ticket.id, "wecom", "sh-desk")
     assert signed and again.status == "in_progress"
+
+
+def first_response_at(work, ticket_id: str):
+    """Signing for a ticket (签收) is the handler's response: the response rate counts it."""
+    with session_scope(work.tickets.engine) as session:
+        at = session.execute(select(Ticket.first_response_at).where(Ticket.id == ticket_id)).scalar()
+    return at.replace(tzinfo=at.tzinfo or timezone.utc)

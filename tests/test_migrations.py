@@ -127,13 +127,17 @@ def test_tickets_filed_before_0004_get_their_first_response_from_their_history(b
             (4, "staff:wang", "note"),
             (6, "wecom:zhang", "in_progress")])
         filed_before_0004(connection, "GD202611220002", "rest:bob", [(5, "rest:bob", "note")])
+        filed_before_0004(connection, "GD202611220003", "rest:carol", [
+            (5, "wecom:sh-desk", "accepted"),  # the handler signing for it (签收) is its response
+            (8, "wecom:sh-desk", "resolved")])
 
     db.init_db(blank_engine)
 
     assert state(blank_engine) == (migrations.head(), [])
     with db.session_scope(blank_engine) as session:
         first = dict(session.execute(select(Ticket.id, Ticket.first_response_at)).all())
-    assert first == {"GD202611220001": FILED + timedelta(hours=4), "GD202611220002": None}
+    assert first == {"GD202611220001": FILED + timedelta(hours=4), "GD202611220002": None,
+                     "GD202611220003": FILED + timedelta(hours=5)}
 
 
 @pytest.fixture

@@ -66,13 +66,13 @@ def _coordinates(latitude: Optional[float], longitude: Optional[float]) -> tuple
 
 
 def is_response(row: Ticket, event: TicketEvent) -> bool:
-    """Whether a history step is the handler responding (响应), for the response rate: work started
-    or done, or a note by staff. Never Linli's own steps nor the reporter's: a resident "resolving"
+    """Whether a history step is the handler responding (响应), for the response rate: signed for
+    (签收), work started or done, or a note by staff. Never Linli's own steps nor the reporter's: a resident "resolving"
     their own ticket, or writing "还没人来", is no response. Migration 0004 backfilled
     ``first_response_at`` by this same rule, in SQL."""
     if event.actor in ("linli", f"{row.reporter_channel}:{row.reporter_id}"):
         return False
-    return event.action in ("in_progress", "resolved") or (event.action == "note" and event.actor.startswith("staff:"))
+    return event.action in ("accepted", "in_progress", "resolved") or (event.action == "note" and event.actor.startswith("staff:"))
 
 
 class TicketStore:
