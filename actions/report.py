@@ -7,6 +7,7 @@ so every interruption needs no rule of its own.
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Dict, List, Text
 
 from rasa_sdk import Action, Tracker
@@ -104,6 +105,31 @@ def _emergency_category(tracker: Tracker) -> str | None:
     """The category an emergency in the latest message's own words is filed under, if any."""
     kind = emergency_kind(directory(), None, (tracker.latest_message or {}).get("text"))
     return directory().service.emergencies[kind].category if kind else None
+
+
+def _rider_slots(tracker: Tracker) -> List[Text]:
+    """A rider's quick report: a photo and the place, then the problem if the words did not say it.
+    A rider's own concern (小哥说事: gates, charging, rest) needs no photo, and a place only when the
+    message named none."""
+    # Once asked where, the answer is the place in the rider's words, whatever building it names.
+    asked_where = tracker.get_slot("requested_slot") == "location"
+    if tracker.get_slot("category") in directory().service.rider_own_categories:
+        named = any(tracker.get_slot(s) for s in ("community", "building", "location"))
+        return ["location"] if asked_where or not named else []
+    place = ["building"] if tracker.get_slot("building") and not asked_where else ["location"]
+    return ["photos", *place, "category"]
+
+
+def _rider_guess(tracker: Tracker) -> str | None:
+    """A rider on the road is not quizzed: words that say something ("路上有个水坑挺深的") are filed
+    under the best guess, or 其他, and staff correct it; a bare "报告隐患" still gets the question."""
+    if not is_rider(tracker):
+        return None
+    text = re.sub(r"[\W_]+", "", (tracker.latest_message or {}).get("text") or "")
+    if len(text) < directory().service.rider_guess_min_chars:
+        return None
+    guess = ((tracker.latest_message or {}).get("category") or {}).get("name")
+    return guess if guess in directory().service.categories else "other"
 
 
 def _starting(tracker: Tracker) -> bool:
@@ -274,8 +300,7 @@ class ValidateReportForm(LocationValidation):
         if tracker.get_slot("report_stopped"):
             return []
         if is_rider(tracker):
-            place = self.location_slots(tracker, ["building"]) if tracker.get_slot("building") else ["location"]
-            before, after = ["photos", *place, "category"], []
+            before, after = _rider_slots(tracker), []
         else:
             category = tracker.get_slot("category")
             # An emergency needs only where to send someone: the rest is kept if said, never asked.
@@ -354,7 +379,8 @@ class ValidateReportForm(LocationValidation):
         guess = (tracker.latest_message or {}).get("category") or {}
         vague = guess.get("confidence", 1.0) < directory().service.category_min_confidence
         if value not in directory().service.categories or vague:
-            value = _emergency_category(tracker)  # "一楼着火了！！" names its problem by its words
+            # "一楼着火了！！" names its problem by its words; a rider's words are enough as they are
+            value = _emergency_category(tracker) or _rider_guess(tracker)
             if not value:
                 return {"category": None, "description": None}
         if tracker.get_slot("requested_slot") == "category":
@@ -389,8 +415,11 @@ def report_summary(slots: Dict[Text, Any]) -> str:
         place.append(f"{slots['unit']}单元")
     if given(slots.get("room")):
         place.append(f"{mask_room(slots['room'])}室")
-    if not any(place) and slots.get("location"):
-        place = [slots["location"].get("label") or "已收到您发的位置"]
+    label = (slots.get("location") or {}).get("label")
+    if label and not slots.get("building"):  # "望园东里北门" says more than the community alone
+        place.append(label)
+    elif not any(place) and slots.get("location"):
+        place = ["已收到您发的位置"]
     lines = [f"问题：{category.label if category else '还没说清'}", f"地点：{' '.join(p for p in place if p) or '还没说'}",
              f"描述：{_short(mask_text(slots.get('description') or ''))}"]
     phone = slots.get("phone")

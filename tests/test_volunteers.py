@@ -438,3 +438,53 @@ def test_sign_up_first_nudge_all_clear_and_a_report_through_the_stack(rider_stac
     roster.remove_staff("rest", boss, engine)
     assert "只对社区工作人员开放" in stack.texts(boss, "/志愿者")
     engine.dispose()
+
+
+def active_rider(stack, engine) -> str:
+    """A rider signed up and approved through the same functions the chat and staff use."""
+    rider, now = f"rider-{uuid.uuid4().hex[:6]}", datetime.now(timezone.utc)
+    signup.sign_up(engine, get_policy(), get_directory(), "rest", rider, name="李明", phone="13712345678",
+                   platform="饿了么", areas=["望园"], times=["11:00"], consent=True, now=now)
+    records.approve(engine, get_policy(), f"rest:{rider}", now)
+    return rider
+
+
+def filed(stack, engine, replies: str):
+    from bot.tickets.store import TicketStore
+
+    found = re.search(r"GD\d{12}", replies)
+    assert found, replies
+    return TicketStore(engine=engine).get(found.group(0))
+
+
+@pytest.mark.slow
+def test_a_riders_own_concern_asks_no_photo_and_takes_the_place_in_their_words(rider_stack):
+    """小哥说事 with no place: asked where once, the typed place is kept as said, then filed."""
+    stack = rider_stack
+    engine = create_engine(stack.env["LINLI_DATABASE_URL"], future=True)
+    rider = active_rider(stack, engine)
+    where = stack.texts(rider, "小哥说事 单元门禁每次都不给外卖员开 按半天门铃也没人理")
+    assert "位置" in where and "照片" not in where
+    summary = stack.texts(rider, "望园南门那个岗亭边上")
+    assert "请您确认" in summary and "望园南门那个岗亭边上" in summary and "没听明白" not in summary
+    ticket = filed(stack, engine, stack.texts(rider, "确认"))
+    assert (ticket.category, ticket.community, ticket.handler_name) == ("rider_concern", "望园社区", "新就业群体服务站")
+    assert "望园南门那个岗亭边上" in ticket.description and ticket.source == "volunteer"
+    engine.dispose()
+
+
+@pytest.mark.slow
+def test_a_riders_hazard_with_the_building_in_the_second_message_is_filed(rider_stack):
+    """A hazard's photo is declined, the place answered with a building: no second question about
+    the place, and the building and the rider's words both reach the ticket."""
+    stack = rider_stack
+    engine = create_engine(stack.env["LINLI_DATABASE_URL"], future=True)
+    rider = active_rider(stack, engine)
+    assert "照片" in stack.texts(rider, "消防通道让几辆私家车给堵死了")
+    assert "位置" in stack.texts(rider, "没有照片")
+    summary = stack.texts(rider, "望园5号楼后头那条通道")
+    assert "请您确认" in summary and "没听明白" not in summary
+    ticket = filed(stack, engine, stack.texts(rider, "确认"))
+    assert (ticket.category, ticket.community, ticket.building) == ("fire_safety", "望园社区", "5")
+    assert "望园5号楼后头那条通道" in ticket.description
+    engine.dispose()

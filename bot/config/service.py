@@ -130,6 +130,8 @@ class ServiceConfig:
     description_max_chars: int
     photos_max: int
     category_min_confidence: float
+    rider_own_categories: tuple[str, ...]  # riders' own problems (小哥说事): no photo asked
+    rider_guess_min_chars: int  # a rider's vague words this long are filed under the best guess
     cancel_words: tuple[str, ...]
     decline_words: tuple[str, ...]
     grid_worker_words: tuple[str, ...]
@@ -156,6 +158,8 @@ class ServiceConfig:
                 event_labels=raw["event_labels"],
                 description_max_chars=int(raw["description_max_chars"]), photos_max=int(raw["photos_max"]),
                 category_min_confidence=float(raw["category_min_confidence"]),
+                rider_own_categories=tuple((raw.get("riders") or {}).get("own_categories", ())),
+                rider_guess_min_chars=int((raw.get("riders") or {}).get("guess_min_chars", 10)),
                 cancel_words=tuple(raw["cancel_words"]),
                 decline_words=tuple(raw.get("decline_words", ())),
                 grid_worker_words=tuple(raw.get("grid_worker_words", ())), answered_in_place=tuple(raw["answered_in_place"]),
@@ -179,6 +183,8 @@ class ServiceConfig:
                   for code in (*e.categories, *([e.category] if e.category else [])) if code not in self.categories]
         found += [f"emergency {e.kind}: neither words nor categories" for e in self.emergencies.values()
                   if not e.words and not e.categories]
+        found += [f"riders.own_categories: unknown category {code}" for code in self.rider_own_categories
+                  if code not in self.categories]
         found += [f"typed_answers: unknown answer {code}" for code in self.typed_answers if code not in self.answer_labels]
         return found
 
