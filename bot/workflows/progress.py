@@ -42,21 +42,25 @@ def sweep(context: Context, batch: int = 500) -> int:
     if not actions:
         return 0
     now = context.clock()
-    unannounced = (select(TicketEvent.id)
+    unannounced = (select(TicketEvent.id, TicketEvent.ticket_id)
                    .outerjoin(ProgressNotice, ProgressNotice.event_id == TicketEvent.id)
                    .where(TicketEvent.action.in_(actions), TicketEvent.at >= now - context.policy.progress_lookback,
                           ProgressNotice.event_id.is_(None))
                    .order_by(TicketEvent.id).limit(batch))
+    by_ticket: dict[str, list[int]] = {}
     with session_scope(context.engine) as session:
-        event_ids = list(session.execute(unannounced).scalars())
-    for event_id in event_ids:
-        context.schedule.at(f"progress:{event_id}", notify, now, event_id=event_id)
-        try:
-            with session_scope(context.engine) as session:
-                session.add(ProgressNotice(event_id=event_id, planned_at=now))
-        except IntegrityError:
-            pass  # another sweep marked it a moment ago
-    return len(event_ids)
+        for event_id, ticket_id in session.execute(unannounced):
+            by_ticket.setdefault(ticket_id, []).append(event_id)
+    for event_ids in by_ticket.values():
+        # One job per ticket, its steps in order: "接单" is never heard after "配件在调货".
+        context.schedule.at(f"progress:{event_ids[0]}", notify_in_order, now, event_ids=event_ids)
+        for event_id in event_ids:
+            try:
+                with session_scope(context.engine) as session:
+                    session.add(ProgressNotice(event_id=event_id, planned_at=now))
+            except IntegrityError:
+                pass  # another sweep marked it a moment ago
+    return sum(len(ids) for ids in by_ticket.values())
 
 
 @on_rebuild("progress")
@@ -66,6 +70,12 @@ def rebuild(context: Context) -> int:
     with session_scope(context.engine) as session:
         return session.execute(delete(ProgressNotice).where(
             ProgressNotice.planned_at >= context.clock() - context.policy.progress_lookback)).rowcount
+
+
+def notify_in_order(context: Context, event_ids: list[int]) -> None:
+    """The notices of one ticket's steps, oldest first (each sent once, as ``notify`` does)."""
+    for event_id in event_ids:
+        notify(context, event_id)
 
 
 def notify(context: Context, event_id: int) -> None:
