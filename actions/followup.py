@@ -102,7 +102,9 @@ def _say_answer(dispatcher: CollectingDispatcher, answer: followups.Answer) -> L
     """The next question, or what happens to the ticket now."""
     ticket = answer.ticket
     if answer.next == "ask_satisfaction":
-        dispatcher.utter_message(response="utter_ask_followup_satisfaction",
+        reopened = ticket.status == "reopened"
+        dispatcher.utter_message(response="utter_ask_followup_satisfaction" + ("_reopened" if reopened else ""),
+                                 ticket_id=ticket.id, handler=ticket.handler_name,
                                  buttons=followups.answer_buttons(ticket.id, followups.SATISFACTION_ANSWERS))
     elif answer.next == "ask_solved":
         dispatcher.utter_message(response="utter_followup_solved_first", ticket_id=ticket.id,

@@ -188,6 +188,37 @@ def test_satisfaction_before_solved_asks_the_first_question(work, store):
     assert store.get(ticket.id).status == "resolved"
 
 
+def test_unsolved_reopens_at_once_and_stays_reopened_when_satisfaction_is_never_answered(work, store, rasa):
+    """"没解决" puts the handler back to work the moment it is said; a resident who then says
+    nothing more never has their ticket closed as "no answer"."""
+    ticket = report(store)
+    resolve(work, ticket.id)
+    advance(work, hours=24)
+    answer = followups.record_answer(store, ticket.id, "rest", "alice", "unsolved")
+    assert (answer.next, answer.ticket.status) == ("ask_satisfaction", "reopened")
+    assert followups.awaiting_answer(store, "rest", "alice") == followups.Awaiting(ticket.id, "satisfaction")
+    advance(work, days=4)  # well past the reminder and the give-up
+    assert store.get(ticket.id).status == "reopened" and "no_answer" not in actions(store, ticket.id)
+    assert followups.awaiting_answer(store, "rest", "alice") is None
+    [round_] = followups.followups(work.engine, ticket.id)
+    assert (round_.status, round_.solved, round_.satisfaction, round_.outcome) == ("answered", "unsolved", None, "reopened")
+
+
+def test_the_satisfaction_after_unsolved_is_kept_once(work, store, rasa):
+    ticket = report(store)
+    resolve(work, ticket.id)
+    advance(work, hours=24)
+    followups.record_answer(store, ticket.id, "rest", "alice", "partly")
+    with pytest.raises(NotAllowed):
+        followups.record_answer(store, ticket.id, "rest", "mallory", "satisfied")
+    assert followups.record_answer(store, ticket.id, "rest", "alice", "basically").next == "reopened"
+    with pytest.raises(FollowUpOver):
+        followups.record_answer(store, ticket.id, "rest", "alice", "satisfied")
+    [round_] = followups.followups(work.engine, ticket.id)
+    assert (round_.solved, round_.satisfaction) == ("partly", "basically")
+    assert store.get(ticket.id).history[-1].note == "第1次回访满意度：基本满意"
+
+
 def test_comments_go_onto_the_followup_and_the_history(work, store):
     ticket = report(store)
     with pytest.raises(FollowUpOver):

@@ -138,7 +138,8 @@ def test_typed_followup_answers_count_as_the_buttons_do(stack, work):
 
     asked(unhappy, 3)
     question = stack.texts(unhappy, "没解决，昨天下雨又滴了")
-    assert "满意吗" in question, question
+    assert "满意吗" in question and "已经请首华物业重新处理" in question, question
+    assert work.tickets.get(tickets[unhappy]).status == "reopened", "没解决 reopens the ticket at once"
     reopened = stack.texts(unhappy, "不满意")
     ticket_id = tickets[unhappy]
     assert "重新派给首华物业" in reopened and work.tickets.get(ticket_id).status == "reopened"

@@ -29,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from bot.config.directory import get_directory
+from bot.config.policy import get_policy
 from bot.core.db import Base, EnumString, StrEnum, UtcDateTime, session_scope
 from bot.messaging.recipients import Recipient
 from bot.privacy.masks import mask_text
@@ -307,9 +308,13 @@ def record_answer(tickets: TicketStore, ticket_id: str, channel: str, sender_id:
     if answer not in (*SOLVED_ANSWERS, *SATISFACTION_ANSWERS):
         raise TicketError(f"unknown answer {answer}", "这个回答我没看懂，请点一下消息里的按钮。")
     ticket = _own_ticket(tickets, ticket_id, channel, sender_id)
+    if answer in SATISFACTION_ANSWERS and ticket.status == "reopened":
+        return _satisfaction_after_reopening(tickets, ticket, answer)
     followup = _latest(tickets.engine, ticket.id, AWAITING)
     if followup is None or ticket.status != "resolved":
         raise FollowUpOver(ticket.id)
+    if answer in SOLVED_ANSWERS and answer != "solved":
+        return _reopen_at_once(tickets, ticket, followup, answer, f"{channel}:{sender_id}")
     if answer in SOLVED_ANSWERS:
         if not _move(tickets.engine, ticket.id, followup.round, AWAITING, solved=answer):
             raise FollowUpOver(ticket.id)
@@ -326,6 +331,36 @@ def record_answer(tickets: TicketStore, ticket_id: str, channel: str, sender_id:
     _move(tickets.engine, ticket.id, followup.round, AWAITING, status=F.ANSWERED, satisfaction=answer,
           outcome=outcome, answered_at=now, closed_at=now)
     return Answer(outcome, changed, followup.round)
+
+
+def _reopen_at_once(tickets: TicketStore, ticket: TicketView, followup: FollowUpView, solved: str,
+                    actor: str) -> Answer:
+    """"没解决" reopens the ticket the moment it is said: the handler starts again now, and the
+    follow-up counts as answered whether or not the satisfaction question that follows is."""
+    labels = tickets.directory.service.answer_labels
+    now = tickets.clock()
+    if not _move(tickets.engine, ticket.id, followup.round, AWAITING, status=F.ANSWERED, solved=solved,
+                 outcome="reopened", answered_at=now, closed_at=now):
+        raise FollowUpOver(ticket.id)
+    try:
+        changed = tickets.transition(ticket.id, "reopened", actor, f"第{followup.round}次回访：{labels[solved]}")
+    except IllegalTransition:
+        raise FollowUpOver(ticket.id) from None
+    return Answer("ask_satisfaction", changed, followup.round)
+
+
+def _satisfaction_after_reopening(tickets: TicketStore, ticket: TicketView, answer: str) -> Answer:
+    """The satisfaction answer after "没解决" is recorded on the round it reopened, once."""
+    with session_scope(tickets.engine) as session:
+        round_ = session.execute(select(func.max(FollowUp.round)).where(FollowUp.ticket_id == ticket.id)).scalar()
+        claimed = session.execute(update(FollowUp).where(
+            FollowUp.ticket_id == ticket.id, FollowUp.round == round_, FollowUp.status == F.ANSWERED,
+            FollowUp.outcome == "reopened", FollowUp.satisfaction.is_(None)).values(satisfaction=answer)).rowcount
+    if not claimed:
+        raise FollowUpOver(ticket.id)
+    note = f"第{round_}次回访满意度：{tickets.directory.service.answer_labels[answer]}"
+    return Answer("reopened", tickets.record(ticket.id, f"{ticket.reporter_channel}:{ticket.reporter_id}",
+                                             "followup_comment", note), round_)
 
 
 def add_comment(tickets: TicketStore, ticket_id: str, channel: str, sender_id: str, text: str,
@@ -357,12 +392,20 @@ class Awaiting:
 def awaiting_answer(tickets: TicketStore, channel: str, sender_id: str) -> Optional[Awaiting]:
     """The follow-up this resident was asked last and has not answered, while its ticket waits for
     it: a message typed then may be the answer."""
+    own = (Ticket.reporter_channel == channel, Ticket.reporter_id == sender_id)
     with session_scope(tickets.engine) as session:
         row = session.execute(select(FollowUp.ticket_id, FollowUp.solved).join(Ticket, Ticket.id == FollowUp.ticket_id)
-                              .where(Ticket.reporter_channel == channel, Ticket.reporter_id == sender_id,
-                                     Ticket.status == "resolved", FollowUp.status.in_(AWAITING))
+                              .where(*own, Ticket.status == "resolved", FollowUp.status.in_(AWAITING))
                               .order_by(FollowUp.asked_at.desc()).limit(1)).first()
-    return Awaiting(row.ticket_id, "satisfaction" if row.solved else "solved") if row else None
+        if row:
+            return Awaiting(row.ticket_id, "satisfaction" if row.solved else "solved")
+        # "没解决" reopened the ticket at once; the satisfaction question after it waits a while too.
+        since = tickets.clock() - get_policy().followup_no_answer_after
+        reopened = session.execute(select(FollowUp.ticket_id).join(Ticket, Ticket.id == FollowUp.ticket_id).where(
+            *own, Ticket.status == "reopened", FollowUp.status == F.ANSWERED, FollowUp.outcome == "reopened",
+            FollowUp.satisfaction.is_(None), FollowUp.answered_at >= since)
+            .order_by(FollowUp.answered_at.desc()).limit(1)).scalar()
+    return Awaiting(reopened, "satisfaction") if reopened else None
 
 
 _BY_INTENT = {"feedback_positive": 0, "affirm": 0, "feedback_negative": -1, "deny": -1}  # first or last answer
