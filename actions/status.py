@@ -12,9 +12,12 @@ from actions.broadcast import topic_buttons
 from actions.common import directory, entity, in_group, latest_intent, local_time, reporter, store
 from actions.followup import typed_followup_answer
 from actions.misunderstood import remember_misunderstood
+from bot.broadcasts import topics
 from bot.broadcasts.topics import topics_of
+from bot.config import broadcasts
 from bot.handlers.work import STAFF_NOTES
 from bot.nlu.address import normalize_ticket_id
+from bot.people import profiles
 from bot.people.subscriptions import set_subscription
 from bot.staff.access import resident_view
 from bot.tickets.errors import TicketError
@@ -175,11 +178,40 @@ class ActionSetSubscription(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> List[Dict[Text, Any]]:
-        subscribe = (tracker.latest_message or {}).get("intent", {}).get("name") == "subscribe_notices"
+        # Asking for a kind of notice is subscribing, whatever "…别的不用" made the model think.
+        subscribe = latest_intent(tracker) == "subscribe_notices" or bool(
+            broadcasts.get_config().topics_named((tracker.latest_message or {}).get("text") or ""))
         changed = set_subscription(*reporter(tracker), subscribe)
-        state = "subscribe" if subscribe else "unsubscribe"
-        dispatcher.utter_message(response=f"utter_{state}_notices" if changed else f"utter_already_{state}d")
-        if subscribe:  # then the topics, with what was chosen before still chosen
+        if not subscribe:
+            dispatcher.utter_message(response="utter_unsubscribe_notices" if changed else "utter_already_unsubscribed")
+            return []
+        community = directory().community_of(entity(tracker, "community"))
+        if community:  # the answer to "您住哪个社区？"
+            profiles.remember_community(*reporter(tracker), community, engine=store().engine)
+            dispatcher.utter_message(response="utter_notice_community_set", community=community)
+        named = _topics_named(dispatcher, tracker)
+        if not community and not named:
+            dispatcher.utter_message(response="utter_subscribe_notices" if changed else "utter_already_subscribed")
+        if not profiles.community_of_person(*reporter(tracker), engine=store().engine):
+            dispatcher.utter_message(response="utter_notice_community_ask", buttons=[
+                {"title": c.name, "payload": f'/subscribe_notices{{"community":"{c.name}"}}'}
+                for c in directory().communities])
+        elif not named:  # then the topics, with what was chosen before still chosen
             chosen = topics_of(store().engine, *reporter(tracker))
             dispatcher.utter_message(response="utter_notice_topics_ask", buttons=topic_buttons(chosen))
         return []
+
+
+def _topics_named(dispatcher: CollectingDispatcher, tracker: Tracker) -> List[str]:
+    """"停水停电的通知发给我" chooses the topic as it subscribes: no buttons to tap after."""
+    config = broadcasts.get_config()
+    named = config.topics_named((tracker.latest_message or {}).get("text") or "")
+    if not named:
+        return []
+    channel, sender_id = reporter(tracker)
+    with_first_reset = [None, *named]  # the words say exactly which: an earlier choice gives way
+    for code in with_first_reset:
+        _, chosen = topics.choose_topic(store().engine, channel, sender_id, code, store().clock())
+    dispatcher.utter_message(response="utter_notice_topics_set", topics="、".join(config.topics[c] for c in chosen),
+                             buttons=topic_buttons(chosen))
+    return named

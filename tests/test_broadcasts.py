@@ -23,7 +23,9 @@ from bot.config import broadcasts
 from bot.config.directory import get_directory
 from bot.core.db import session_scope
 from bot.core.settings import PACKAGE_DATA
+from bot.people import profiles
 from bot.people.models import Person
+from bot.people.subscriptions import is_subscribed
 from bot.volunteers.models import Volunteer
 from tests.scheduling import FakeRasa
 
@@ -345,6 +347,19 @@ def test_scheduled_broadcasts_wait_for_their_time(town, clock, rasa):
 
 # -- residents' topics ---------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("text, named", [
+    ("停水停电的通知发我", ["outages"]),
+    ("以后停电、防汛预警都告诉我", ["outages", "safety"]),
+    ("社区有议事会记得叫我", ["events"]),
+    ("停水的发我，别的活动就不用了", ["outages"]),
+    ("活动通知别发了", []),
+    ("退订活动通知", []),
+    ("订阅通知", []),
+])
+def test_topics_named_in_a_residents_words(text, named):
+    assert broadcasts.get_config().topics_named(text) == named
+
+
 def test_topics_are_added_one_tap_at_a_time_and_all_resets(town, clock):
     assert topics.choose_topic(town, "linli_telegram", "1000", "safety", clock()) == (True, ["safety"])
     assert topics.choose_topic(town, "linli_telegram", "1000", "outages", clock()) == \
@@ -652,8 +667,11 @@ def test_subscribing_offers_topic_buttons_and_each_tap_narrows_or_resets(live):
     def buttons(messages):
         return {b["title"]: b["payload"] for m in messages for b in m.get("buttons", [])}
 
-    offered = buttons(live.stack.say("topics-1", "订阅通知"))
+    where = buttons(live.stack.say("topics-1", "订阅通知"))
+    assert list(where) == ["万柳西园社区", "望园社区"], "a subscriber's community is asked: its notices must reach them"
+    offered = buttons(live.stack.say("topics-1", where["望园社区"]))
     assert list(offered) == ["停水停电", "安全", "活动", "全都要"]
+    assert profiles.community_of_person("rest", "topics-1", engine=live.engine) == "望园社区"
     narrowed = live.stack.say("topics-1", offered["安全"])
     assert "以后给您发：安全" in narrowed[0]["text"] and "安全" not in buttons(narrowed)
     assert topics.topics_of(live.engine, "rest", "topics-1") == ["safety"]
@@ -661,3 +679,21 @@ def test_subscribing_offers_topic_buttons_and_each_tap_narrows_or_resets(live):
     assert topics.topics_of(live.engine, "rest", "topics-1") == ["outages", "safety"]
     assert "各类社区通知都会发给您" in live.stack.texts("topics-1", offered["全都要"])
     assert topics.topics_of(live.engine, "rest", "topics-1") == []
+
+
+@pytest.mark.slow
+def test_topics_typed_or_named_while_subscribing_are_chosen(live):
+    """A button's title typed ("只要活动的") is the tap; topics named in the subscribing message
+    are chosen at once, and a clause refusing some ("别的就不要了") chooses none of its own."""
+    def buttons(messages):
+        return {b["title"]: b["payload"] for m in messages for b in m.get("buttons", [])}
+
+    profiles.remember_community("rest", "topics-2", "万柳西园社区", engine=live.engine)
+    assert "停水停电" in buttons(live.stack.say("topics-2", "我要订阅通知"))
+    assert "以后给您发：活动" in live.stack.texts("topics-2", "只要活动的")
+    assert topics.topics_of(live.engine, "rest", "topics-2") == ["events"]
+
+    said = live.stack.texts("topics-3", "有停水停电的通知推给我就行，活动啥的别发了")
+    assert "以后给您发：停水停电" in said and "您住哪个社区" in said
+    assert topics.topics_of(live.engine, "rest", "topics-3") == ["outages"]
+    assert is_subscribed("rest", "topics-3", engine=live.engine)

@@ -29,16 +29,16 @@ _INTENT = re.compile(r"^\s*[/／]\s*([^{@\s]*)")
 
 
 @lru_cache(maxsize=1)
-def _config() -> Dict[str, Any]:
+def edge_config() -> Dict[str, Any]:
     return yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
 
 
 def limit(name: str) -> int:
-    return int(_config()["limits"][name])
+    return int(edge_config()["limits"][name])
 
 
 def wording(name: str, **values: Any) -> str:
-    return str(_config()["messages"][name]).format(**values)
+    return str(edge_config()["messages"][name]).format(**values)
 
 
 def typed_intent(text: str) -> Optional[str]:

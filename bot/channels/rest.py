@@ -17,6 +17,7 @@ request body, so a caller could speak as a WeChat Work staff member. This one, a
 """
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import logging
@@ -31,6 +32,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels import Direct, known_keys
+from bot.channels.choices import ButtonMemory
 from bot.channels.dedup import ShortTermStore
 from bot.channels.guard import limit, screen, wording
 from bot.config.runtime import runtime_config
@@ -74,6 +76,12 @@ class RestOutput(CollectingOutputChannel):
         payloads = [str(b.get("payload")) for b in message.get("buttons") or [] if b.get("payload")]
         if payloads:
             await offer(self.store, str(message.get("recipient_id")), payloads)
+            await titles(self.store).offer(str(message.get("recipient_id")), message["buttons"])
+
+
+def titles(store: ShortTermStore) -> ButtonMemory:
+    """The last buttons' titles of each REST conversation: typing one is tapping it."""
+    return ButtonMemory(store, CHANNEL)
 
 
 def _offered_key(conversation: str) -> str:
@@ -191,10 +199,11 @@ class RestInput(InputChannel):
         output = RestOutput(self.store)
         try:
             issued = await was_offered(self.store, conversation, text)
+            typed = None if issued else await titles(self.store).resolve(conversation, text)
         except RedisError:  # the offered buttons live in Redis: down, nothing is heard, the caller is told
             logger.warning("REST: Redis unreachable; the caller is asked to send again")
             return response.json([{"recipient_id": conversation, "text": runtime_config().system_busy}])
-        heard = screen(text, metadata, issued=issued)
+        heard = screen(typed or text, metadata, issued=issued or typed is not None)
         if isinstance(heard, Direct):
             await output.send_text_message(conversation, heard.text)
             return response.json(output.messages)
@@ -204,4 +213,7 @@ class RestInput(InputChannel):
         except Exception:  # the caller gets an answer it can show, not a 500
             logger.exception("Dialogue failed for REST conversation %s", conversation)
             await output.send_text_message(conversation, wording("sorry"))
+        with contextlib.suppress(RedisError):  # a turn without buttons: its titles mean nothing now
+            if not any(m.get("buttons") for m in output.messages):
+                await titles(self.store).offer(conversation, [])
         return response.json(output.messages)

@@ -47,6 +47,7 @@ from telegram.ext import AIORateLimiter, ExtBot
 from telegram.request import HTTPXRequest
 
 from bot.channels import LOCATION_TEXT, PHOTO_TEXT, Direct, Inbound, known_keys
+from bot.channels.choices import ButtonMemory
 from bot.channels.dedup import ShortTermStore
 from bot.channels.guard import screen_inbound
 from bot.channels.privacy import group_notice, is_personal
@@ -203,6 +204,7 @@ class TelegramInput(InputChannel):
         self.settings = settings
         self.bot = build_bot(settings)
         self.store = store or ShortTermStore.from_settings(settings.redis_url)
+        self.buttons = ButtonMemory(self.store, f"tg:{settings.bot_id}")
         self._username: Optional[str] = None
         self._ready_lock = asyncio.Lock()
 
@@ -294,14 +296,21 @@ class TelegramInput(InputChannel):
         if not private and not self._addressed(message, username):
             return
         result = await self._translate(message, username, private)
-        if isinstance(result, Inbound):
-            result = screen_inbound(result)
-        output = TelegramOutput(self, reply_to=None if private else message.message_id)
         sender = self._sender(message.chat, message.from_user.id)
+        if isinstance(result, Inbound):
+            result = screen_inbound(await self._typed_choice(sender, result))
+        output = TelegramOutput(self, reply_to=None if private else message.message_id)
         if isinstance(result, Direct):
             await output.send_direct(sender, result)
         elif result is not None:
             await self._dispatch(on_new_message, result, output, sender, message.message_id)
+
+    async def _typed_choice(self, sender: str, inbound: Inbound) -> Inbound:
+        """A button's title typed out is that button pressed (``bot.channels.choices``)."""
+        if inbound.metadata.get("command") or inbound.metadata.get("button"):
+            return inbound
+        payload = await self.buttons.resolve(sender, inbound.text)
+        return Inbound(payload, {**inbound.metadata, "button": True}) if payload else inbound
 
     async def _dispatch(self, on_new_message, inbound: Inbound, output: "TelegramOutput", sender: str,
                         message_id: int) -> None:
@@ -311,6 +320,8 @@ class TelegramInput(InputChannel):
         except Exception:
             logger.exception("Dialogue failed for Telegram conversation %s", sender)
             await output.send_direct(sender, Direct(SORRY))
+        if not output.offered:  # a turn without buttons: the last ones' titles mean nothing now
+            await self.buttons.offer(sender, [])
 
     @staticmethod
     def _sender(chat, user_id: int) -> str:
@@ -466,6 +477,7 @@ class TelegramOutput(OutputChannel):
         self.bot = channel.bot
         self.reply_to = reply_to
         self.proactive = proactive
+        self.offered = False  # whether this turn offered buttons (their titles may be typed next)
 
     @classmethod
     def name(cls) -> Text:
@@ -485,6 +497,8 @@ class TelegramOutput(OutputChannel):
             await self._send_text(recipient_id, text, None)  # replaced by the privacy notice
             return
         await self._send_text(recipient_id, text, await self._keyboard(buttons))
+        self.offered = True
+        await self.channel.buttons.offer(str(recipient_id), buttons)
 
     async def send_image_url(self, recipient_id: Text, image: Text, **kwargs: Any) -> None:
         await self._call(self.bot.send_photo, chat_id=self.chat_id(recipient_id), photo=image,

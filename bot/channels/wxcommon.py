@@ -12,14 +12,14 @@ message (up to three times). ``CallbackInput`` implements that contract once:
    answers ``success`` at once and the replies follow through the platform's send API.
 
 Rasa's buttons become a numbered list; the user answers with the number (or, on the Official
-Account, taps the ``weixin://bizmsgmenu`` link), which ``ButtonMemory`` turns back into the payload.
+Account, taps the ``weixin://bizmsgmenu`` link, or types a title), which
+``bot.channels.choices.ButtonMemory`` turns back into the payload.
 wechatpy is synchronous (requests), so every API call runs in a worker thread.
 """
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import re
 import threading
@@ -37,6 +37,7 @@ from wechatpy.exceptions import InvalidSignatureException, WeChatClientException
 from wechatpy.session import SessionStorage
 
 from bot.channels import LOCATION_TEXT, PHOTO_TEXT, Direct, Inbound
+from bot.channels.choices import ButtonMemory
 from bot.channels.dedup import ShortTermStore
 from bot.channels.guard import limit, screen_inbound
 from bot.config.runtime import runtime_config
@@ -188,36 +189,6 @@ def _button_label(button: Dict[str, Any], index: int, links: bool) -> str:
     return f'<a href="weixin://bizmsgmenu?msgmenucontent={content}&msgmenuid={index}">{title}</a>'
 
 
-class ButtonMemory:
-    """The buttons last offered to each user, so "2" (or a tap on the second link) means its payload."""
-
-    TTL = 86400.0
-
-    def __init__(self, store: ShortTermStore, app_key: str) -> None:
-        self.store = store
-        self.app_key = app_key
-
-    def _key(self, user: str) -> str:
-        return f"wx:{self.app_key}:buttons:{user}"
-
-    async def offer(self, user: str, buttons: List[Dict[str, Any]]) -> None:
-        if buttons:
-            pairs = [[str(b.get("title") or ""), str(b.get("payload") or b.get("title") or "")] for b in buttons]
-            await self.store.put(self._key(user), json.dumps(pairs, ensure_ascii=False), self.TTL)
-        else:
-            await self.store.delete(self._key(user))
-
-    async def resolve(self, user: str, text: str, menu_id: Optional[str]) -> Optional[str]:
-        stored = await self.store.get(self._key(user))
-        if not stored:
-            return None
-        pairs = json.loads(stored)
-        choice = (menu_id or text or "").strip()
-        if choice.isdigit() and 1 <= int(choice) <= len(pairs):
-            return pairs[int(choice) - 1][1]
-        return next((payload for title, payload in pairs if title and title == text.strip()), None)
-
-
 # ------------------------------------------------------------------------------- the callback
 class TurnCollector(OutputChannel):
     """Keeps one turn's replies until they go out, passively or through the API."""
@@ -322,7 +293,7 @@ class CallbackInput(InputChannel):
     menu_payloads: Dict[str, str]
 
     def _init_callback(self) -> None:
-        self.buttons = ButtonMemory(self.store, self.app_key)
+        self.buttons = ButtonMemory(self.store, f"wx:{self.app_key}")
         self._background: set[asyncio.Task] = set()
 
     # hooks ------------------------------------------------------------------------------------
@@ -472,7 +443,7 @@ class CallbackInput(InputChannel):
         metadata = self.base_metadata(message)
         if message.type == "text":
             menu_id = message._data.get("bizmsgmenuid")
-            payload = await self.buttons.resolve(message.source, message.content or "", menu_id)
+            payload = await self.buttons.resolve(message.source, menu_id or message.content or "", numbers=True)
             if payload:
                 return screen_inbound(Inbound(payload, {**metadata, "button": True}))
         heard = translate(message, metadata, self.menu_payloads)

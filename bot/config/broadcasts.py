@@ -1,6 +1,7 @@
 """The broadcasts file: channels' reach and limits, topics and the wording of broadcast reports."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -49,6 +50,7 @@ class BroadcastsFile(_Strict):
     """broadcasts.yml key by key (its comments say what each means)."""
 
     topics: dict[str, _Topic]
+    topic_refusals: list[str] = []
     text_max_chars: PositiveInt
     statuses: dict[str, str]
     audience_words: _AudienceWords
@@ -80,6 +82,7 @@ class BroadcastConfig:
 
     topics: dict  # code → label
     topic_words: dict  # word → code
+    topic_refusals: tuple  # words that make a clause refuse the topics it names ("别的活动就不用了")
     text_max_chars: int
     status_labels: dict  # broadcast status → how staff see it
     everyone_words: frozenset  # audience words meaning every subscriber
@@ -101,6 +104,7 @@ class BroadcastConfig:
         raw = load_model(BroadcastsFile, path)
         return cls(topics={code: topic.label for code, topic in raw.topics.items()},
                    topic_words={word: code for code, topic in raw.topics.items() for word in (topic.label, *topic.words)},
+                   topic_refusals=tuple(raw.topic_refusals),
                    text_max_chars=raw.text_max_chars, status_labels=dict(raw.statuses),
                    everyone_words=frozenset(raw.audience_words.everyone),
                    volunteer_words=frozenset(raw.audience_words.volunteers),
@@ -112,6 +116,14 @@ class BroadcastConfig:
                    connect_retries=raw.connect_retries, request_timeout=raw.request_timeout_seconds,
                    draft_valid=timedelta(minutes=raw.draft_valid_minutes), reasons=dict(raw.reasons),
                    failure_words=dict(raw.failure_words))
+
+    def topics_named(self, text: str) -> list[str]:
+        """The topics a resident's own words ask for ("停水停电的通知发我"), in the configured
+        order; a clause that refuses ("别的活动啥的就不用了") asks for none."""
+        clauses = [c for c in re.split(r"[\s,，。;；!！?？、]+", text or "")
+                   if c and not any(word in c for word in self.topic_refusals)]
+        found = {code for word, code in self.topic_words.items() for clause in clauses if word in clause}
+        return [code for code in self.topics if code in found]
 
     def topic_code(self, word: str) -> Optional[str]:
         word = word.strip()

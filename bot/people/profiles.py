@@ -40,3 +40,23 @@ def remember_place(channel: str, sender_id: str, place: Place, engine=None) -> N
             session.add(person)
         person.community, person.building = place.community, place.building
         person.updated_at = datetime.now(timezone.utc)
+
+
+def community_of_person(channel: str, sender_id: str, engine=None) -> Optional[str]:
+    """The community on the sender's profile (from a report, or said when subscribing)."""
+    with session_scope(engine or get_engine()) as session:
+        person = session.get(Person, (channel, sender_id))
+        return person.community if person else None
+
+
+def remember_community(channel: str, sender_id: str, community: str, engine=None) -> None:
+    """The community a subscriber lives in, so its notices reach them; a building of another
+    community is forgotten with it."""
+    with session_scope(engine or get_engine()) as session:
+        person = session.get(Person, (channel, sender_id))
+        if person is None:
+            person = Person(channel=channel, sender_id=sender_id, role="resident", subscribed=False)
+            session.add(person)
+        if person.community != community:
+            person.community, person.building = community, None
+        person.updated_at = datetime.now(timezone.utc)

@@ -178,6 +178,23 @@ async def test_buttons_are_inline_keyboards_and_presses_their_payloads(api, serv
     assert len(api.answered_callbacks()) == 2
 
 
+async def test_a_button_title_typed_out_is_the_press_until_a_turn_offers_none(api, serve_channel):
+    async def ask(message: UserMessage) -> None:
+        if message.text == "我要订阅":
+            await message.output_channel.send_text_with_buttons(
+                message.sender_id, "想收哪类？", [{"title": "停水停电", "payload": '/choose{"t":"outages"}'},
+                                              {"title": "全都要", "payload": "/choose_all"}])
+        else:
+            await message.output_channel.send_text_message(message.sender_id, "好的")
+
+    server = await start(api, serve_channel, FakeCore(ask))
+    await api.deliver(api.message_update(USER, "我要订阅"))
+    await api.deliver(api.message_update(USER, "只要停水停电的"))
+    await api.deliver(api.message_update(USER, "全都要"))  # the last turn offered no buttons
+    assert server.core.texts == ["我要订阅", '/choose{"t":"outages"}', "全都要"]
+    assert [m.metadata.get("button") for m in server.core.messages] == [None, True, None]
+
+
 async def test_photos_and_locations_ride_in_metadata(api, serve_channel):
     server = await start(api, serve_channel)
     await api.deliver(api.photo_update(USER))
