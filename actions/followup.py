@@ -102,8 +102,9 @@ def _say_answer(dispatcher: CollectingDispatcher, answer: followups.Answer) -> L
     """The next question, or what happens to the ticket now."""
     ticket = answer.ticket
     if answer.next == "ask_satisfaction":
-        reopened = ticket.status == "reopened"
-        dispatcher.utter_message(response="utter_ask_followup_satisfaction" + ("_reopened" if reopened else ""),
+        reopened = ticket.status == "reopened"  # "没解决" reopened it at once: say so
+        dispatcher.utter_message(response="utter_ask_followup_satisfaction_reopened" if reopened
+                                 else "utter_ask_followup_satisfaction",
                                  ticket_id=ticket.id, handler=ticket.handler_name,
                                  buttons=followups.answer_buttons(ticket.id, followups.SATISFACTION_ANSWERS))
     elif answer.next == "ask_solved":

@@ -31,7 +31,7 @@ def _text(tracker: Tracker) -> str:
     return (tracker.latest_message or {}).get("text") or ""
 
 
-def _declined(tracker: Tracker) -> bool:
+def declined(tracker: Tracker) -> bool:
     """A refusal with no number in it ("不用", "不知道门牌号"): the question is not asked again."""
     text = _text(tracker)
     if any(ch.isdigit() for ch in text):
@@ -68,14 +68,14 @@ class LocationValidation(FormValidationAction):
                            domain: DomainDict) -> Dict[Text, Any]:
         if not _requested(tracker, "unit"):
             return {}
-        value = DECLINED if _declined(tracker) else bare_number(_text(tracker))
+        value = DECLINED if declined(tracker) else bare_number(_text(tracker))
         return {"unit": value} if value else {}
 
     async def extract_room(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                            domain: DomainDict) -> Dict[Text, Any]:
         if not _requested(tracker, "room"):
             return {}
-        if _declined(tracker):
+        if declined(tracker):
             return {"room": DECLINED}
         text = normalize_digits(_text(tracker)).strip()
         digits = text.removeprefix("是").rstrip("室号房").strip()

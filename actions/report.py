@@ -27,12 +27,12 @@ from actions.common import (
     reporter,
     store,
 )
-from actions.location import DECLINED, LocationValidation
+from actions.location import DECLINED, LocationValidation, declined
 from bot.channels.privacy import group_notice
-from bot.nlu.address import normalize_phone
+from bot.nlu.address import normalize_digits, normalize_phone
 from bot.people import profiles
 from bot.people.roles import role_of
-from bot.privacy.masks import mask_phone, mask_room, mask_text
+from bot.privacy.masks import mask_phone, mask_text
 from bot.tickets.dispatch import emergency_kind
 from bot.tickets.errors import NoLongerOpen, TicketError
 from bot.tickets.intake import intake_key
@@ -132,6 +132,19 @@ def _rider_guess(tracker: Tracker) -> str | None:
     return guess if guess in directory().service.categories else "other"
 
 
+def _room_for_phone(dispatcher: CollectingDispatcher, tracker: Tracker) -> Dict[Text, Any]:
+    """A room number said when the phone was asked ("1202") is the room: kept, said back, and the
+    phone asked again. Set before validation, which keeps only the slots the form still asks."""
+    if tracker.get_slot("requested_slot") != "phone" or given(tracker.get_slot("room")):
+        return {}
+    said = normalize_digits((tracker.latest_message or {}).get("text") or "").strip()
+    room = said.removesuffix("室").removesuffix("号")
+    if not (room.isdigit() and 2 <= len(room) <= 5):
+        return {}
+    dispatcher.utter_message(response="utter_room_noted", room=room)
+    return {"room": room}
+
+
 def _starting(tracker: Tracker) -> bool:
     """The form's first turn: nothing has been asked yet (every later turn answers a question)."""
     return tracker.get_slot("requested_slot") is None
@@ -157,7 +170,8 @@ class ValidateReportForm(LocationValidation):
         # hands in for validation); a photo or place just sent is set before the next question is
         # chosen, so it counts, and returned as it is.
         early = self._fresh_start(tracker) if _starting(tracker) else {**_stale_duplicate(tracker),
-                                                                        **_other_place(tracker)}
+                                                                        **_other_place(tracker),
+                                                                        **_room_for_phone(dispatcher, tracker)}
         start = [SlotSet(name, value) for name, value in early.items()]
         tracker.add_slots(start)
         attachments = self._attachments(tracker)
@@ -281,7 +295,8 @@ class ValidateReportForm(LocationValidation):
         side_step = latest_intent(tracker) in directory().service.answered_in_place
         if not asked or side_step or self._attachments(tracker):
             return []
-        filled = any(e.get("event") == "slot" and e.get("name") == asked and e.get("value") is not None
+        # Part of the place given instead (a room said when the phone was asked) is progress too.
+        filled = any(e.get("event") == "slot" and e.get("name") in (asked, *_PLACE_SLOTS) and e.get("value") is not None
                      for e in events)
         if filled:
             return [SlotSet("failed_attempts", 0)]
@@ -387,6 +402,29 @@ class ValidateReportForm(LocationValidation):
             return {"category": value, "description": (tracker.latest_message or {}).get("text")}
         return {"category": value}
 
+    async def extract_phone(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                            domain: DomainDict) -> Dict[Text, Any]:
+        """At the phone question a refusal in words ("不想留电话 怕被报复") declines; in an
+        emergency anything but a number ("确认 赶紧派人") does too: help is never held up for a phone."""
+        if tracker.get_slot("requested_slot") != "phone" or "phone" in mentioned(tracker):
+            return {}
+        text = (tracker.latest_message or {}).get("text") or ""
+        if declined(tracker) or (_emergency_of(tracker) and not any(ch.isdigit() for ch in text)):
+            return {"phone": DECLINED}
+        return {}
+
+    async def extract_report_confirmed(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                       domain: DomainDict) -> Dict[Text, Any]:
+        """A yes with more said after it ("对 快派人", "确认，赶紧来人") is a yes, unless it changes
+        a field or asks something (service.yml confirm_words)."""
+        if tracker.get_slot("requested_slot") != "report_confirmed" or latest_intent(tracker) == "deny":
+            return {}
+        text = ((tracker.latest_message or {}).get("text") or "").strip()
+        if _corrected(tracker) or any(mark in text for mark in ("吗", "?", "？", "不")):
+            return {}
+        said_yes = any(text.startswith(word) for word in directory().service.confirm_words)
+        return {"report_confirmed": True} if said_yes else {}
+
     def validate_phone(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                        domain: DomainDict) -> Dict[Text, Any]:
         if value == DECLINED:
@@ -406,7 +444,8 @@ class ValidateReportForm(LocationValidation):
 
 
 def report_summary(slots: Dict[Text, Any]) -> str:
-    """What will be filed, phone and room masked (the form never runs in a group chat)."""
+    """What will be filed, for the reporter to check: the room as said (the form never runs in a
+    group chat), the phone masked as everywhere it is shown."""
     category = directory().service.categories.get(slots.get("category") or "")
     place = [directory().community_of(slots.get("community")) or ""]
     if slots.get("building"):
@@ -414,7 +453,7 @@ def report_summary(slots: Dict[Text, Any]) -> str:
     if given(slots.get("unit")):
         place.append(f"{slots['unit']}单元")
     if given(slots.get("room")):
-        place.append(f"{mask_room(slots['room'])}室")
+        place.append(f"{slots['room']}室")  # their own room, for them to check: never in a group
     label = (slots.get("location") or {}).get("label")
     if label and not slots.get("building"):  # "望园东里北门" says more than the community alone
         place.append(label)

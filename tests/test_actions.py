@@ -53,10 +53,10 @@ FILLED = {"category": "leak", "description": "屋顶漏水了，下雨就滴", "
           "building": "5", "unit": "2", "room": "502", "phone": "13812345678", "report_confirmed": True}
 
 
-def test_confirmation_masks_phone_and_room():
+def test_confirmation_masks_the_phone_and_shows_the_reporter_their_own_room():
     summary = report_summary({**FILLED, "description": "5号楼2单元502漏水 电话13812345678"})
     assert "138****5678" in summary and "13812345678" not in summary
-    assert "502" not in summary and "5号楼" in summary
+    assert "地点：万柳西园社区 5号楼 2单元 502室" in summary
 
 
 def test_a_report_in_a_group_is_moved_to_a_private_chat():

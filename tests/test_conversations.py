@@ -88,7 +88,7 @@ def test_the_room_can_be_declined_and_corrected(stack, tickets):
     assert "手机号" in summary
     stack.texts(sender, "不用")
     corrected = stack.texts(sender, "不对，是1202室")
-    assert "12345" not in corrected and "1***室" in corrected
+    assert "12345" not in corrected and "1202室" in corrected, "their own room, shown to them in full"
     ticket = tickets.get(ticket_id_in(stack.texts(sender, "确认")))
     assert ticket.room == "1202"
 
@@ -153,3 +153,24 @@ def test_grid_worker_numbers_come_from_the_directory(stack):
     assert "哪个社区" in stack.texts(sender, "网格员电话多少")
     reply = stack.texts(sender, "望园")
     assert "张敏" in reply and "13900002001" in reply
+
+
+def test_an_emergency_never_waits_for_a_phone_and_keeps_a_room_said_in_its_place(stack, tickets):
+    """A room number said when the phone is asked is the room; "快点吧" declines the phone in an
+    emergency; a yes with more after it ("对，快点派人") files."""
+    sender = "conv-emergency-room"
+    assert "总阀" in stack.texts(sender, "西园6号楼卫生间的水管崩了 到处是水")
+    noted = stack.texts(sender, "0803")
+    assert "0803室记下了" in noted and "手机号" in noted
+    summary = stack.texts(sender, "快点吧 水越来越多了")
+    assert "请您确认" in summary and "6号楼 0803室" in summary and "电话：未留" in summary
+    ticket, _ = file_report(stack, tickets, sender, "对，快点派人")
+    assert (ticket.building, ticket.room, ticket.phone, ticket.deadline_class) == ("6", "0803", None, "emergency")
+
+
+def test_the_phone_declined_in_words_is_never_asked_again(stack, tickets):
+    sender = "conv-phone-words"
+    stack.texts(sender, "望园8号楼1单元楼上天天半夜剁馅 吵得睡不着")
+    assert "请您确认" in stack.texts(sender, "电话就不留了 怕他知道是我")
+    ticket, _ = file_report(stack, tickets, sender, "确认")
+    assert ticket.phone is None and ticket.category == "noise"

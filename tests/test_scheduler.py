@@ -38,9 +38,13 @@ def record(context, **kwargs):
     CALLS.append((context.clock(), kwargs))
 
 
+PLANNING = threading.Event()  # plan_later is under way
+
+
 def plan_later(context, **kwargs):
     """A job that adds a job, as the sweep, retries and the quiet-hours deferral do; slowly, so the
     scheduler is asked to stop while it runs."""
+    PLANNING.set()
     time.sleep(0.5)
     context.schedule.at("broadcast:later", "tests.test_scheduler:record", context.clock() + timedelta(days=1))
 
@@ -244,8 +248,9 @@ def test_quiet_jobs_wait_for_the_morning_others_run_at_night(sqlite_engine, rasa
 def test_stopping_waits_for_a_job_that_adds_a_job_and_keeps_what_it_added(sqlite_engine, rasa, calls):
     clock = ManualClock(utcnow())
     scheduler = start_scheduler(sqlite_engine, rasa.url, clock)
+    PLANNING.clear()
     scheduler.at("sweep:slow", "tests.test_scheduler:plan_later", clock(), quiet=False)
-    wait_for(lambda: scheduler._running.value, message="the job to start")
+    assert PLANNING.wait(10), "the job never started"
     stopping = threading.Thread(target=scheduler.stop)
     stopping.start()
     stopping.join(30)

@@ -133,6 +133,7 @@ class ServiceConfig:
     rider_own_categories: tuple[str, ...]  # riders' own problems (小哥说事): no photo asked
     rider_guess_min_chars: int  # a rider's vague words this long are filed under the best guess
     cancel_words: tuple[str, ...]
+    confirm_words: tuple[str, ...]
     decline_words: tuple[str, ...]
     grid_worker_words: tuple[str, ...]
     answered_in_place: tuple[str, ...]
@@ -161,6 +162,7 @@ class ServiceConfig:
                 rider_own_categories=tuple((raw.get("riders") or {}).get("own_categories", ())),
                 rider_guess_min_chars=int((raw.get("riders") or {}).get("guess_min_chars", 10)),
                 cancel_words=tuple(raw["cancel_words"]),
+                confirm_words=tuple(raw.get("confirm_words", ())),
                 decline_words=tuple(raw.get("decline_words", ())),
                 grid_worker_words=tuple(raw.get("grid_worker_words", ())), answered_in_place=tuple(raw["answered_in_place"]),
                 callback=CallbackPolicy.of(raw["callback"]), quiet_hours=tuple(raw["quiet_hours"]))

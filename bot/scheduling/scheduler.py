@@ -100,7 +100,8 @@ class Scheduler:
         self.lease = lease or (RedisLease(self.redis, f"{self.settings.key_prefix}:lease", self.settings.lease_seconds)
                                if self.redis is not None else LocalLease())
         self._store = self._jobstore()
-        self._running = _Counter()
+        self._running = _Counter()  # handed to a worker and not reported done
+        self._in_run = _Counter()  # inside ``run`` right now: what stop() must never cut short
         self._aps = _SteadyScheduler(
             jobstores={"default": self._store},
             executors={"default": _CountingExecutor(self.settings.workers, self._running)},
@@ -183,7 +184,7 @@ class Scheduler:
         if self._aps.state == STATE_RUNNING:
             self._aps.pause()
         deadline = systime.monotonic() + timeout
-        while self._running.value and systime.monotonic() < deadline:
+        while (self._running.value > 0 or self._in_run.value > 0) and systime.monotonic() < deadline:
             systime.sleep(0.05)
         if self._aps.state != STATE_STOPPED:
             self._shutting_down = True
@@ -341,6 +342,14 @@ def run(target: str, job_id: str, quiet: bool = True, attempt: int = 1, **kwargs
     context = _active
     if context is None:
         raise RuntimeError("no scheduler is running in this process")
+    context.schedule._in_run.add(1)
+    try:
+        _run(context, target, job_id, quiet, attempt, **kwargs)
+    finally:
+        context.schedule._in_run.add(-1)
+
+
+def _run(context: Context, target: str, job_id: str, quiet: bool, attempt: int, **kwargs: Any) -> None:
     now = context.clock()
     if quiet and context.policy.is_quiet(now):
         context.schedule.at(_suffixed(job_id, "after-quiet"), target, context.policy.outside_quiet(now), quiet=quiet,

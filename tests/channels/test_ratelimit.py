@@ -199,8 +199,8 @@ async def test_a_live_process_keeps_its_slot_however_long_the_send_takes(redis_u
     slot = await holder.acquire()
     with pytest.raises(asyncio.TimeoutError):
         await asyncio.wait_for(other.acquire(), 2.0)  # more than three leases
+    released = time.monotonic()  # taken before the release: the other's wait can only look longer
     await holder.release(slot)
-    released = time.monotonic()
     await other.release(await asyncio.wait_for(other.acquire(), 2.0))
     assert time.monotonic() - released >= 0.2  # the finished send counts for its period
 
