@@ -28,10 +28,10 @@ from bot.core.errors import PlainUserError
 from bot.handlers import contacts as handler_contacts
 from bot.people import roster
 from bot.workbench.config import ConsoleConfig, get_config, public_url
-from bot.workbench.models import AuditEntry, ConsoleSession, SignInLink
+from bot.workbench.models import AuditEntry, ConsoleRole, ConsoleSession, SignInLink
 
 Clock = Callable[[], datetime]
-ROLES = ("staff", "handler")
+ROLES = tuple(role.value for role in ConsoleRole)
 
 
 def _utcnow() -> datetime:
