@@ -93,6 +93,33 @@ def resolved_tickets(engine, clock, count):
     return store, ids
 
 
+# -- the Redis URL ---------------------------------------------------------------------------------
+
+def test_the_redis_url_is_read_whole_by_redis_py(redis_client, prefix):
+    """The scheduler's client, its job store and Rasa's stores read LINLI_REDIS_URL as redis-py does:
+    TLS for rediss://, the user name, the database; and the job store really uses that database."""
+    from apscheduler.jobstores.redis import RedisJobStore
+
+    from bot.core import redis as redis_settings
+    from bot.runtime.processes import _redis_store
+
+    url = "rediss://linli:s%40cret@redis.example:6390/3"
+    pool = redis_settings.job_store_options(url)["connection_pool"]
+    assert pool.connection_class is redis.SSLConnection
+    assert {k: pool.connection_kwargs[k] for k in ("host", "port", "db", "username", "password")} == {
+        "host": "redis.example", "port": 6390, "db": 3, "username": "linli", "password": "s@cret"}
+    assert redis_settings.client(url).connection_pool.connection_kwargs["username"] == "linli"
+    assert _redis_store(url, "lock") == {"type": "redis", "url": "redis.example", "port": 6390, "db": 3,
+                                         "username": "linli", "password": "s@cret", "use_ssl": True,
+                                         "key_prefix": "linlilock"}
+    assert _redis_store("redis://127.0.0.1:6379", "tracker") == {"type": "redis", "url": "127.0.0.1", "port": 6379,
+                                                                 "db": 0, "key_prefix": "linlitracker"}
+    store = RedisJobStore(jobs_key=f"{prefix}:jobs", run_times_key=f"{prefix}:run_times",
+                          **redis_settings.job_store_options(REDIS_URL))
+    store.redis.hset(f"{prefix}:jobs", "probe", b"x")
+    assert redis_client.hget(f"{prefix}:jobs", "probe") == b"x"  # database 12, not the store's default 0
+
+
 # -- the lease ------------------------------------------------------------------------------------
 
 def test_a_lease_is_held_by_one_owner_until_it_expires_or_is_released(redis_client, prefix):
