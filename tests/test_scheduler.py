@@ -311,6 +311,29 @@ def _service_without_quiet_hours_now(tmp_path) -> str:
     return str(path)
 
 
+def _renewals(client, key: str, needed: int):
+    """Yields True once the lease's TTL went back up ``needed`` times (its holder renewing it), else False."""
+    seen, last = 0, client.pttl(key)
+    while True:
+        now = client.pttl(key)
+        seen += now > last
+        last = now
+        yield seen >= needed
+
+
+def _followups_settled(engine, client, prefix: str, count: int) -> bool:
+    from sqlalchemy import select
+
+    from bot.core.db import session_scope
+    from bot.messaging.delivery import DeliveryRecord
+
+    with session_scope(engine) as session:
+        statuses = session.execute(select(DeliveryRecord.status).where(
+            DeliveryRecord.intent == "EXTERNAL_followup")).scalars().all()
+    asks = [job for job in client.hkeys(f"{prefix}:jobs") if job.startswith(b"followup:") and job.endswith(b":ask")]
+    return len(statuses) == count and all(status == "sent" for status in statuses) and not asks
+
+
 def test_killing_the_active_process_hands_its_jobs_to_the_standby_once(tmp_path, rasa, redis_client, prefix):
     database = f"sqlite:///{tmp_path / 'linli.db'}"
     env = {**os.environ, "LINLI_DATABASE_URL": database, "LINLI_REDIS_URL": REDIS_URL, "LINLI_RASA_URL": rasa.url,
@@ -334,7 +357,12 @@ def test_killing_the_active_process_hands_its_jobs_to_the_standby_once(tmp_path,
         wait_for(lambda: redis_client.get(lease), timeout=60, message="the first process taking the lease")
         holder = redis_client.get(lease)
         standby = start("second")
-        time.sleep(4)
+        # The standby is up (its lease thread asks at once, then every renewal), and the holder has
+        # since renewed the lease past one whole TTL: a standby that could take a held lease had its chance.
+        wait_for(lambda: b"started (store: redis)" in (tmp_path / "second.log").read_bytes(), timeout=60,
+                 message="the standby starting")
+        renewals = _renewals(redis_client, lease, needed=int(env["LINLI_SCHEDULER_LEASE_SECONDS"]) * 2 + 1)
+        wait_for(lambda: next(renewals), timeout=30, message="the holder renewing the lease past its TTL")
         assert redis_client.get(lease) == holder, "the standby must not take a held lease"
 
         # Thirty follow-ups due a little after the kill, written as `linli tickets resolve` would:
@@ -352,7 +380,9 @@ def test_killing_the_active_process_hands_its_jobs_to_the_standby_once(tmp_path,
         wait_for(lambda: redis_client.get(lease) not in (None, holder), timeout=30, message="takeover")
         takeover = time.monotonic() - killed
         wait_for(lambda: len(rasa.named("EXTERNAL_followup")) >= 30, timeout=30, message="all follow-ups delivered")
-        time.sleep(2)
+        # Nothing left that could send one again: every delivery recorded as sent, no ask job stored.
+        wait_for(lambda: _followups_settled(engine, redis_client, prefix, 30), timeout=30,
+                 message="every follow-up delivery recorded as sent and its job gone")
         assert sorted(c.entities["ticket_id"] for c in rasa.named("EXTERNAL_followup")) == sorted(ids)
         assert takeover < 30
     finally:
