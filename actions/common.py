@@ -4,11 +4,11 @@ from __future__ import annotations
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, Callable, Hashable
-from zoneinfo import ZoneInfo
 
 from rasa_sdk import Tracker
 
 from bot.config.directory import Directory, get_directory
+from bot.core import text
 from bot.core.settings import get_settings
 from bot.tickets.store import TicketStore
 
@@ -46,8 +46,7 @@ def in_group(tracker: Tracker) -> bool:
 
 def local_time(moment: datetime) -> str:
     """Deadlines as residents read them: local date and hour, no year."""
-    local = moment.astimezone(ZoneInfo(get_settings().timezone))
-    return f"{local.month}月{local.day}日{local:%H:%M}"
+    return text.local_time(moment, get_settings().timezone)
 
 
 def entity(tracker: Tracker, name: str) -> str | None:

@@ -3,6 +3,7 @@ stops the load naming the file, the line and the key), one reload for every cach
 ``LINLI_*`` overrides of where the files are."""
 from __future__ import annotations
 
+import re
 import shutil
 
 import pytest
@@ -107,3 +108,50 @@ def test_a_missing_key_is_named(broadcasts_copy):
     broadcasts_copy.write_text(text.replace("connect_retries: 5\n", ""), encoding="utf-8")
     with pytest.raises(ConfigError, match=r", line 1: connect_retries: field required$"):
         get_config()
+
+
+def _linli_names_read() -> tuple[set[str], list[str]]:
+    """Every ``LINLI_*`` name the code in bot/ and actions/ reads, as written there: the first
+    argument of ``env("NAME")`` (bot.core.settings.env adds the prefix) and whole ``"LINLI_NAME"``
+    literals (``os.environ.get("LINLI_STAFF")``); and the places that build a name at run time,
+    which no table could be checked against."""
+    import ast
+
+    names, built = set(), []
+    for path in [*(PROJECT_ROOT / "bot").rglob("*.py"), *(PROJECT_ROOT / "actions").rglob("*.py")]:
+        where = path.relative_to(PROJECT_ROOT)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "env" \
+                    and node.args:
+                first = node.args[0]
+                if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                    names.add(f"LINLI_{first.value}")
+                else:
+                    built.append(f"{where}:{node.lineno}")
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and \
+                    re.fullmatch(r"LINLI_[A-Z0-9_]+", node.value):
+                names.add(node.value)
+            elif isinstance(node, ast.JoinedStr) and node.values and isinstance(node.values[0], ast.Constant) and \
+                    str(node.values[0].value).startswith("LINLI_") and where.as_posix() != "bot/core/settings.py":
+                built.append(f"{where}:{node.lineno}")
+    return names, built
+
+
+def _readme_settings() -> set[str]:
+    """The names in the first column of the README's table under "## Settings"."""
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
+    return {name for line in section.splitlines() if line.startswith("| `LINLI_")
+            for name in re.findall(r"`(LINLI_[A-Z0-9_]+)`", line.split(" | ", 1)[0])}
+
+
+def test_every_linli_setting_read_is_in_the_readme_table():
+    """One place says every ``LINLI_*`` setting: the README's table. A name read in the code and
+    missing there fails, so does a name the table lists and nothing reads, and so does a name built
+    at run time (``env(f"X_{name}")``), which would hide from this check."""
+    read, built = _linli_names_read()
+    documented = _readme_settings()
+    assert built == [], "write LINLI_ names whole where they are read"
+    assert {"LINLI_DATABASE_URL", "LINLI_SCHEDULER_LEASE_SECONDS", "LINLI_STAFF"} <= read  # the scan sees all three ways
+    assert sorted(read - documented) == []
+    assert sorted(documented - read) == []

@@ -97,6 +97,33 @@ def resolved_tickets(engine, clock, count):
     return store, ids
 
 
+# -- the Redis URL ---------------------------------------------------------------------------------
+
+def test_the_redis_url_is_read_whole_by_redis_py(redis_client, prefix):
+    """The scheduler's client, its job store and Rasa's stores read LINLI_REDIS_URL as redis-py does:
+    TLS for rediss://, the user name, the database; and the job store really uses that database."""
+    from apscheduler.jobstores.redis import RedisJobStore
+
+    from bot.core import redis as redis_settings
+    from bot.runtime.processes import _redis_store
+
+    url = "rediss://linli:s%40cret@redis.example:6390/3"
+    pool = redis_settings.job_store_options(url)["connection_pool"]
+    assert pool.connection_class is redis.SSLConnection
+    assert {k: pool.connection_kwargs[k] for k in ("host", "port", "db", "username", "password")} == {
+        "host": "redis.example", "port": 6390, "db": 3, "username": "linli", "password": "s@cret"}
+    assert redis_settings.client(url).connection_pool.connection_kwargs["username"] == "linli"
+    assert _redis_store(url, "lock") == {"type": "redis", "url": "redis.example", "port": 6390, "db": 3,
+                                         "username": "linli", "password": "s@cret", "use_ssl": True,
+                                         "key_prefix": "linlilock"}
+    assert _redis_store("redis://127.0.0.1:6379", "tracker") == {"type": "redis", "url": "127.0.0.1", "port": 6379,
+                                                                 "db": 0, "key_prefix": "linlitracker"}
+    store = RedisJobStore(jobs_key=f"{prefix}:jobs", run_times_key=f"{prefix}:run_times",
+                          **redis_settings.job_store_options(REDIS_URL))
+    store.redis.hset(f"{prefix}:jobs", "probe", b"x")
+    assert redis_client.hget(f"{prefix}:jobs", "probe") == b"x"  # database 12, not the store's default 0
+
+
 # -- the lease ------------------------------------------------------------------------------------
 
 def test_a_lease_is_held_by_one_owner_until_it_expires_or_is_released(redis_client, prefix):
@@ -289,6 +316,29 @@ def _service_without_quiet_hours_now(tmp_path) -> str:
     return str(path)
 
 
+def _renewals(client, key: str, needed: int):
+    """Yields True once the lease's TTL went back up ``needed`` times (its holder renewing it), else False."""
+    seen, last = 0, client.pttl(key)
+    while True:
+        now = client.pttl(key)
+        seen += now > last
+        last = now
+        yield seen >= needed
+
+
+def _followups_settled(engine, client, prefix: str, count: int) -> bool:
+    from sqlalchemy import select
+
+    from bot.core.db import session_scope
+    from bot.messaging.delivery import DeliveryRecord
+
+    with session_scope(engine) as session:
+        statuses = session.execute(select(DeliveryRecord.status).where(
+            DeliveryRecord.intent == "EXTERNAL_followup")).scalars().all()
+    asks = [job for job in client.hkeys(f"{prefix}:jobs") if job.startswith(b"followup:") and job.endswith(b":ask")]
+    return len(statuses) == count and all(status == "sent" for status in statuses) and not asks
+
+
 def test_killing_the_active_process_hands_its_jobs_to_the_standby_once(tmp_path, rasa, redis_client, prefix):
     database = f"sqlite:///{tmp_path / 'linli.db'}"
     env = {**os.environ, "LINLI_DATABASE_URL": database, "LINLI_REDIS_URL": REDIS_URL, "LINLI_RASA_URL": rasa.url,
@@ -312,7 +362,12 @@ def test_killing_the_active_process_hands_its_jobs_to_the_standby_once(tmp_path,
         wait_for(lambda: redis_client.get(lease), timeout=60, message="the first process taking the lease")
         holder = redis_client.get(lease)
         standby = start("second")
-        time.sleep(4)
+        # The standby is up (its lease thread asks at once, then every renewal), and the holder has
+        # since renewed the lease past one whole TTL: a standby that could take a held lease had its chance.
+        wait_for(lambda: b"started (store: redis)" in (tmp_path / "second.log").read_bytes(), timeout=60,
+                 message="the standby starting")
+        renewals = _renewals(redis_client, lease, needed=int(env["LINLI_SCHEDULER_LEASE_SECONDS"]) * 2 + 1)
+        wait_for(lambda: next(renewals), timeout=30, message="the holder renewing the lease past its TTL")
         assert redis_client.get(lease) == holder, "the standby must not take a held lease"
 
         # Thirty follow-ups due a little after the kill, written as `linli tickets resolve` would:
@@ -330,7 +385,9 @@ def test_killing_the_active_process_hands_its_jobs_to_the_standby_once(tmp_path,
         wait_for(lambda: redis_client.get(lease) not in (None, holder), timeout=30, message="takeover")
         takeover = time.monotonic() - killed
         wait_for(lambda: len(rasa.named("EXTERNAL_followup")) >= 30, timeout=30, message="all follow-ups delivered")
-        time.sleep(2)
+        # Nothing left that could send one again: every delivery recorded as sent, no ask job stored.
+        wait_for(lambda: _followups_settled(engine, redis_client, prefix, 30), timeout=30,
+                 message="every follow-up delivery recorded as sent and its job gone")
         assert sorted(c.entities["ticket_id"] for c in rasa.named("EXTERNAL_followup")) == sorted(ids)
         assert takeover < 30
     finally:

@@ -13,7 +13,7 @@ from bot.callbacks.models import CallbackRequest
 from bot.config.directory import Directory
 from bot.core.db import session_scope
 from bot.core.settings import PACKAGE_DATA
-from bot.core.text import format_ticket_id, parse_phone, parse_ticket_id
+from bot.core.text import find_ticket_id, format_ticket_id, local_time, parse_phone, parse_ticket_id
 from bot.privacy.masks import mask_phone, mask_room, mask_text
 from bot.tickets.errors import IllegalTransition, NotAllowed, TicketError, UnknownTicket
 from bot.tickets.models import Ticket, TicketEvent, TicketFollower
@@ -64,6 +64,20 @@ def test_ticket_id_format_and_parsing():
     assert parse_ticket_id("GD 2026 1122 0007") == "GD202611220007"
     for malformed in ("GD2026112200", "GD2026112200071", "XX202611220007", "GD20261122000A", "", None, "工单"):
         assert parse_ticket_id(malformed) is None
+    assert find_ticket_id("查一下gd 202611220007好吗") == "GD202611220007"
+    for without in ("gd2026112200071", "xgd202611220007", "", None):
+        assert find_ticket_id(without) is None
+
+
+def test_one_local_time_format_for_every_reader(store):
+    """Deadlines read the same from the store's history notes, staff ticket cards and the actions."""
+    from actions.common import local_time as actions_local_time
+    from bot.staff.tickets import _local
+
+    moment = datetime(2026, 12, 2, 6, 30, tzinfo=timezone.utc)
+    assert local_time(moment, "Asia/Shanghai") == "12月2日14:30"
+    assert store._local(moment) == _local(store, moment) == actions_local_time(moment) == "12月2日14:30"
+    assert _local(store, None) == "-"
 
 
 # -- creating and dispatching --------------------------------------------------------------------

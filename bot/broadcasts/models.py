@@ -22,6 +22,11 @@ class RecipientStatus(StrEnum):
     SKIPPED = "skipped"
 
 
+class BroadcastAudience(StrEnum):
+    SUBSCRIBERS = "subscribers"
+    VOLUNTEERS = "volunteers"  # riders: their patrol area is the community
+
+
 OPEN = (BroadcastStatus.DRAFT, BroadcastStatus.SCHEDULED, BroadcastStatus.SENDING)
 
 
@@ -34,7 +39,7 @@ class Broadcast(Base):
     text = Column(Text, nullable=False)
     image = Column(String(512))  # a stored file's absolute path, or a platform file id
     image_channel = Column(String(32))  # the only channel a platform file id works on; None = every image channel
-    audience = Column(String(16), nullable=False)  # subscribers | volunteers
+    audience = Column(EnumString(BroadcastAudience), nullable=False)
     community = Column(String(64))  # subscribers: their community; volunteers: their patrol area
     building = Column(String(16))
     topic = Column(String(16))
@@ -70,4 +75,4 @@ class BroadcastRecipient(Base):
     __table_args__ = (Index("ix_broadcast_recipients_status", "broadcast_id", "status"),)
 
 
-SUBSCRIBERS, VOLUNTEERS = "subscribers", "volunteers"
+SUBSCRIBERS, VOLUNTEERS = BroadcastAudience.SUBSCRIBERS, BroadcastAudience.VOLUNTEERS

@@ -1,4 +1,5 @@
 """Linli's messaging channels: Telegram (python-telegram-bot), WeChat Official Account and WeChat Work.
+May import: bot.config, bot.nlu, bot.core.
 
 Each channel is a Rasa custom connector configured in ``credentials.yml`` by class path
 (``bot.channels.rest.RestInput``, Linli's REST channel, is added by ``linli`` itself when

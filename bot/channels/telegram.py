@@ -53,7 +53,7 @@ from bot.channels.guard import screen_inbound
 from bot.channels.privacy import group_notice, is_personal
 from bot.channels.ratelimit import SendWindows
 from bot.config.runtime import runtime_config
-from bot.core.text import TICKET_ID_WRITTEN, utf16_units
+from bot.core.text import find_ticket_id, utf16_units
 from bot.core.text import split_text as _split
 from bot.nlu.commands import is_command_name as is_staff_command
 
@@ -373,8 +373,7 @@ class TelegramInput(InputChannel):
         metadata = {**metadata, "command": name, "button": not argument or name == "start"}
         if name == "start":
             return Inbound(_start_payload(argument), metadata)
-        if name == "status" and TICKET_ID_WRITTEN.search(argument):
-            ticket = "GD" + TICKET_ID_WRITTEN.search(argument).group(1)
+        if name == "status" and (ticket := find_ticket_id(argument)):
             return Inbound(f'/check_status{{"ticket_id": "{ticket}"}}', {**metadata, "button": True})
         return Inbound(argument or COMMAND_PAYLOADS[name], metadata)
 
@@ -457,8 +456,8 @@ def _start_payload(argument: str) -> str:
     if argument == "report":
         return "/report_issue"
     if argument.startswith("status"):
-        ticket = TICKET_ID_WRITTEN.search(argument)
-        return f'/check_status{{"ticket_id": "GD{ticket.group(1)}"}}' if ticket else "/check_status"
+        ticket = find_ticket_id(argument)
+        return f'/check_status{{"ticket_id": "{ticket}"}}' if ticket else "/check_status"
     if argument == "subscribe":
         return "/subscribe_notices"
     return "/greet"

@@ -87,8 +87,10 @@ class Policy:
 
 def _followup_overrides() -> dict:
     """``LINLI_FOLLOWUP_DELAY_HOURS`` and friends override service.yml (tests, pilots)."""
-    names = ("delay_hours", "reminder_after_hours", "no_answer_after_hours")
-    return {name: env(f"FOLLOWUP_{name.upper()}") for name in names if env(f"FOLLOWUP_{name.upper()}")}
+    overrides = {"delay_hours": env("FOLLOWUP_DELAY_HOURS"),
+                 "reminder_after_hours": env("FOLLOWUP_REMINDER_AFTER_HOURS"),
+                 "no_answer_after_hours": env("FOLLOWUP_NO_ANSWER_AFTER_HOURS")}
+    return {name: value for name, value in overrides.items() if value}
 
 
 @cached

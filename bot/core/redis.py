@@ -6,8 +6,6 @@ a reconnect, never a failed request.
 """
 from __future__ import annotations
 
-from urllib.parse import urlparse
-
 
 def resilient_options() -> dict:
     """Client options (redis-py 4) that survive a Redis restart; a fresh Retry for each client."""
@@ -19,7 +17,32 @@ def resilient_options() -> dict:
             "retry_on_error": [ConnectionError, TimeoutError], "health_check_interval": 15}
 
 
-def _redis_args(url: str) -> dict:
-    parsed = urlparse(url)
-    return {"host": parsed.hostname or "127.0.0.1", "port": parsed.port or 6379,
-            "db": int((parsed.path or "/0").strip("/") or 0), "password": parsed.password, **resilient_options()}
+def client(url: str):
+    """A client for ``url`` as redis-py reads it (``redis://``, ``rediss://`` for TLS, ``unix://``;
+    user name, password, database and query options included), with :func:`resilient_options`."""
+    import redis
+
+    return redis.Redis.from_url(url, **resilient_options())
+
+
+def job_store_options(url: str) -> dict:
+    """Keyword arguments for APScheduler's ``RedisJobStore``, which builds ``redis.Redis(db=…, **them)``:
+    a connection pool made from the whole URL, so the store's ``db`` default is never used."""
+    import redis
+
+    return {"connection_pool": redis.ConnectionPool.from_url(url, **resilient_options())}
+
+
+def rasa_store_options(url: str) -> dict:
+    """The connection part of a Rasa Redis tracker or lock store's endpoint (``url`` is the host
+    there), from the same reading of the URL: TLS for ``rediss://``, the user name when there is one."""
+    from redis.connection import parse_url
+
+    parsed = parse_url(url)
+    if "path" in parsed:
+        raise ValueError("Rasa's Redis stores connect over TCP: LINLI_REDIS_URL must be redis:// or rediss://")
+    options = {"url": parsed.get("host", "127.0.0.1"), "port": parsed.get("port", 6379), "db": parsed.get("db", 0)}
+    options.update({key: parsed[key] for key in ("username", "password") if parsed.get(key)})
+    if url.startswith("rediss://"):
+        options["use_ssl"] = True
+    return options

@@ -7,7 +7,7 @@ point one process at a fresh database.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import overload
 
@@ -47,7 +47,6 @@ class Settings:
     rest: str | None = None
     rest_token: str | None = None
     rest_sender_prefix: str = "rest:"
-    extra: dict = field(default_factory=dict)
 
     @classmethod
     def from_env(cls) -> "Settings":

@@ -36,6 +36,12 @@ def parse_ticket_id(value: Optional[str]) -> Optional[str]:
     return candidate if TICKET_ID.match(candidate) else None
 
 
+def find_ticket_id(text: Optional[str]) -> Optional[str]:
+    """The first ticket id written inside ``text`` ("查一下gd 202611220007"), canonical; else None."""
+    match = TICKET_ID_WRITTEN.search(text or "")
+    return parse_ticket_id(match.group(0)) if match else None
+
+
 def parse_phone(value: Optional[str]) -> Optional[str]:
     """The 11 digits of a mainland mobile number written with spaces, dashes or +86; else None."""
     digits = re.sub(r"[\s\-()]", "", value or "")

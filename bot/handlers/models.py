@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from sqlalchemy import Column, ForeignKey, Index, Integer, String, Text
 
-from bot.core.db import Base, UtcDateTime
+from bot.core.db import Base, EnumString, StrEnum, UtcDateTime
+
+
+class ExtensionStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REFUSED = "refused"
 
 
 class HandlerDispatch(Base):
@@ -50,7 +56,7 @@ class ExtensionRequest(Base):
     hours = Column(Integer, nullable=False)
     reason = Column(Text, nullable=False)
     at = Column(UtcDateTime, nullable=False)
-    status = Column(String(16), nullable=False, default="pending", index=True)  # pending | approved | refused
+    status = Column(EnumString(ExtensionStatus), nullable=False, default=ExtensionStatus.PENDING, index=True)
     notified_at = Column(UtcDateTime)          # staff were sent the request
     decided_by = Column(String(200))
     decided_at = Column(UtcDateTime)

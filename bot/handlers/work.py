@@ -18,7 +18,7 @@ from bot.core.db import session_scope
 from bot.core.errors import PlainUserError
 from bot.core.text import local_time
 from bot.handlers.contacts import Contact, contacts_for, is_contact
-from bot.handlers.models import ExtensionRequest, HandlerReturn
+from bot.handlers.models import ExtensionRequest, ExtensionStatus, HandlerReturn
 from bot.handlers.policy import HandlerPolicy
 from bot.nlu.address import chinese_number
 from bot.tickets.errors import UnknownTicket
@@ -181,7 +181,7 @@ def request_extension(store: TicketStore, policy: HandlerPolicy, ticket_id: str,
         _same_handler(row, ticket)
         session = object_session(row)
         if session.execute(select(ExtensionRequest.id).where(ExtensionRequest.ticket_id == row.id,
-                                                             ExtensionRequest.status == "pending")).first():
+                                                             ExtensionRequest.status == ExtensionStatus.PENDING)).first():
             raise HandlerRefused(f"工单 {row.id} 已经申请过延期，正在等社区答复。")
         session.add(ExtensionRequest(ticket_id=row.id, handler_name=row.handler_name, requested_by=actor,
                                                  hours=count * 24, reason=reason, at=now, status="pending"))
@@ -203,7 +203,7 @@ def parse_days(text: str, longest: int) -> int:
 def pending_extension(engine, ticket_id: str) -> Optional[ExtensionRequest]:
     with session_scope(engine) as session:
         return session.execute(select(ExtensionRequest).where(
-            ExtensionRequest.ticket_id == ticket_id, ExtensionRequest.status == "pending")).scalar()
+            ExtensionRequest.ticket_id == ticket_id, ExtensionRequest.status == ExtensionStatus.PENDING)).scalar()
 
 
 def decide_extension(store: TicketStore, request_id: int, approve: bool, actor: str,
@@ -242,5 +242,5 @@ def own_extension(request: ExtensionRequest, channel: str, sender_id: str) -> bo
 
 
 def update_extension(request_id: int, approve: bool, actor: str, now: datetime):
-    return (update(ExtensionRequest).where(ExtensionRequest.id == request_id, ExtensionRequest.status == "pending")
-            .values(status="approved" if approve else "refused", decided_by=actor, decided_at=now))
+    return (update(ExtensionRequest).where(ExtensionRequest.id == request_id, ExtensionRequest.status == ExtensionStatus.PENDING)
+            .values(status=ExtensionStatus.APPROVED if approve else ExtensionStatus.REFUSED, decided_by=actor, decided_at=now))

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable
 
-from bot.core.text import MOBILE_WRITTEN, TICKET_ID_WRITTEN
+from bot.core.text import MOBILE_WRITTEN, TICKET_ID_WRITTEN, find_ticket_id, parse_ticket_id
 
 _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
               "六": 6, "七": 7, "八": 8, "九": 9}
@@ -81,8 +81,7 @@ def normalize_phone(text: str) -> str | None:
 
 
 def normalize_ticket_id(text: str) -> str | None:
-    match = TICKET_ID_WRITTEN.search(text.translate(_FULLWIDTH))
-    return f"GD{match.group(1)}" if match else None
+    return find_ticket_id(text.translate(_FULLWIDTH))
 
 
 def bare_number(text: str) -> str | None:
@@ -103,7 +102,7 @@ def extract(text: str, community_aliases: Iterable[tuple[str, str]] = ()) -> lis
             taken.append((start, end))
 
     for m in TICKET_ID_WRITTEN.finditer(norm):
-        add("ticket_id", f"GD{m.group(1)}", m.start(), m.end())
+        add("ticket_id", parse_ticket_id(m.group(0)), m.start(), m.end())
     for m in MOBILE_WRITTEN.finditer(norm):
         add("phone", "".join(m.groups()), m.start(), m.end())
     for m in _TRIPLE.finditer(norm):

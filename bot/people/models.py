@@ -7,12 +7,18 @@ from sqlalchemy import JSON, Boolean, Column, String, Text
 from bot.core.db import Base, EnumString, StrEnum, UtcDateTime
 
 
+class PersonRole(StrEnum):
+    RESIDENT = "resident"
+    VOLUNTEER = "volunteer"
+    STAFF = "staff"
+
+
 class Person(Base):
     __tablename__ = "people"
 
     channel = Column(String(32), primary_key=True)
     sender_id = Column(String(128), primary_key=True)
-    role = Column(String(16), nullable=False, default="resident")  # resident | volunteer | staff
+    role = Column(EnumString(PersonRole), nullable=False, default=PersonRole.RESIDENT)
     community = Column(String(64), index=True)  # profile: asked once, offered again next time
     building = Column(String(16))
     subscribed = Column(Boolean, nullable=False, default=False)
@@ -43,7 +49,7 @@ class Volunteer(Base):
     areas = Column(JSON, nullable=False, default=list)  # patrol communities (directory names)
     nudge_times = Column(JSON, nullable=False, default=list)  # chosen nudge times, "HH:MM"; subscribed on approval
     status = Column(EnumString(VolunteerStatus), nullable=False, default=VolunteerStatus.PENDING, index=True)
-    told_status = Column(String(16))  # the status the rider was last told about (approved, paused)
+    told_status = Column(EnumString(VolunteerStatus))  # the status the rider was last told about (active, paused)
     consent = Column(Boolean, nullable=False, default=False)
     note = Column(Text)
     created_at = Column(UtcDateTime, nullable=False)

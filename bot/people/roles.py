@@ -5,9 +5,9 @@ import re
 
 from bot.core.clock import utcnow
 from bot.core.db import get_engine, session_scope
-from bot.people.models import Person
+from bot.people.models import Person, PersonRole
 
-ROLES = ("resident", "volunteer", "staff")
+ROLES = tuple(role.value for role in PersonRole)
 
 
 #: A member of a Telegram group talks in a conversation of their own, "<group id>:<user id>".

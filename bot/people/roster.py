@@ -106,15 +106,16 @@ def authorize_recipient(channel: Optional[str], sender_id: str, engine) -> Optio
     one ever wrote there) means the staff member with that account id on any channel."""
     if channel is not None:
         return authorize(channel, sender_id, engine)
-    listed = (m.channel for m in _members() if person_id(m.channel, sender_id) == m.key)
+    listed = (m.channel for m in members() if person_id(m.channel, sender_id) == m.key)
     return next(filter(None, (authorize(listed_channel, sender_id, engine) for listed_channel in listed)), None)
 
 
 _files: dict[str, StaffFile] = {}
 
 
-def _members() -> tuple[StaffMember, ...]:
-    """The staff file as it is now (read again when it changes)."""
+def members() -> tuple[StaffMember, ...]:
+    """The staff file as it is now: one watcher per file for the whole process (read again when it
+    changes; a broken edit keeps the last good roster, see :class:`bot.config.staff.StaffFile`)."""
     path = str(staff_file())
     if path not in _files:
         try:
@@ -128,7 +129,7 @@ def _members() -> tuple[StaffMember, ...]:
 def _handlers_of(channel: str, sender_id: str) -> tuple[str, ...]:
     """The handlers a staff member is the duty account of."""
     key = person_id(channel, sender_id)
-    return next((m.handlers for m in _members() if m.key == key), ())
+    return next((m.handlers for m in members() if m.key == key), ())
 
 
 def _sync_if_changed(engine) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from bot.core.db import session_scope
 from bot.core.errors import PlainUserError
 from bot.core.settings import get_settings
-from bot.proactive.models import ProactiveCase
+from bot.proactive.models import ProactiveCase, ProactiveStatus
 from bot.proactive.seasons import ProactivePolicy, Season, bounds, local_day, proactive_policy
 from bot.reports.period import repeats
 from bot.tickets.store import TicketStore
@@ -85,7 +85,7 @@ def propose(store: TicketStore, as_of: datetime, season: str | None = None) -> l
                 with session_scope(store.engine) as session:
                     session.add(ProactiveCase(season=chosen.code, season_start=first.isoformat(), community=community,
                                               building=building, category=category, repeats=count,
-                                              status="proposed", proposed_at=store.clock(),
+                                              status=ProactiveStatus.PROPOSED, proposed_at=store.clock(),
                                               note=f"{building}号楼{chosen.watch[category]}"))
             except IntegrityError:
                 pass  # proposed before
@@ -127,8 +127,8 @@ def approve(store: TicketStore, schedule, case_id, actor: str, reporter: tuple[s
     now = store.clock()
     with session_scope(store.engine) as session:
         claimed = session.execute(update(ProactiveCase).where(
-            ProactiveCase.id == case.id, ProactiveCase.status == "proposed").values(
-            status="approved", approved_at=now, approved_by=actor)).rowcount == 1
+            ProactiveCase.id == case.id, ProactiveCase.status == ProactiveStatus.PROPOSED).values(
+            status=ProactiveStatus.APPROVED, approved_at=now, approved_by=actor)).rowcount == 1
     if not claimed:
         raise CaseError(f"未诉先办 #{case.id} 已经批准过了（工单 {case.ticket_id or '生成中'}）。")
     rules, service = policy(), store.directory.service

@@ -3,7 +3,12 @@ from __future__ import annotations
 
 from sqlalchemy import Column, Integer, String, Text, UniqueConstraint
 
-from bot.core.db import Base, UtcDateTime
+from bot.core.db import Base, EnumString, StrEnum, UtcDateTime
+
+
+class ProactiveStatus(StrEnum):
+    PROPOSED = "proposed"
+    APPROVED = "approved"
 
 
 class ProactiveCase(Base):
@@ -20,7 +25,7 @@ class ProactiveCase(Base):
     building = Column(String(16), nullable=False)
     category = Column(String(32), nullable=False)
     repeats = Column(Integer, nullable=False)           # tickets in the same season last year
-    status = Column(String(16), nullable=False, default="proposed", index=True)  # proposed | approved
+    status = Column(EnumString(ProactiveStatus), nullable=False, default=ProactiveStatus.PROPOSED, index=True)
     proposed_at = Column(UtcDateTime, nullable=False)
     approved_at = Column(UtcDateTime)
     approved_by = Column(String(200))

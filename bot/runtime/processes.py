@@ -12,11 +12,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlparse
 
 import yaml
 
 from bot.config.policy import get_policy
+from bot.core.redis import rasa_store_options
 from bot.core.settings import PROJECT_ROOT, Settings, credentials_path, get_settings
 
 MODEL_NAME = "linli"
@@ -55,12 +55,7 @@ def train(settings: Settings | None = None, force: bool = False) -> Path:
 
 
 def _redis_store(url: str, kind: str) -> dict:
-    parsed = urlparse(url)
-    store = {"type": "redis", "url": parsed.hostname or "127.0.0.1", "port": parsed.port or 6379,
-             "db": int((parsed.path or "/0").strip("/") or 0), "key_prefix": f"linli{kind}"}
-    if parsed.password:
-        store["password"] = parsed.password
-    return store
+    return {"type": "redis", **rasa_store_options(url), "key_prefix": f"linli{kind}"}
 
 
 def write_endpoints(settings: Settings | None = None) -> Path:

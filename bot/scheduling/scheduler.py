@@ -29,9 +29,9 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.util import ref_to_obj
 
 from bot.config.policy import Policy, get_policy
+from bot.core import redis as redis_settings
 from bot.core.clock import Clock, utcnow
 from bot.core.errors import RetryLater
-from bot.core.redis import _redis_args
 from bot.messaging.recipients import Recipients, recipients_for
 from bot.scheduling.clock import use_clock
 from bot.scheduling.lease import LocalLease, RedisLease
@@ -94,9 +94,7 @@ class Scheduler:
         self.engine = engine or get_engine(self.settings.database_url)
         self.redis = None
         if self.settings.redis_url:
-            import redis
-
-            self.redis = redis.Redis(**_redis_args(self.settings.redis_url))
+            self.redis = redis_settings.client(self.settings.redis_url)
         self.lease = lease or (RedisLease(self.redis, f"{self.settings.key_prefix}:lease", self.settings.lease_seconds)
                                if self.redis is not None else LocalLease())
         self._store = self._jobstore()
@@ -121,7 +119,7 @@ class Scheduler:
 
             return RedisJobStore(jobs_key=f"{self.settings.key_prefix}:jobs",
                                  run_times_key=f"{self.settings.key_prefix}:run_times",
-                                 **_redis_args(self.settings.redis_url))
+                                 **redis_settings.job_store_options(self.settings.redis_url))
         from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 
         # APScheduler 3.9 calls the pre-2.0 ``engine.execute``: a legacy engine on the same pool

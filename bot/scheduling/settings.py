@@ -32,13 +32,12 @@ class SchedulerSettings:
     @classmethod
     def from_env(cls) -> "SchedulerSettings":
         base = get_settings()
-
-        def number(name: str, default: float) -> float:
-            return float(env(f"SCHEDULER_{name}", str(default)))
-
+        # Each LINLI_ name is written out whole, so tests/test_config.py finds it in the README's table.
         return cls(database_url=base.database_url, redis_url=base.redis_url,
                    rasa_url=env("RASA_URL", f"http://127.0.0.1:{base.rasa_port}"), api_token=base.api_token,
-                   timezone=base.timezone, lease_seconds=number("LEASE_SECONDS", 20),
-                   misfire_grace_seconds=int(number("MISFIRE_GRACE", 3600)), workers=int(number("WORKERS", 8)),
-                   sweep_seconds=number("SWEEP_SECONDS", 60), key_prefix=env("SCHEDULER_KEY_PREFIX", "linli"),
-                   max_attempts=int(number("MAX_ATTEMPTS", 5)))
+                   timezone=base.timezone, lease_seconds=float(env("SCHEDULER_LEASE_SECONDS", "20")),
+                   misfire_grace_seconds=int(float(env("SCHEDULER_MISFIRE_GRACE", "3600"))),
+                   workers=int(float(env("SCHEDULER_WORKERS", "8"))),
+                   sweep_seconds=float(env("SCHEDULER_SWEEP_SECONDS", "60")),
+                   key_prefix=env("SCHEDULER_KEY_PREFIX", "linli"),
+                   max_attempts=int(float(env("SCHEDULER_MAX_ATTEMPTS", "5"))))

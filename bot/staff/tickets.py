@@ -6,6 +6,7 @@ from typing import Callable, Optional
 
 from bot.config.directory import Directory
 from bot.core.errors import PlainUserError
+from bot.core.text import local_time
 from bot.people.roster import Staff
 from bot.privacy.masks import mask_text
 from bot.tickets.store import TicketStore
@@ -116,8 +117,7 @@ def ticket_details(store: TicketStore, ticket: TicketView, private: bool) -> dic
 def _local(store: TicketStore, moment: Optional[datetime]) -> str:
     if moment is None:
         return "-"
-    local = moment.astimezone(store.zone)
-    return f"{local.month}月{local.day}日{local:%H:%M}"
+    return local_time(moment, store.zone)
 
 
 HISTORY_SHOWN = 5

@@ -18,7 +18,7 @@ from bot.config.directory import HANDLER_KINDS, Directory, get_directory
 from bot.config.service import DuplicatePolicy, duplicate_policy
 from bot.core.db import get_engine, session_scope
 from bot.core.settings import get_settings
-from bot.core.text import format_ticket_id, parse_phone, parse_ticket_id
+from bot.core.text import format_ticket_id, local_time, parse_phone, parse_ticket_id
 from bot.tickets.dispatch import dispatch
 from bot.tickets.duplicates import is_milestone, metres_between
 from bot.tickets.errors import (
@@ -538,5 +538,4 @@ class TicketStore:
         return self._change(ticket_id, actor, reassign)
 
     def _local(self, moment: datetime) -> str:
-        local = moment.astimezone(self.zone)
-        return f"{local.month}月{local.day}日{local:%H:%M}"
+        return local_time(moment, self.zone)

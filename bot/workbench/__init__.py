@@ -11,6 +11,8 @@ browser needs: sign-in by one-time link, sessions, CSRF tokens, an audit log, li
 Modules: ``config`` (workbench.yml), ``models`` (its tables), ``auth`` (links, sessions, subjects),
 ``queries`` (reads for the queue, kept in one place for the store to take over), ``actions``
 (state changes, audited), ``figures`` (report figures for the page), ``misunderstood`` (messages the
-assistant did not understand, labelled and exported as training data), ``app`` (routes),
-``server`` (``start_console``), ``cli`` (``linli console``, ``linli nlu export``).
+assistant did not understand, labelled and exported as training data), ``places`` (building points
+for the ticket page's map), ``app`` (routes), ``server`` (``start_console``). The commands
+``linli console`` and ``linli nlu export`` are in ``bot.cli.console``.
+May import: bot.staff, bot.broadcasts, bot.reports, bot.workflows, bot.scheduling, bot.handlers, bot.tickets, bot.callbacks, bot.people, bot.volunteers, bot.config, bot.privacy, bot.core.
 """

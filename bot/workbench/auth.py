@@ -28,10 +28,10 @@ from bot.core.errors import PlainUserError
 from bot.handlers import contacts as handler_contacts
 from bot.people import roster
 from bot.workbench.config import ConsoleConfig, get_config, public_url
-from bot.workbench.models import AuditEntry, ConsoleSession, SignInLink
+from bot.workbench.models import AuditEntry, ConsoleRole, ConsoleSession, SignInLink
 
 Clock = Callable[[], datetime]
-ROLES = ("staff", "handler")
+ROLES = tuple(role.value for role in ConsoleRole)
 
 
 def _utcnow() -> datetime:
@@ -106,7 +106,7 @@ def subject_for(role: str, channel: str, sender_id: str, engine) -> Optional[Sub
         member = roster.authorize(channel, sender_id, engine)
         if member is None:
             return None
-        name = next((m.name for m in _roster() if m.key == (channel, sender_id)), "")
+        name = next((m.name for m in roster.members() if m.key == (channel, sender_id)), "")
         return Subject("staff", channel, sender_id, tuple(member.communities), name)
     if role == "handler":
         return handler_subject(channel, sender_id, engine)
@@ -128,23 +128,6 @@ def handler_contact(channel: str, sender_id: str) -> Optional[handler_contacts.C
             if contact.key == (channel, sender_id):
                 return contact
     return None
-
-
-_rosters: dict = {}
-
-
-def _roster() -> tuple[staff.StaffMember, ...]:
-    """The staff file, read again only when it changed (names for the page header)."""
-    path = staff.staff_file()
-    try:
-        info = path.stat()
-        key = (str(path), info.st_mtime_ns, info.st_size)
-        if key not in _rosters:
-            _rosters.clear()
-            _rosters[key] = staff.load_staff(path)
-        return _rosters[key]
-    except (OSError, staff.StaffFileError):
-        return ()
 
 
 # -- links ---------------------------------------------------------------------------------------

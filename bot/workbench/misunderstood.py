@@ -23,11 +23,11 @@ from bot.core.db import get_engine, session_scope
 from bot.core.errors import PlainUserError
 from bot.core.settings import PROJECT_ROOT
 from bot.privacy.masks import mask_sender, mask_text
-from bot.workbench.models import MisunderstoodMessage
+from bot.workbench.models import MisunderstoodMessage, MisunderstoodReason
 
 EXPORT_FILE = PROJECT_ROOT / "nlu" / "workbench_labelled.yml"
 TEXT_MAX = 500
-REASONS = ("fallback", "corrected")
+REASONS = tuple(reason.value for reason in MisunderstoodReason)
 #: Intents a message can be labelled with: the domain's, less what no person says.
 _NOT_LABELS = ("nlu_fallback",)
 

@@ -14,13 +14,28 @@ class MisunderstoodStatus(StrEnum):
     IGNORED = "ignored"
 
 
+class ConsoleRole(StrEnum):
+    STAFF = "staff"
+    HANDLER = "handler"
+
+
+class AuditOutcome(StrEnum):
+    OK = "ok"
+    REFUSED = "refused"
+
+
+class MisunderstoodReason(StrEnum):
+    FALLBACK = "fallback"
+    CORRECTED = "corrected"  # the resident said "不对"
+
+
 class SignInLink(Base):
     """A one-time sign-in link: only the SHA-256 of its token is kept; used once, within minutes."""
 
     __tablename__ = "console_links"
 
     token_hash = Column(String(64), primary_key=True)
-    role = Column(String(16), nullable=False)  # staff | handler
+    role = Column(EnumString(ConsoleRole), nullable=False)
     channel = Column(String(32), nullable=False)
     sender_id = Column(String(128), nullable=False)
     created_at = Column(UtcDateTime, nullable=False)
@@ -36,7 +51,7 @@ class ConsoleSession(Base):
     __tablename__ = "console_sessions"
 
     token_hash = Column(String(64), primary_key=True)
-    role = Column(String(16), nullable=False)
+    role = Column(EnumString(ConsoleRole), nullable=False)
     channel = Column(String(32), nullable=False)
     sender_id = Column(String(128), nullable=False)
     csrf = Column(String(64), nullable=False)
@@ -54,13 +69,13 @@ class AuditEntry(Base):
 
     id = Column(Integer, primary_key=True, autoincrement=True)
     at = Column(UtcDateTime, nullable=False, index=True)
-    role = Column(String(16))
+    role = Column(EnumString(ConsoleRole))
     channel = Column(String(32))
     sender_id = Column(String(128))
     action = Column(String(32), nullable=False)  # sign_in, sign_out, ticket_resolve, broadcast_send, export_csv ...
     ticket_id = Column(String(16), index=True)
     target = Column(String(128))  # a broadcast id, a rider's key, a misunderstood message id
-    outcome = Column(String(16), nullable=False)  # ok | refused
+    outcome = Column(EnumString(AuditOutcome), nullable=False)
     detail = Column(Text)
     ip = Column(String(64))
 
@@ -95,7 +110,8 @@ class MisunderstoodMessage(Base):
     guessed_intent = Column(String(64))
     guessed_category = Column(String(32))
     confidence = Column(Float)
-    reason = Column(String(16), nullable=False, default="fallback", server_default="fallback")  # fallback | corrected (the resident said "不对")
+    reason = Column(EnumString(MisunderstoodReason), nullable=False, default=MisunderstoodReason.FALLBACK,
+                    server_default=MisunderstoodReason.FALLBACK.value)
     message_id = Column(String(64), unique=True)  # Rasa's id of the user message: each is kept once
     status = Column(EnumString(MisunderstoodStatus), nullable=False, default=MisunderstoodStatus.NEW)
     label_intent = Column(String(64))

@@ -1,6 +1,6 @@
 """Where buildings are, for the ticket page's small map: optional ``latitude``/``longitude`` on a
 building entry of the directory YAML (``{id: "5", property_company: …, latitude: 39.88, longitude:
-116.31}``; a range entry gives its first building the point). ``bot.directory`` ignores these keys;
+116.31}``; a range entry gives its first building the point). ``bot.config.directory`` ignores these keys;
 the integrator may move them into ``Building``."""
 from __future__ import annotations
 

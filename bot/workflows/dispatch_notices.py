@@ -19,7 +19,7 @@ from bot.core.db import session_scope
 from bot.core.errors import RetryLater
 from bot.core.text import duration
 from bot.handlers.contacts import Contact, contacts_for, to_reach
-from bot.handlers.models import ExtensionRequest, HandlerDispatch
+from bot.handlers.models import ExtensionRequest, ExtensionStatus, HandlerDispatch
 from bot.handlers.policy import handler_policy
 from bot.handlers.work import DISPATCHING
 from bot.messaging.delivery import DeliveryFailed, NotConfigured
@@ -65,7 +65,7 @@ def sweep(context: Context, batch: int = 200) -> int:
 def _plan_extension_notices(context: Context, batch: int) -> int:
     with session_scope(context.engine) as session:
         waiting = list(session.execute(select(ExtensionRequest.id).where(
-            ExtensionRequest.status == "pending", ExtensionRequest.notified_at.is_(None)).limit(batch)).scalars())
+            ExtensionRequest.status == ExtensionStatus.PENDING, ExtensionRequest.notified_at.is_(None)).limit(batch)).scalars())
     for request_id in waiting:
         with session_scope(context.engine) as session:
             claimed = session.execute(update(ExtensionRequest).where(

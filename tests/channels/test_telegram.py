@@ -320,7 +320,7 @@ async def test_polling_mode_feeds_the_same_webhook(api, serve_channel):
     server = await serve_channel(channel)
     stop = asyncio.Event()
     poller = asyncio.ensure_future(poll_updates(channel.settings, server.url(), stop, poll_timeout=1))
-    await asyncio.sleep(0.3)
+    await eventually(lambda: api.sent("setMyCommands"), message="the poller set up (webhook deleted, commands set)")
     await api.deliver(api.message_update(USER, "有人在吗"))
     await api.deliver(api.message_update(USER, "电梯坏了"))
     await settle(server.core, 2)

@@ -136,9 +136,14 @@ def test_oversized_bodies_and_messages(production):
 
 
 def test_nested_metadata_cannot_break_a_conversation(production):
-    nested = "[" * 50_000 + "]" * 50_000
-    content = f'{{"sender": "nested", "message": "你好", "metadata": {{"x": {nested}}}}}'.encode()
-    assert production.rest(content=content).status_code in (400, 413)
+    def nested(depth: int) -> bytes:
+        arrays = "[" * depth + "]" * depth
+        return f'{{"sender": "nested", "message": "你好", "metadata": {{"x": {arrays}}}}}'.encode()
+
+    assert len(nested(50_000)) > limit("rest_max_body_bytes")
+    assert production.rest(content=nested(50_000)).status_code == 413  # refused unread, by its size
+    assert len(nested(20_000)) < limit("rest_max_body_bytes")
+    assert production.rest(content=nested(20_000)).status_code == 400  # read: too deep for JSON, not JSON
     deep = {"sender": "nested", "message": "你好", "metadata": {"a": {"b": {"c": {"d": [[[[{}]]]]}}}}}
     assert production.rest(deep).status_code == 200
     assert production.rest_text("nested", "物业电话多少")

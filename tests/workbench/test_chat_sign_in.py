@@ -165,3 +165,22 @@ def test_the_fallback_still_answers_when_the_message_cannot_be_kept(monkeypatch,
     assert messages[0]["response"] == "utter_default"
     assert "misunderstood message not kept (OperationalError)" in caplog.text
     assert "13812345678" not in caplog.text and "咋整" not in caplog.text
+
+
+def test_the_workbench_names_staff_from_the_one_staff_file_watcher():
+    """The page header's name comes from bot.people.roster's watcher of the staff file (the one
+    every process shares), so a rename in the file shows at the next request."""
+    import dataclasses
+    import os
+
+    from bot.config import staff
+
+    engine = common.store().engine
+    path = staff.staff_file()
+    before = next(m.name for m in staff.load_staff(path) if m.key == STAFF)
+    assert auth.subject_for("staff", *STAFF, engine).name == before
+    renamed = [dataclasses.replace(m, name="新名字") if m.key == STAFF else m for m in staff.load_staff(path)]
+    staff.save_staff(renamed, path)
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))  # a new stamp, however fast
+    assert auth.subject_for("staff", *STAFF, engine).name == "新名字"
+    assert next(m.name for m in roster.members() if m.key == STAFF) == "新名字"
