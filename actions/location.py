@@ -32,11 +32,20 @@ def _text(tracker: Tracker) -> str:
 
 
 def declined(tracker: Tracker) -> bool:
-    """A refusal with no number in it ("不用", "不知道门牌号"): the question is not asked again."""
+    """A refusal with no number in it ("不用", "不知道门牌号", "房号就不说了"): the question is not
+    asked again."""
     text = _text(tracker)
     if any(ch.isdigit() for ch in text):
         return False
+    if names_the_field_asked(tracker) and any(w in text for w in ("不", "没", "算了", "免了")):
+        return True
     return latest_intent(tracker) == "deny" or any(w in text for w in directory().service.decline_words)
+
+
+def names_the_field_asked(tracker: Tracker) -> bool:
+    """The answer names what was asked ("电话就算了", "房号不说了"): about that field alone."""
+    words = directory().service.field_words.get(tracker.get_slot("requested_slot") or "", ())
+    return any(w in _text(tracker) for w in words)
 
 
 class LocationValidation(FormValidationAction):

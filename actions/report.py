@@ -27,7 +27,7 @@ from actions.common import (
     reporter,
     store,
 )
-from actions.location import DECLINED, LocationValidation, declined
+from actions.location import DECLINED, LocationValidation, declined, names_the_field_asked
 from bot.channels.privacy import group_notice
 from bot.nlu.address import normalize_digits, normalize_phone
 from bot.people import profiles
@@ -57,8 +57,9 @@ def given(value: Any) -> Any:
 
 
 def is_cancel(tracker: Tracker) -> bool:
-    """A refusal that drops the whole report ("算了"), as opposed to "不对" that corrects it."""
-    if latest_intent(tracker) != "deny":
+    """A refusal that drops the whole report ("算了"), as opposed to "不对" that corrects it, or
+    "电话就算了吧" that declines only the field asked."""
+    if latest_intent(tracker) != "deny" or names_the_field_asked(tracker):
         return False
     text = (tracker.latest_message or {}).get("text") or ""
     return any(word in text for word in directory().service.cancel_words)
@@ -120,13 +121,12 @@ def _rider_slots(tracker: Tracker) -> List[Text]:
     return ["photos", *place, "category"]
 
 
-def _rider_guess(tracker: Tracker) -> str | None:
-    """A rider on the road is not quizzed: words that say something ("路上有个水坑挺深的") are filed
-    under the best guess, or 其他, and staff correct it; a bare "报告隐患" still gets the question."""
-    if not is_rider(tracker):
-        return None
+def _guess_from_words(tracker: Tracker) -> str | None:
+    """Words that say something ("我们那个单元门的门锁坏了 一推就开") are filed under the best
+    guess, or 其他, and staff correct it: asking "what is the problem?" after it was told loses
+    people. A bare "我要报修" or "报告隐患" still gets the question."""
     text = re.sub(r"[\W_]+", "", (tracker.latest_message or {}).get("text") or "")
-    if len(text) < directory().service.rider_guess_min_chars:
+    if not _starting(tracker) or len(text) < directory().service.guess_min_chars:
         return None
     guess = ((tracker.latest_message or {}).get("category") or {}).get("name")
     return guess if guess in directory().service.categories else "other"
@@ -295,9 +295,10 @@ class ValidateReportForm(LocationValidation):
         side_step = latest_intent(tracker) in directory().service.answered_in_place
         if not asked or side_step or self._attachments(tracker):
             return []
-        # Part of the place given instead (a room said when the phone was asked) is progress too.
-        filled = any(e.get("event") == "slot" and e.get("name") in (asked, *_PLACE_SLOTS) and e.get("value") is not None
-                     for e in events)
+        # Another answer given instead (a room when the phone was asked, a phone for the room) is
+        # progress too.
+        filled = any(e.get("event") == "slot" and e.get("name") in (asked, *_PLACE_SLOTS, "phone")
+                     and e.get("value") is not None for e in events)
         if filled:
             return [SlotSet("failed_attempts", 0)]
         failures = int(tracker.get_slot("failed_attempts") or 0) + 1
@@ -394,8 +395,8 @@ class ValidateReportForm(LocationValidation):
         guess = (tracker.latest_message or {}).get("category") or {}
         vague = guess.get("confidence", 1.0) < directory().service.category_min_confidence
         if value not in directory().service.categories or vague:
-            # "一楼着火了！！" names its problem by its words; a rider's words are enough as they are
-            value = _emergency_category(tracker) or _rider_guess(tracker)
+            # "一楼着火了！！" names its problem by its words; words that say enough are taken as said
+            value = _emergency_category(tracker) or _guess_from_words(tracker)
             if not value:
                 return {"category": None, "description": None}
         if tracker.get_slot("requested_slot") == "category":

@@ -174,3 +174,23 @@ def test_the_phone_declined_in_words_is_never_asked_again(stack, tickets):
     assert "请您确认" in stack.texts(sender, "电话就不留了 怕他知道是我")
     ticket, _ = file_report(stack, tickets, sender, "确认")
     assert ticket.phone is None and ticket.category == "noise"
+
+
+def test_declining_one_field_with_suanle_never_drops_the_report(stack, tickets):
+    """"电话就算了吧" declines the phone, "房号就不说了" the room: neither is "算了" for the report."""
+    sender = "conv-field-suanle"
+    assert "门牌号" in stack.texts(sender, "望园2号楼3单元 家里暖气片一点都不热")
+    assert "手机号" in stack.texts(sender, "房号就不说了")
+    summary = stack.texts(sender, "电话就算了吧")
+    assert "请您确认" in summary and "不登记" not in summary
+    ticket, _ = file_report(stack, tickets, sender, "确认")
+    assert (ticket.building, ticket.unit, ticket.room, ticket.phone) == ("2", "3", None, None)
+
+
+def test_a_phone_given_when_the_room_is_asked_is_kept_and_counts_as_an_answer(stack, tickets):
+    sender = "conv-phone-for-room"
+    assert "门牌号" in stack.texts(sender, "万柳西园7号楼2单元 厨房顶上往下渗水")
+    again = stack.texts(sender, "13812347777")
+    assert "门牌号" in again and "没听明白" not in again
+    ticket, _ = file_report(stack, tickets, sender, "701", "确认")
+    assert (ticket.room, ticket.phone) == ("701", "13812347777")

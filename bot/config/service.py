@@ -131,7 +131,8 @@ class ServiceConfig:
     photos_max: int
     category_min_confidence: float
     rider_own_categories: tuple[str, ...]  # riders' own problems (小哥说事): no photo asked
-    rider_guess_min_chars: int  # a rider's vague words this long are filed under the best guess
+    guess_min_chars: int  # a report's opening words this long are filed under the best guess
+    field_words: dict  # form field → words that name it in an answer ("电话就算了")
     cancel_words: tuple[str, ...]
     confirm_words: tuple[str, ...]
     decline_words: tuple[str, ...]
@@ -160,7 +161,8 @@ class ServiceConfig:
                 description_max_chars=int(raw["description_max_chars"]), photos_max=int(raw["photos_max"]),
                 category_min_confidence=float(raw["category_min_confidence"]),
                 rider_own_categories=tuple((raw.get("riders") or {}).get("own_categories", ())),
-                rider_guess_min_chars=int((raw.get("riders") or {}).get("guess_min_chars", 10)),
+                guess_min_chars=int(raw.get("guess_min_chars", 10)),
+                field_words={name: tuple(words) for name, words in (raw.get("field_words") or {}).items()},
                 cancel_words=tuple(raw["cancel_words"]),
                 confirm_words=tuple(raw.get("confirm_words", ())),
                 decline_words=tuple(raw.get("decline_words", ())),
