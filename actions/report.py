@@ -132,6 +132,18 @@ def _guess_from_words(tracker: Tracker) -> str | None:
     return guess if guess in directory().service.categories else "other"
 
 
+def _community_of_location(tracker: Tracker, location: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+    """A map location shared inside a community's area (directory.yml ``area``) names the community,
+    unless one was already said."""
+    if tracker.get_slot("community") or location.get("latitude") is None or location.get("longitude") is None:
+        return []
+    try:
+        found = directory().community_at(float(location["latitude"]), float(location["longitude"]))
+    except (TypeError, ValueError):
+        return []
+    return [SlotSet("community", found.name)] if found else []
+
+
 def _room_for_phone(dispatcher: CollectingDispatcher, tracker: Tracker) -> Dict[Text, Any]:
     """A room number said when the phone was asked ("1202") is the room: kept, said back, and the
     phone asked again. Set before validation, which keeps only the slots the form still asks."""
@@ -284,6 +296,7 @@ class ValidateReportForm(LocationValidation):
             events.append(SlotSet("photos", (tracker.get_slot("photos") or []) + [metadata["photo"]]))
         if metadata.get("location"):
             events.append(SlotSet("location", metadata["location"]))
+            events += _community_of_location(tracker, metadata["location"])
         return events
 
     def _count_attempt(self, dispatcher: CollectingDispatcher, tracker: Tracker,

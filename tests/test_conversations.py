@@ -194,3 +194,12 @@ def test_a_phone_given_when_the_room_is_asked_is_kept_and_counts_as_an_answer(st
     assert "门牌号" in again and "没听明白" not in again
     ticket, _ = file_report(stack, tickets, sender, "701", "确认")
     assert (ticket.room, ticket.phone) == ("701", "13812347777")
+
+
+def test_a_shared_map_location_fills_in_the_community(stack, tickets):
+    sender = "conv-gps"
+    assert "哪个社区" in stack.texts(sender, "3号楼门口的路灯不亮了 晚上黑咕隆咚的")
+    located = stack.texts(sender, "[位置]", {"location": {"latitude": 39.8792, "longitude": 116.3362}})
+    assert "哪个社区" not in located
+    ticket, _ = file_report(stack, tickets, sender, "不用", "确认")
+    assert (ticket.community, ticket.building, ticket.latitude) == ("望园社区", "3", 39.8792)

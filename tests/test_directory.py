@@ -243,3 +243,10 @@ def test_a_property_company_named_by_its_short_name(directory):
     assert directory.company_named_in("首华物业电话多少").name == "首华物业"
     assert directory.company_named_in("金管家的中控室电话").name == "金管家物业"
     assert directory.company_named_in("物业电话多少") is None
+
+
+def test_a_map_location_names_the_community_whose_area_holds_it():
+    directory = get_directory()
+    assert directory.community_at(39.8791, 116.3366).name == "望园社区"
+    assert directory.community_at(39.8727, 116.3268).name == "万柳西园社区"
+    assert directory.community_at(39.9990, 116.4000) is None, "far outside every area"

@@ -7,6 +7,7 @@ mistake in them stops the process at start-up instead of misrouting a resident's
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +58,16 @@ class Community:
     office_hours: str
     grid_workers: tuple[dict, ...]
     buildings: dict = field(hash=False, compare=False)
+    area: Optional[tuple[float, float, float]] = None  # centre latitude, longitude and radius in metres
+
+    def distance_m(self, latitude: float, longitude: float) -> Optional[float]:
+        """How far a map location is from the community's centre (None: no area on file)."""
+        if self.area is None:
+            return None
+        centre_lat, centre_lon, _ = self.area
+        north = math.radians(latitude - centre_lat) * _EARTH_RADIUS_M
+        east = math.radians(longitude - centre_lon) * _EARTH_RADIUS_M * math.cos(math.radians(centre_lat))
+        return math.hypot(north, east)
 
 
 @dataclass(frozen=True)
@@ -66,6 +77,20 @@ class Department:
     phone: str
     hours: str
     categories: tuple[str, ...]
+
+
+_EARTH_RADIUS_M = 6_371_000.0
+
+
+def _area(raw: dict) -> Optional[tuple[float, float, float]]:
+    """A community's ``area: {latitude, longitude, radius_m}``, if the directory gives one."""
+    area = raw.get("area")
+    if not area:
+        return None
+    try:
+        return float(area["latitude"]), float(area["longitude"]), float(area["radius_m"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"community {raw.get('name')}: area needs latitude, longitude and radius_m ({error})") from error
 
 
 def _expand_buildings(community: str, entries: list[dict]) -> dict[str, Building]:
@@ -101,7 +126,7 @@ class Directory:
             for p in raw.get("property_companies", ())}
         self.communities = [Community(c["name"], tuple(c.get("aliases", ())), str(c.get("office_phone", "")),
                                       c.get("office_hours", ""), tuple(c.get("grid_workers", ())),
-                                      _expand_buildings(c["name"], c.get("buildings", ())))
+                                      _expand_buildings(c["name"], c.get("buildings", ())), _area(c))
                             for c in raw["communities"]]
         self._check()
 
@@ -135,6 +160,12 @@ class Directory:
     def community_aliases(self) -> list[tuple[str, str]]:
         """(written form, canonical name) pairs for the entity extractor."""
         return [(alias, c.name) for c in self.communities for alias in (c.name, *c.aliases)]
+
+    def community_at(self, latitude: float, longitude: float) -> Optional[Community]:
+        """The community a shared map location falls in: the nearest whose area holds it."""
+        inside = [(distance, c) for c in self.communities
+                  if (distance := c.distance_m(latitude, longitude)) is not None and c.area and distance <= c.area[2]]
+        return min(inside, key=lambda found: found[0])[1] if inside else None
 
     def find_community(self, text: Optional[str]) -> Optional[Community]:
         """The community a name, alias or sentence refers to; the longest alias mentioned wins.
