@@ -15,7 +15,6 @@ from actions.misunderstood import remember_misunderstood
 from bot.broadcasts import topics
 from bot.broadcasts.topics import topics_of
 from bot.config import broadcasts
-from bot.handlers.work import STAFF_NOTES
 from bot.nlu.address import normalize_ticket_id
 from bot.people import profiles
 from bot.people.subscriptions import set_subscription
@@ -40,8 +39,9 @@ def status_text(ticket: TicketView) -> str:
              f"时限：{local_time(ticket.deadline)}前"]
     if ticket.history:
         last = ticket.history[-1]
-        note = None if last.action in STAFF_NOTES else masked_words(last.note)  # older notes were stored unmasked
-        lines.append(f"最新：{local_time(last.at)} {note or directory().service.event_labels.get(last.action, last.action)}")
+        service = directory().service
+        note = masked_words(last.note) if last.action in service.resident_notes else None  # older notes: unmasked
+        lines.append(f"最新：{local_time(last.at)} {note or service.event_labels.get(last.action, last.action)}")
     return "\n".join(lines)
 
 

@@ -358,6 +358,18 @@ def test_reporter_and_followers_hear_when_the_ticket_moves_once(work, store, ras
         (("ticket_id", ticket.id), ("update", "in_progress"), ("update_note", "师傅下午上门"))}
 
 
+def test_residents_hear_an_escalation_or_a_reassignment_by_its_label_never_the_staff_note(work, store, rasa):
+    from actions.status import status_text
+
+    ticket = report(store)
+    store.escalate(ticket.id, "staff:wang", "已联系城管，井盖归市政")
+    advance(work, minutes=1)
+    [update] = rasa.named("EXTERNAL_ticket_update")
+    assert update.entities["update"] == "escalated" and "update_note" not in update.entities
+    shown = status_text(store.get(ticket.id))
+    assert "最新" in shown and "已升级督办" in shown and "城管" not in shown and "吹哨" not in shown
+
+
 def test_progress_news_waits_for_the_morning_and_hides_numbers(work, store, rasa):
     work.clock.set(beijing("2026-11-23 23:00"))
     ticket = report(store)

@@ -127,6 +127,7 @@ class ServiceConfig:
     ticket_list_words: tuple[str, ...]  # a status question with one of these lists the sender's tickets
     ticket_list_page: int
     event_labels: dict
+    resident_notes: tuple[str, ...]  # history steps whose note a resident may read; others: the label
     description_max_chars: int
     photos_max: int
     category_min_confidence: float
@@ -158,6 +159,7 @@ class ServiceConfig:
                 ticket_list_words=tuple((raw.get("ticket_list") or {}).get("words", ())),
                 ticket_list_page=int((raw.get("ticket_list") or {}).get("page_size", 5)),
                 event_labels=raw["event_labels"],
+                resident_notes=tuple(raw.get("resident_notes", ())),
                 description_max_chars=int(raw["description_max_chars"]), photos_max=int(raw["photos_max"]),
                 category_min_confidence=float(raw["category_min_confidence"]),
                 rider_own_categories=tuple((raw.get("riders") or {}).get("own_categories", ())),

@@ -31,12 +31,6 @@ from bot.tickets.views import TicketView
 #: follow-up): each one needs a notice and a sign-for.
 DISPATCHING = ("dispatched", "assigned", "returned", "reopened", "followup_failed")
 REDO = ("reopened", "followup_failed")
-#: Steps of the handler's side whose notes are written for staff (contact names, a handler's own
-#: words): a resident reading their ticket sees the step's label instead.
-STAFF_NOTES = ("handler_notified", "handler_notice_failed", "sign_for_overdue", "returned", "handler_photos",
-               "extension_requested", "extension_refused")
-
-
 class HandlerRefused(PlainUserError):
     """A handler's request that cannot be carried out; nothing was changed."""
 

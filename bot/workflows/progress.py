@@ -87,7 +87,8 @@ def notify(context: Context, event_id: int) -> None:
         return
     _, action, note = step
     people = [(ticket.reporter_channel, ticket.reporter_id), *context.tickets.followers(ticket.id)]
+    for_residents = note and action in context.tickets.directory.service.resident_notes  # the rest: the step's label
     entities = {"ticket_id": ticket.id, "update": action,
-                "update_note": mask_text(note)[:NOTE_MAX_CHARS] if note else None}
+                "update_note": mask_text(note)[:NOTE_MAX_CHARS] if for_residents else None}
     send_each(context, f"progress:{event_id}", [Recipient(*person) for person in dict.fromkeys(people)],
               UPDATE_INTENT, entities)
