@@ -363,11 +363,11 @@ def test_residents_hear_an_escalation_or_a_reassignment_by_its_label_never_the_s
 
     ticket = report(store)
     store.escalate(ticket.id, "staff:wang", "已联系城管，井盖归市政")
+    shown = status_text(store.get(ticket.id))
+    assert "最新" in shown and "已升级督办" in shown and "城管" not in shown and "吹哨" not in shown
     advance(work, minutes=1)
     [update] = rasa.named("EXTERNAL_ticket_update")
     assert update.entities["update"] == "escalated" and "update_note" not in update.entities
-    shown = status_text(store.get(ticket.id))
-    assert "最新" in shown and "已升级督办" in shown and "城管" not in shown and "吹哨" not in shown
 
 
 def test_progress_news_waits_for_the_morning_and_hides_numbers(work, store, rasa):
