@@ -450,7 +450,8 @@ def test_a_followup_whose_job_vanished_while_it_ran_is_asked_after_all(sqlite_en
         followup = planning.plan(scheduler.context, store.get(ticket_id))
         assert scheduler.remove(f"followup:{ticket_id}:1:ask"), "the job the dead process had taken"
         clock.set(followup.due_at + timedelta(seconds=scheduler.settings.sweep_seconds + 1))
-        assert planning.sweep(scheduler.context)["stalled-followups"] == 1
+        # This sweep or the scheduler's own, due at the same moment, plans it again: either way once.
+        planning.sweep(scheduler.context)
         scheduler.wait_idle(30)
         assert [c.entities["ticket_id"] for c in rasa.named("EXTERNAL_followup")] == [ticket_id]
         assert planning.sweep(scheduler.context)["stalled-followups"] == 0, "asked: nothing is stalled"

@@ -37,7 +37,9 @@ REDIS_URL = "redis://127.0.0.1:6379/13"
 API_TOKEN = "edge-api-token-0123456789abcdef"
 REST_TOKEN = "edge-rest-token-0123456789abcdef"
 TELEGRAM_SECRET = "edge-telegram-secret"
-FULL_PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+# A mainland mobile number standing alone: not eleven digits inside a hex digest or a nonce
+# ("045f17993455590bb2…"), which random data produces now and then.
+FULL_PHONE = re.compile(r"(?<![0-9A-Za-z])1[3-9]\d{9}(?![0-9A-Za-z])")
 
 
 @dataclass
