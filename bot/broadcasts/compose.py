@@ -171,7 +171,7 @@ def validate(draft: Draft, directory: Directory, now: datetime, config: Optional
     config = config or get_config()
     text = (draft.text or "").strip()
     if not text:
-        raise BroadcastError("通知内容是空的，请把要通知的事接在后面一起发，比如：/通知 望园社区 明天9点到12点停水，请提前储水")
+        raise BroadcastError("通知内容是空的，请写上要通知的事，比如“明天9点到12点停水，请提前储水”。")
     if len(text) > config.text_max_chars:
         raise BroadcastError(f"通知有{len(text)}字，太长了，请控制在{config.text_max_chars}字以内。")
     audience = _valid_audience(draft.audience, directory, config)
