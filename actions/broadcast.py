@@ -16,6 +16,7 @@ from actions.common import directory, entity, in_group, message_metadata, report
 from bot.broadcasts import audience, compose, jobs, lifecycle, topics
 from bot.broadcasts.errors import BroadcastError
 from bot.config import broadcasts
+from bot.config.service import wording
 from bot.core.settings import get_settings
 from bot.people import roster
 
@@ -27,7 +28,7 @@ def topic_buttons(chosen: list[str]) -> list[dict]:
     config = broadcasts.get_config()
     buttons = [{"title": label, "payload": f'/choose_notice_topics{{"notice_topic":"{code}"}}'}
                for code, label in config.topics.items() if code not in chosen]
-    return buttons + [{"title": "全都要", "payload": f'/choose_notice_topics{{"notice_topic":"{ALL_TOPICS}"}}'}]
+    return buttons + [{"title": wording("buttons", "all_topics"), "payload": f'/choose_notice_topics{{"notice_topic":"{ALL_TOPICS}"}}'}]
 
 
 class _StaffAction(Action, ABC):
