@@ -75,8 +75,8 @@ class ActionBroadcastPreview(_StaffAction):
         dispatcher.utter_message(
             response="utter_broadcast_preview", broadcast_id=view.id, notice=view.text,
             details="\n".join(audience.describe_preview(preview, settings.timezone)),
-            buttons=[{"title": "确认发送", "payload": f'/broadcast_confirm{{"broadcast_id":"{view.id}"}}'},
-                     {"title": "取消", "payload": f'/broadcast_cancel{{"broadcast_id":"{view.id}"}}'}])
+            buttons=[{"title": wording("buttons", "broadcast_confirm"), "payload": f'/broadcast_confirm{{"broadcast_id":"{view.id}"}}'},
+                     {"title": wording("buttons", "broadcast_cancel"), "payload": f'/broadcast_cancel{{"broadcast_id":"{view.id}"}}'}])
 
 
 class ActionBroadcastConfirm(_StaffAction):

@@ -61,7 +61,7 @@ def list_tickets(dispatcher: CollectingDispatcher, channel: str, sender_id: str,
     first = (page - 1) * size + 1
     lines = [_list_line(first + n, resident_view(store(), store().get(ticket_id), channel, sender_id))
              for n, ticket_id in enumerate(shown)]
-    more = [{"title": "更多", "payload": f'/check_status{{"list_page":"{page + 1}"}}'}] if len(ids) > page * size else []
+    more = [{"title": wording("buttons", "more_tickets"), "payload": f'/check_status{{"list_page":"{page + 1}"}}'}] if len(ids) > page * size else []
     dispatcher.utter_message(response="utter_ticket_list", total=len(ids), first=first, last=first + len(shown) - 1,
                              tickets="\n".join(lines), buttons=more)
     return []
