@@ -16,6 +16,7 @@ from actions.common import directory, entity, in_group, message_metadata, report
 from bot.broadcasts import audience, compose, jobs, lifecycle, topics
 from bot.broadcasts.errors import BroadcastError
 from bot.config import broadcasts
+from bot.config.service import wording
 from bot.core.settings import get_settings
 from bot.people import roster
 
@@ -27,7 +28,7 @@ def topic_buttons(chosen: list[str]) -> list[dict]:
     config = broadcasts.get_config()
     buttons = [{"title": label, "payload": f'/choose_notice_topics{{"notice_topic":"{code}"}}'}
                for code, label in config.topics.items() if code not in chosen]
-    return buttons + [{"title": "全都要", "payload": f'/choose_notice_topics{{"notice_topic":"{ALL_TOPICS}"}}'}]
+    return buttons + [{"title": wording("buttons", "all_topics"), "payload": f'/choose_notice_topics{{"notice_topic":"{ALL_TOPICS}"}}'}]
 
 
 class _StaffAction(Action, ABC):
@@ -74,8 +75,8 @@ class ActionBroadcastPreview(_StaffAction):
         dispatcher.utter_message(
             response="utter_broadcast_preview", broadcast_id=view.id, notice=view.text,
             details="\n".join(audience.describe_preview(preview, settings.timezone)),
-            buttons=[{"title": "确认发送", "payload": f'/broadcast_confirm{{"broadcast_id":"{view.id}"}}'},
-                     {"title": "取消", "payload": f'/broadcast_cancel{{"broadcast_id":"{view.id}"}}'}])
+            buttons=[{"title": wording("buttons", "broadcast_confirm"), "payload": f'/broadcast_confirm{{"broadcast_id":"{view.id}"}}'},
+                     {"title": wording("buttons", "broadcast_cancel"), "payload": f'/broadcast_cancel{{"broadcast_id":"{view.id}"}}'}])
 
 
 class ActionBroadcastConfirm(_StaffAction):

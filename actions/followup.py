@@ -16,6 +16,7 @@ from actions.common import directory, entity, latest_intent, local_time, message
 from bot.callbacks import store as callbacks
 from bot.channels import PHOTO_TEXT
 from bot.config.policy import get_policy
+from bot.config.service import wording
 from bot.core.settings import get_settings
 from bot.people import roster
 from bot.proactive.notices import proactive_notice
@@ -202,10 +203,10 @@ class ActionPatrolNudge(Action):
         area, kind = entity(tracker, "community") or directory().street, entity(tracker, "nudge")
         response = {"flood": "utter_flood_nudge", "proactive": "utter_proactive_nudge"}.get(kind, "utter_patrol_nudge")
         dispatcher.utter_message(response=response, area=area, note=entity(tracker, "nudge_note") or "", buttons=[
-            {"title": "一切正常", "payload": "/patrol_all_clear"},
-            {"title": "报告隐患", "payload": "/report_issue"},
-            {"title": f"暂停{get_policy().nudge_pause_days}天", "payload": "/nudge_pause"},
-            {"title": "不再提醒", "payload": "/nudge_stop"}])
+            {"title": wording("buttons", "nudge_all_clear"), "payload": "/patrol_all_clear"},
+            {"title": wording("buttons", "nudge_report"), "payload": "/report_issue"},
+            {"title": wording("buttons", "nudge_pause", days=get_policy().nudge_pause_days), "payload": "/nudge_pause"},
+            {"title": wording("buttons", "nudge_stop"), "payload": "/nudge_stop"}])
         return []
 
 

@@ -15,6 +15,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.common import directory, entity, local_time, message_metadata, reporter, store
 from bot.channels import PHOTO_TEXT
+from bot.config.service import wording
 from bot.core.db import session_scope
 from bot.core.errors import UserError
 from bot.handlers import work
@@ -27,16 +28,16 @@ from bot.tickets.views import place
 
 
 def notice_buttons(ticket_id: str) -> list[dict]:
-    return [{"title": "签收", "payload": f'/handler_accept{{"ticket_id":"{ticket_id}"}}'},
-            {"title": "退回", "payload": f'/handler_return{{"ticket_id":"{ticket_id}"}}'},
-            {"title": "反馈", "payload": f'/handler_report{{"ticket_id":"{ticket_id}"}}'}]
+    return [{"title": wording("buttons", "handler_accept"), "payload": f'/handler_accept{{"ticket_id":"{ticket_id}"}}'},
+            {"title": wording("buttons", "handler_return"), "payload": f'/handler_return{{"ticket_id":"{ticket_id}"}}'},
+            {"title": wording("buttons", "handler_report"), "payload": f'/handler_report{{"ticket_id":"{ticket_id}"}}'}]
 
 
 def working_buttons(ticket_id: str) -> list[dict]:
     """Under a signed ticket: the interim notes of service.yml, and 反馈."""
     return [{"title": n.button, "payload": f'/handler_progress{{"ticket_id":"{ticket_id}","progress_note":"{n.code}"}}'}
             for n in handler_policy().progress_notes.values()] + [
-        {"title": "申请延期", "payload": f'/handler_extend{{"ticket_id":"{ticket_id}"}}'}] + notice_buttons(ticket_id)[2:]
+        {"title": wording("buttons", "handler_extend"), "payload": f'/handler_extend{{"ticket_id":"{ticket_id}"}}'}] + notice_buttons(ticket_id)[2:]
 
 
 class ActionHandlerNotice(Action):

@@ -15,6 +15,7 @@ from actions.misunderstood import remember_misunderstood
 from bot.broadcasts import topics
 from bot.broadcasts.topics import topics_of
 from bot.config import broadcasts
+from bot.config.service import wording
 from bot.nlu.address import normalize_ticket_id
 from bot.people import profiles
 from bot.people.subscriptions import set_subscription
@@ -23,12 +24,7 @@ from bot.tickets.errors import TicketError
 from bot.tickets.masking import masked_words
 from bot.tickets.views import TicketView, place
 
-_MAIN_OPTIONS = [
-    {"title": "报事报修", "payload": "我要报修"},
-    {"title": "查进度", "payload": "查进度"},
-    {"title": "物业电话", "payload": "物业电话多少"},
-    {"title": "转人工", "payload": "转人工"},
-]
+_MAIN_OPTIONS = [dict(option) for option in wording("buttons", "main_menu")]
 
 
 def status_text(ticket: TicketView) -> str:
@@ -65,7 +61,7 @@ def list_tickets(dispatcher: CollectingDispatcher, channel: str, sender_id: str,
     first = (page - 1) * size + 1
     lines = [_list_line(first + n, resident_view(store(), store().get(ticket_id), channel, sender_id))
              for n, ticket_id in enumerate(shown)]
-    more = [{"title": "更多", "payload": f'/check_status{{"list_page":"{page + 1}"}}'}] if len(ids) > page * size else []
+    more = [{"title": wording("buttons", "more_tickets"), "payload": f'/check_status{{"list_page":"{page + 1}"}}'}] if len(ids) > page * size else []
     dispatcher.utter_message(response="utter_ticket_list", total=len(ids), first=first, last=first + len(shown) - 1,
                              tickets="\n".join(lines), buttons=more)
     return []

@@ -17,13 +17,14 @@ from actions.answers import answer_in_place
 from actions.common import directory, entity, in_group, latest_intent, reporter, store
 from actions.report import is_cancel
 from bot.config.policy import get_policy
+from bot.config.service import wording
 from bot.privacy.masks import mask_phone
 from bot.volunteers import patrol, points, records, signup
 
 FORM = "volunteer_form"
 SLOTS = ("volunteer_name", "volunteer_phone", "volunteer_platform", "volunteer_areas", "volunteer_times",
          "volunteer_consent", "volunteer_summary", "volunteer_stopped")
-CONSENT_YES, CONSENT_NO = "同意", "不同意"
+CONSENT_YES, CONSENT_NO = wording("buttons", "consent_agree"), wording("buttons", "consent_refuse")
 NUMERIC_SLOTS = ("volunteer_phone", "volunteer_times")
 #: Answers that fail this often for one question end the sign-up with an offer of a person.
 MAX_TRIES = 3

@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.callbacks.models import CallbackEvent, CallbackRequest
+from bot.config.service import wording
 from bot.core.db import session_scope
 from bot.core.errors import PlainUserError
 from bot.core.text import parse_phone
@@ -82,7 +83,7 @@ def request(store: TicketStore, channel: str, sender_id: str, phone: str | None 
     reporter = store._reporter(channel, sender_id)
     channel, sender_id = reporter["reporter_channel"], reporter["reporter_id"]
     if phone and not parse_phone(phone):
-        raise TicketError(f"invalid phone {phone!r}", "手机号格式不对，请发11位手机号。")
+        raise TicketError(f"invalid phone {phone!r}", wording("refusals", "phone_format"))
     existing = open_for(store, channel, sender_id)
     if existing:
         return existing, False

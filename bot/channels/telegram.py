@@ -49,7 +49,7 @@ from telegram.request import HTTPXRequest
 from bot.channels import LOCATION_TEXT, PHOTO_TEXT, Direct, Inbound, known_keys
 from bot.channels.choices import ButtonMemory
 from bot.channels.dedup import ShortTermStore
-from bot.channels.guard import screen_inbound
+from bot.channels.guard import edge_config, screen_inbound, wording
 from bot.channels.privacy import group_notice, is_personal
 from bot.channels.ratelimit import SendWindows
 from bot.config.runtime import runtime_config
@@ -65,13 +65,12 @@ ALLOWED_UPDATES = ["message", "callback_query"]
 CALLBACK_DATA_BYTES = 64
 SIGNATURE_CHARS = 11  # 66 bits of HMAC-SHA256 in callback data
 
-UNSUPPORTED = "这类消息我还看不懂😅 请用文字告诉我，也可以发照片或位置。"
-COMMAND_HELP = ("我能帮您：/report 报事报修，/status 查进度，/subscribe 订阅通知，"
-                "/unsubscribe 取消订阅，/help 看说明。")
-MOVE_TO_PRIVATE = "报事、查进度会用到门牌和电话，我们私聊办理吧👇"
-PRIVATE_BUTTON = "私聊邻里"
-BUTTON_EXPIRED = "这个按钮已经过期了，请直接告诉我您要办什么。"
-SORRY = "抱歉，系统开了个小差，请稍后再试。"
+UNSUPPORTED = wording("telegram_unsupported")
+COMMAND_HELP = wording("telegram_command_help")
+MOVE_TO_PRIVATE = wording("move_to_private")
+PRIVATE_BUTTON = wording("private_button")
+BUTTON_EXPIRED = wording("button_expired")
+SORRY = wording("sorry_try_later")
 
 #: Slash commands and what the dialogue hears for them (arguments, when given, are said instead).
 COMMAND_PAYLOADS = {
@@ -83,8 +82,7 @@ COMMAND_PAYLOADS = {
     "unsubscribe": "/unsubscribe_notices",
 }
 #: The command menu Telegram shows (``setMyCommands``).
-BOT_COMMANDS = [("report", "报事报修"), ("status", "查询工单进度"), ("subscribe", "订阅社区通知"),
-                ("unsubscribe", "取消订阅"), ("help", "我能做什么")]
+BOT_COMMANDS = [(name, str(description)) for name, description in edge_config()["telegram_commands"].items()]
 #: Commands that always lead to personal details: in a group they get the deep link instead.
 PRIVATE_ONLY_COMMANDS = {"report": "report", "status": "status"}
 

@@ -39,7 +39,7 @@ from wechatpy.session import SessionStorage
 from bot.channels import LOCATION_TEXT, PHOTO_TEXT, Direct, Inbound
 from bot.channels.choices import ButtonMemory
 from bot.channels.dedup import ShortTermStore
-from bot.channels.guard import limit, screen_inbound
+from bot.channels.guard import limit, screen_inbound, wording
 from bot.config.runtime import runtime_config
 from bot.core.text import split_text, utf8_bytes
 
@@ -49,10 +49,10 @@ TEXT_BYTES = 2048  # both platforms' limit for one text message
 TOKEN_ERRORS = {40001, 40014, 42001}  # invalid credential, invalid token, token expired
 SUCCESS = "success"
 
-UNSUPPORTED = "这类消息我暂时看不懂😅 请发文字、图片、语音或位置给我。"
-VOICE_UNCLEAR = "这条语音我没听清，麻烦打字告诉我，好吗？"
-SORRY = "抱歉，系统开了个小差，请稍后再试。"
-CHOOSE = "回复数字选择："
+UNSUPPORTED = wording("wechat_unsupported")
+VOICE_UNCLEAR = wording("voice_unclear")
+SORRY = wording("sorry_try_later")
+CHOOSE = wording("choose")
 
 
 class WeChatAPIError(Exception):

@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 from zoneinfo import ZoneInfo
 
 from bot.config.files import cached, read_yaml
+from bot.core.settings import get_settings
 
 
 @dataclass(frozen=True)
@@ -197,3 +198,20 @@ class ServiceConfig:
     def routes(self) -> dict[str, str]:
         """Every route the policy names: per category, and for tickets with no known community."""
         return {**{code: c.route for code, c in self.categories.items()}, "unlocated_route": self.unlocated_route}
+
+
+@cached
+def _wording(path: str) -> dict:
+    try:
+        return dict((read_yaml(path) or {})["wording"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"{path}: missing or malformed wording: {error}") from error
+
+
+def wording(section: str, name: str, **values: object) -> Any:
+    """service.yml ``wording.<section>.<name>`` (see the comments there): a text, formatted with
+    ``values`` when given; a list of words as a tuple; a table as a dict. A missing one raises KeyError."""
+    found = _wording(str(get_settings().service_path))[section][name]
+    if isinstance(found, str):
+        return found.format(**values) if values else found
+    return tuple(found) if isinstance(found, list) else found

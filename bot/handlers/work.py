@@ -14,6 +14,7 @@ from typing import Optional
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import object_session
 
+from bot.config.service import wording
 from bot.core.db import session_scope
 from bot.core.errors import PlainUserError
 from bot.core.text import local_time
@@ -108,7 +109,7 @@ def hand_back(store: TicketStore, policy: HandlerPolicy, ticket_id: str, channel
     ticket, contact = open_ticket(store, ticket_id, channel, sender_id)
     reason = (reason or "").strip()[:policy.return_reason_max_chars]
     if not reason:
-        raise HandlerRefused("退回要写明原因，例如“不是我们管的楼”。")
+        raise HandlerRefused(wording("refusals", "return_needs_reason"))
     kind, name = return_target(store, policy, ticket)
 
     def give_back(row: Ticket, now: datetime) -> TicketEvent:
@@ -148,7 +149,7 @@ def progress_note(store: TicketStore, policy: HandlerPolicy, ticket_id: str, cha
     resident-facing words for it, never anything the handler typed."""
     note = policy.progress_notes.get(code or "")
     if note is None:
-        raise HandlerRefused("没有这个进展选项，请点通知下面的按钮。")
+        raise HandlerRefused(wording("refusals", "unknown_progress_note"))
     ticket, _ = open_ticket(store, ticket_id, channel, sender_id)
     if any(e.action == "handler_progress" and e.note == note.resident for e in _history_since_dispatch(store, ticket.id)):
         return ticket
@@ -168,7 +169,7 @@ def request_extension(store: TicketStore, policy: HandlerPolicy, ticket_id: str,
     count = parse_days(days, policy.extension_max_days)
     reason = (reason or "").strip()[:policy.return_reason_max_chars]
     if not reason:
-        raise HandlerRefused("申请延期要写明原因，例如“需要等配件”。")
+        raise HandlerRefused(wording("refusals", "extension_needs_reason"))
     actor = f"{channel}:{sender_id}"
 
     def ask(row: Ticket, now: datetime) -> TicketEvent:
@@ -176,7 +177,7 @@ def request_extension(store: TicketStore, policy: HandlerPolicy, ticket_id: str,
         session = object_session(row)
         if session.execute(select(ExtensionRequest.id).where(ExtensionRequest.ticket_id == row.id,
                                                              ExtensionRequest.status == ExtensionStatus.PENDING)).first():
-            raise HandlerRefused(f"工单 {row.id} 已经申请过延期，正在等社区答复。")
+            raise HandlerRefused(wording("refusals", "extension_pending", ticket_id=row.id))
         session.add(ExtensionRequest(ticket_id=row.id, handler_name=row.handler_name, requested_by=actor,
                                                  hours=count * 24, reason=reason, at=now, status="pending"))
         return TicketEvent(action="extension_requested", note=f"{contact.label}申请延期{count}天：{reason}")

@@ -1,6 +1,7 @@
 """What staff read about proactive cases: the proposals of a season, with one approve button each."""
 from __future__ import annotations
 
+from bot.config.service import wording
 from bot.proactive.cases import CaseView, list_cases, policy
 from bot.tickets.store import TicketStore
 
@@ -9,7 +10,7 @@ BUTTONS_MAX = 5
 
 
 def approve_button(case: CaseView) -> dict:
-    return {"title": f"批准 #{case.id}", "payload": f'/proactive_approve{{"proactive_id":"{case.id}"}}'}
+    return {"title": wording("buttons", "proactive_approve", case_id=case.id), "payload": f'/proactive_approve{{"proactive_id":"{case.id}"}}'}
 
 
 def case_line(store: TicketStore, case: CaseView) -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from bot.config.policy import get_policy
+from bot.config.service import wording
 from bot.core.text import TICKET_ID_WRITTEN, parse_ticket_id
 from bot.people.roster import Staff
 from bot.privacy.masks import mask_phone
@@ -28,8 +29,8 @@ log = logging.getLogger(__name__)
 
 
 _SEPARATORS = re.compile(r"[\s,，、;；]+")
-OVERDUE_WORDS = ("逾期", "超期", "超时", "过期", "overdue")
-FILLER_WORDS = ("列表", "全部", "所有", "list", "all")
+OVERDUE_WORDS = wording("words", "overdue")
+FILLER_WORDS = wording("words", "filler")
 LIST_LIMIT = 20
 
 

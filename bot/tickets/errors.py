@@ -1,6 +1,7 @@
 """What can go wrong with a request about tickets, in words for the person who asked."""
 from __future__ import annotations
 
+from bot.config.service import wording
 from bot.core.errors import UserError
 
 
@@ -11,11 +12,12 @@ class TicketError(UserError):
 class UnknownTicket(TicketError):
     def __init__(self, ticket_id: str) -> None:
         shown = str(ticket_id)[:20]
-        super().__init__(f"unknown ticket {shown}", f"没有找到工单 {shown}，请核对一下工单号。")
+        super().__init__(f"unknown ticket {shown}", wording("refusals", "unknown_ticket", ticket_id=shown))
 
 
 class NotAllowed(TicketError):
-    user_message = "这个工单不是您提交的，为保护隐私没法查看。如有疑问可以说“转人工”。"
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(detail, wording("refusals", "not_your_ticket"))
 
 
 class CannotMerge(TicketError):

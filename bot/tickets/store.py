@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from bot.config.directory import HANDLER_KINDS, Directory, get_directory
-from bot.config.service import DuplicatePolicy, duplicate_policy
+from bot.config.service import DuplicatePolicy, duplicate_policy, wording
 from bot.core.db import get_engine, session_scope
 from bot.core.settings import get_settings
 from bot.core.text import format_ticket_id, local_time, parse_phone, parse_ticket_id
@@ -49,7 +49,7 @@ def _clean(value: Optional[str]) -> Optional[str]:
 def _digits(name: str, value: Optional[str], longest: int) -> Optional[str]:
     value = _clean(value)
     if value is not None and not (value.isdigit() and len(value) <= longest):
-        raise TicketError(f"invalid {name} {value!r}", "单元号和门牌号只能是数字，请核对一下。")
+        raise TicketError(f"invalid {name} {value!r}", wording("refusals", "unit_room_digits"))
     return value
 
 
@@ -59,9 +59,9 @@ def _coordinates(latitude: Optional[float], longitude: Optional[float]) -> tuple
     try:
         latitude, longitude = float(latitude), float(longitude)
     except (TypeError, ValueError):
-        raise TicketError("latitude and longitude go together", "位置信息不完整，请重新发送位置。") from None
+        raise TicketError("latitude and longitude go together", wording("refusals", "location_incomplete")) from None
     if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
-        raise TicketError(f"no such place {latitude},{longitude}", "位置信息不对，请重新发送位置。")
+        raise TicketError(f"no such place {latitude},{longitude}", wording("refusals", "location_wrong"))
     return latitude, longitude
 
 

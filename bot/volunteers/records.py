@@ -8,6 +8,7 @@ from typing import Optional
 from sqlalchemy import select
 
 from bot.config.policy import Policy
+from bot.config.service import wording
 from bot.core.db import get_engine, session_scope
 from bot.core.errors import UserError
 from bot.core.text import parse_phone
@@ -27,7 +28,7 @@ def volunteer_phone(channel: str, sender_id: str, engine=None) -> Optional[str]:
 MAX_NAME, MAX_PLATFORM = 20, 16
 
 
-STATUS_LABELS = {"pending": "待审核", "active": "已通过", "paused": "已暂停"}
+STATUS_LABELS = dict(wording("labels", "volunteer_statuses"))
 
 
 class VolunteerError(UserError):

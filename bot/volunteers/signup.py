@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Iterable
 
 from bot.config.policy import Policy
+from bot.config.service import wording
 from bot.core.db import session_scope
 from bot.core.text import parse_phone
 from bot.nlu.address import extract
@@ -15,11 +16,11 @@ from bot.volunteers.models import Volunteer
 from bot.volunteers.records import MAX_NAME, MAX_PLATFORM, VolunteerError, VolunteerView, subscribe_nudges
 
 #: Delivery platforms riders name; any other answer is kept as written.
-KNOWN_PLATFORMS = ("美团", "饿了么", "闪送", "顺丰", "京东", "达达", "UU跑腿", "滴滴", "货拉拉", "盒马", "叮咚")
+KNOWN_PLATFORMS = wording("words", "delivery_platforms")
 
 
 #: Answers meaning "every community of the street".
-WHOLE_STREET = ("全部", "都跑", "都行", "全街道", "整个街道", "全街", "所有社区", "哪都跑")
+WHOLE_STREET = wording("words", "whole_street")
 
 
 _NAME_LEADS = re.compile(r"^(?:我叫|我是|叫我|名字是|名字叫|姓名[:：]?|称呼[:：]?)\s*")

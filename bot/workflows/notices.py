@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from bot.callbacks import store as callbacks
 from bot.config.report import ReportConfig
+from bot.config.service import wording
 from bot.core.settings import get_settings
 from bot.core.text import duration, local_time
 from bot.privacy.masks import mask_phone, mask_text
@@ -70,7 +71,7 @@ def staff_notice(tickets: TicketStore, notice: str, zone: str, ticket_id: str | 
 
 def done_button(callback_id: int) -> dict:
     """The one-tap 已回电 under a call-back notice (the chat action checks the staff role)."""
-    return {"title": "已回电", "payload": f'/callback_done{{"callback_id":"{callback_id}"}}'}
+    return {"title": wording("buttons", "callback_done"), "payload": f'/callback_done{{"callback_id":"{callback_id}"}}'}
 
 
 def callback_notice(tickets: TicketStore, notice: str, zone: str, callback_id: str | None) -> tuple[str, dict]:
