@@ -116,14 +116,14 @@ class TicketStore:
             fields["intake_key"] = self._intake_key(intake_key)
             filed = self._filed(fields)
             if filed:
-                return self._stored(filed)
+                return self.get_known(filed)
         try:
-            return self._stored(self._insert(fields, actor))
+            return self.get_known(self._insert(fields, actor))
         except IntegrityError:
             filed = self._filed(fields) if intake_key is not None else None
             if filed is None:
                 raise
-            return self._stored(filed)
+            return self.get_known(filed)
 
     @staticmethod
     def _intake_key(key: str) -> str:
@@ -230,8 +230,8 @@ class TicketStore:
             row = session.get(Ticket, ticket_id)
             return TicketView.of(row) if row else None
 
-    def _stored(self, ticket_id: str) -> TicketView:
-        """A ticket this store has just filed or changed: tickets are never deleted, so it is there."""
+    def get_known(self, ticket_id: str) -> TicketView:
+        """A ticket known to exist (just filed or changed): tickets are never deleted, so it is there."""
         ticket = self.get(ticket_id)
         if ticket is None:
             raise UnknownTicket(ticket_id)
@@ -378,7 +378,7 @@ class TicketStore:
                                             f"又有居民反映同一问题，共{before + 2}人反映"))
                 self._weigh(session, row, before, before + 1, now)
             followed = row.id
-        return self._stored(followed)
+        return self.get_known(followed)
 
     def merge(self, source_id: str, target_id: str, actor: str) -> TicketView:
         """Staff found two tickets to be one problem: the source closes as ``merged`` pointing at
@@ -409,7 +409,7 @@ class TicketStore:
             session.add(self._event(dst, now, actor, "merge_received",
                                     f"工单 {src.id} 并入本工单，共{before + added + 1}人反映"))
             self._weigh(session, dst, before, before + added, now)
-        return self._stored(target)
+        return self.get_known(target)
 
     @staticmethod
     def _check_mergeable(src: Ticket, dst: Ticket) -> None:
@@ -481,7 +481,7 @@ class TicketStore:
             session.add(event)
             if row.first_response_at is None and is_response(row, event):
                 row.first_response_at = now
-        return self._stored(canonical)
+        return self.get_known(canonical)
 
     def apply(self, ticket_id: str, actor: str, change: Callable[[Ticket, datetime], TicketEvent]) -> TicketView:
         """A change defined by another package (the handler's sign-for and returns) made the way the
