@@ -144,7 +144,9 @@ def approve(store: TicketStore, schedule, case_id, actor: str, reporter: tuple[s
     riders = area_alert(schedule, store.engine, now, case.community, nudge="proactive", note=case.note,
                         alert=f"case{case.id}")
     store.record(ticket.id, actor, "note", f"未诉先办 #{case.id}：已提醒{riders}位骑手留意{case.note}")
-    return get(store, case.id), ticket, riders
+    approved = get(store, case.id)
+    assert approved is not None, "cases are never deleted"
+    return approved, ticket, riders
 
 
 def approve_now(store: TicketStore, case_id, actor: str, reporter: tuple[str, str],
