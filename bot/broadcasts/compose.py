@@ -65,7 +65,7 @@ def parse_when(text: str, now: datetime, zone: ZoneInfo) -> datetime:
     relative, dated = _RELATIVE.match(text), _DATED.match(text)
     if relative and (relative.group(1) or ":" in text or "点" in text):
         day_word, part, hour, minute = relative.groups()
-        day = local_now.date() + timedelta(days={"今天": 0, "明天": 1, "后天": 2}.get(day_word or "今天"))
+        day = local_now.date() + timedelta(days={"今天": 0, "明天": 1, "后天": 2}[day_word or "今天"])
     elif dated:
         year, month, dom, part, hour, minute = dated.groups()
         try:
@@ -116,10 +116,10 @@ def parse_notice(body: str, directory: Directory, now: datetime, zone: ZoneInfo,
             pass
         elif place:
             community, building = place[0], place[1] or building
-        elif _BUILDING_ONLY.match(word):
-            building = str(chinese_number(_BUILDING_ONLY.match(word).group(1)))
-        elif _LOOKS_LIKE_PLACE.match(word):
-            raise _unknown_community(_LOOKS_LIKE_PLACE.match(word).group(1), directory)
+        elif building_only := _BUILDING_ONLY.match(word):
+            building = str(chinese_number(building_only.group(1)))
+        elif looks_like_place := _LOOKS_LIKE_PLACE.match(word):
+            raise _unknown_community(looks_like_place.group(1), directory)
         elif word[0] in "#＃" and len(word) > 1:
             topic = topic_of(word[1:], config)
         elif word.startswith("定时") and (when := _read_when(words, index, now, zone)):
@@ -219,7 +219,7 @@ def check_image(path: str | Path, config: Optional[BroadcastConfig] = None) -> t
             image.verify()  # a truncated or corrupt file fails here
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         raise BroadcastError(f"“{path.name}”不是一张能打开的图片，请换一张 JPG 或 PNG 图片。") from None
-    if kind not in config.image_formats:
+    if kind is None or kind not in config.image_formats:
         raise BroadcastError(f"“{path.name}”是 {kind} 格式，请用 {' 或 '.join(config.image_formats)} 图片。")
     if max(width, height) > config.image_max_side:
         raise BroadcastError(f"图片尺寸 {width}×{height} 太大了，最长边请不超过 {config.image_max_side} 像素。")

@@ -203,7 +203,7 @@ class _FanOut:
         detail = response.text[:1000]
         return "failed", self.config.failure_reason(detail), detail
 
-    def _connection_failed(self, detail: str) -> None:
+    def _connection_failed(self, detail: Optional[str]) -> None:
         with self._lock:
             self._failures_in_a_row += 1
             if self._failures_in_a_row >= self.config.connect_retries:

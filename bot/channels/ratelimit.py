@@ -157,7 +157,7 @@ class RedisSlots:
         self.url = url
         self.lease = lease
         self.max_connections = max_connections
-        self._client = None
+        self._client: Any = None  # a redis.asyncio.Redis (untyped), made on first use
         self._scripts: dict[str, Any] = {}
         self._held: dict[str, str] = {}  # token → window key
         self._heartbeat: Optional[asyncio.Task] = None

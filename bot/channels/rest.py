@@ -112,8 +112,8 @@ def client_metadata(raw: Any) -> Dict[str, Any]:
     place = raw.get("location")
     if isinstance(place, dict):
         lat, lon = place.get("latitude"), place.get("longitude")
-        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (lat, lon)) \
-                and -90 <= lat <= 90 and -180 <= lon <= 180:
+        if isinstance(lat, (int, float)) and not isinstance(lat, bool) and isinstance(lon, (int, float)) \
+                and not isinstance(lon, bool) and -90 <= lat <= 90 and -180 <= lon <= 180:
             kept["location"] = {"latitude": float(lat), "longitude": float(lon)}
             label = place.get("label")
             if isinstance(label, str) and label:

@@ -311,7 +311,7 @@ class TelegramInput(InputChannel):
         return Inbound(payload, {**inbound.metadata, "button": True}) if payload else inbound
 
     async def _dispatch(self, on_new_message, inbound: Inbound, output: "TelegramOutput", sender: str,
-                        message_id: int) -> None:
+                        message_id: int | str) -> None:
         try:
             await on_new_message(UserMessage(inbound.text, output, sender, input_channel=CHANNEL,
                                              message_id=f"tg{message_id}", metadata=inbound.metadata))
@@ -343,18 +343,22 @@ class TelegramInput(InputChannel):
             metadata["private_link"] = await self.deep_link("report")
         command = _command(message, username)
         if command is not None:
-            return await self._command(command[0], command[1], metadata, private)
+            name, argument = command
+            if name is None:  # another bot's command: none of ours (as _command would answer)
+                return Direct(COMMAND_HELP)
+            return await self._command(name, argument, metadata, private)
         text = _without_mention(message.text or message.caption or "", username).strip()
         if message.photo:
             largest = max(message.photo, key=lambda size: (size.width * size.height, size.file_size or 0))
             return Inbound(text or PHOTO_TEXT, {**metadata, "photo": largest.file_id})
         location = message.location or (message.venue.location if message.venue else None)
         if location is not None:
-            place = {"latitude": location.latitude, "longitude": location.longitude}
+            place: Dict[str, Any] = {"latitude": location.latitude, "longitude": location.longitude}
             if message.venue:
                 place["label"] = message.venue.title
             return Inbound(LOCATION_TEXT, {**metadata, "location": place})
-        if message.contact is not None and private and message.contact.user_id == message.from_user.id:
+        if message.contact is not None and private and message.from_user is not None \
+                and message.contact.user_id == message.from_user.id:
             return Inbound(re.sub(r"^\+?86", "", message.contact.phone_number or ""), metadata)
         if message.text is not None:
             return Inbound(text, metadata) if text else Direct(COMMAND_HELP)

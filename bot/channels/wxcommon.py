@@ -101,6 +101,9 @@ class SharedTokenMixin:
     finds the token missing or invalid fetches one new token, not one each."""
 
     TOKEN_MARGIN = 300  # seconds before expiry a token is considered gone
+    # What the wechatpy client this is mixed into provides (annotations only: nothing is shadowed).
+    session: Any
+    access_token_key: str
 
     def _share_tokens(self, api_base_url: str, redis_client) -> None:
         self.API_BASE_URL = f"{api_base_url.rstrip('/')}/cgi-bin/"

@@ -122,7 +122,8 @@ def _send_or_schedule(view: lifecycle.BroadcastView, engine) -> int:
 
 class _Bar(fanout.Progress):
     def __init__(self, bar) -> None:
-        self.bar, self.task, self.outcomes, self.lock = bar, None, Counter(), threading.Lock()
+        self.bar, self.task, self.lock = bar, None, threading.Lock()
+        self.outcomes: Counter[str] = Counter()
 
     def start(self, total: int, done: int) -> None:
         self.task = self.bar.add_task("发送中", total=total, completed=done, sent=0, failed=0)
@@ -148,7 +149,8 @@ def _run_with_bar(view: lifecycle.BroadcastView, engine) -> fanout.RunResult:
     from bot.scheduling.settings import SchedulerSettings
 
     settings = SchedulerSettings.from_env()
-    stop, outcome = threading.Event(), {}
+    stop = threading.Event()
+    outcome: dict[str, fanout.RunResult] = {}
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("送达 {task.fields[sent]} · 失败 {task.fields[failed]}"), TimeElapsedColumn(),
                TimeRemainingColumn())

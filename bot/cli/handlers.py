@@ -36,12 +36,12 @@ def _cmd_handlers(args: argparse.Namespace) -> int:
             contacts.save_handlers(listed, path)
             print(f"已加入{name}的接单人：{contact.channel}:{contact.id} {contact.name}".rstrip())
         else:
-            kept = tuple(c for c in listed.get(name, ()) if c.key != (args.channel, args.id))
-            if len(kept) == len(listed.get(name, ())):
+            left = tuple(c for c in listed.get(name, ()) if c.key != (args.channel, args.id))
+            if len(left) == len(listed.get(name, ())):
                 print(f"{name}的接单名单里没有 {args.channel}:{args.id}", file=sys.stderr)
                 return 1
-            if kept:
-                listed[name] = kept
+            if left:
+                listed[name] = left
             else:
                 listed.pop(name)
             contacts.save_handlers(listed, path)

@@ -66,10 +66,10 @@ def _code_strings() -> tuple[frozenset[str], tuple[re.Pattern, ...]]:
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
                 literals.add(node.value)
             elif isinstance(node, ast.JoinedStr):
-                constant = "".join(v.value for v in node.values if isinstance(v, ast.Constant))
+                constant = "".join(str(v.value) for v in node.values if isinstance(v, ast.Constant))
                 if not node.values or not isinstance(node.values[0], ast.Constant) or constant in ("utter_", "/"):
                     continue  # f"utter_{key}" or f"{a}{b}" names nothing in particular
-                parts = [re.escape(v.value) if isinstance(v, ast.Constant) else "[A-Za-z0-9_]+" for v in node.values]
+                parts = [re.escape(str(v.value)) if isinstance(v, ast.Constant) else "[A-Za-z0-9_]+" for v in node.values]
                 patterns.append(re.compile("".join(parts)))
     return frozenset(literals), tuple(patterns)
 
@@ -149,7 +149,8 @@ def blind_spot(warning: str) -> str | None:
 
 def report(output: str) -> tuple[list[str], Counter]:
     """The warnings in Rasa's output that nothing explains, and how many were explained, by reason."""
-    unexplained, explained = [], Counter()
+    unexplained: list[str] = []
+    explained: Counter[str] = Counter()
     for warning in warnings_in(output):
         reason = blind_spot(warning)
         if reason is None:

@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, time
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Iterable, Mapping, Optional
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -113,7 +113,7 @@ def load_handlers(path: Path | None = None) -> dict[str, tuple[Contact, ...]]:
     return found
 
 
-def save_handlers(handlers: dict[str, Iterable[Contact]], path: Path) -> None:
+def save_handlers(handlers: Mapping[str, Iterable[Contact]], path: Path) -> None:
     """Rewrites the list under the file's own header comment, atomically (readers never see half)."""
     text = path.read_text(encoding="utf-8") if path.exists() else ""
     lines = text.splitlines(keepends=True)

@@ -99,7 +99,7 @@ def accept(store: TicketStore, ticket_id: str, channel: str, sender_id: str) -> 
     try:
         return store.apply(ticket.id, f"{channel}:{sender_id}", sign), True
     except _AlreadySigned:
-        return store.get(ticket.id), False
+        return store.get_known(ticket.id), False
 
 
 def hand_back(store: TicketStore, policy: HandlerPolicy, ticket_id: str, channel: str, sender_id: str,
@@ -183,7 +183,10 @@ def request_extension(store: TicketStore, policy: HandlerPolicy, ticket_id: str,
         return TicketEvent(action="extension_requested", note=f"{contact.label}申请延期{count}天：{reason}")
 
     store.apply(ticket.id, actor, ask)
-    return pending_extension(store.engine, ticket.id)
+    request = pending_extension(store.engine, ticket.id)
+    if request is None:  # staff decided it in the moment between
+        raise HandlerRefused("这条延期申请刚刚已经处理过了。")
+    return request
 
 
 def parse_days(text: str, longest: int) -> int:
@@ -222,8 +225,8 @@ def decide_extension(store: TicketStore, request_id: int, approve: bool, actor: 
             raise HandlerRefused("这条延期申请刚刚已经处理过了。")
         if not approve:
             return TicketEvent(action="extension_refused", note=f"不同意{request.handler_name}延期：{request.reason}")
-        if row.deadline is not None:
-            row.deadline = row.deadline + timedelta(hours=request.hours)
+        assert row.deadline is not None, "a dispatched ticket has a deadline"
+        row.deadline = row.deadline + timedelta(hours=request.hours)
         return TicketEvent(action="extension_approved",
                            note=f"同意{request.handler_name}延期{request.hours // 24}天，{local_time(row.deadline, store.zone)}前办结")
 

@@ -2,14 +2,30 @@
 from __future__ import annotations
 
 import re
-from typing import Optional
+from typing import Optional, overload
 
 from bot.core.text import MOBILE_WRITTEN
 from bot.nlu.address import extract
 
 
+@overload
+def mask_phone(phone: str) -> str: ...
+@overload
+def mask_phone(phone: None) -> None: ...
+@overload
+def mask_phone(phone: Optional[str]) -> Optional[str]: ...
+
+
 def mask_phone(phone: Optional[str]) -> Optional[str]:
     return f"{phone[:3]}****{phone[-4:]}" if phone and len(phone) >= 7 else phone
+
+
+@overload
+def mask_room(room: str) -> str: ...
+@overload
+def mask_room(room: None) -> None: ...
+@overload
+def mask_room(room: Optional[str]) -> Optional[str]: ...
 
 
 def mask_room(room: Optional[str]) -> Optional[str]:

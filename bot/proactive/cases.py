@@ -22,6 +22,7 @@ from bot.proactive.models import ProactiveCase, ProactiveStatus
 from bot.proactive.seasons import ProactivePolicy, Season, bounds, local_day, proactive_policy
 from bot.reports.period import repeats
 from bot.tickets.store import TicketStore
+from bot.tickets.views import TicketView
 from bot.workflows.nudge_jobs import area_alert
 
 
@@ -116,7 +117,7 @@ def get(store: TicketStore, case_id) -> Optional[CaseView]:
 
 
 def approve(store: TicketStore, schedule, case_id, actor: str, reporter: tuple[str, str],
-            communities: tuple[str, ...] = ()) -> tuple[CaseView, object, int]:
+            communities: tuple[str, ...] = ()) -> tuple[CaseView, TicketView, int]:
     """Approves a proposal once: (the case, its ticket, riders nudged). ``reporter`` is who hears the
     ticket's progress and its follow-up: the staff member who approved, or their community office."""
     case = get(store, case_id)
@@ -143,11 +144,13 @@ def approve(store: TicketStore, schedule, case_id, actor: str, reporter: tuple[s
     riders = area_alert(schedule, store.engine, now, case.community, nudge="proactive", note=case.note,
                         alert=f"case{case.id}")
     store.record(ticket.id, actor, "note", f"未诉先办 #{case.id}：已提醒{riders}位骑手留意{case.note}")
-    return get(store, case.id), ticket, riders
+    approved = get(store, case.id)
+    assert approved is not None, "cases are never deleted"
+    return approved, ticket, riders
 
 
 def approve_now(store: TicketStore, case_id, actor: str, reporter: tuple[str, str],
-                communities: tuple[str, ...] = ()) -> tuple[CaseView, object, int]:
+                communities: tuple[str, ...] = ()) -> tuple[CaseView, TicketView, int]:
     """:func:`approve` from a process that runs no jobs (chat, CLI): the riders' nudges go into the
     shared job store, where the running scheduler picks them up."""
     from bot.scheduling.scheduler import Scheduler

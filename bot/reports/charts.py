@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 from bot.config.report import ReportConfig
 from bot.reports.period import Figures, Period, ReportError, format_moment, place_label
@@ -130,7 +130,7 @@ def _chart_rates(figure, f: Figures, config: ReportConfig) -> None:
 def _chart_heatmap(figure, f: Figures, config: ReportConfig) -> None:
     ax = figure.subplots()
     ax.set_title("楼栋 × 类别 工单数（本周期）")
-    per_building: dict = {}
+    per_building: dict[tuple[Optional[str], str], int] = {}
     for (community, building, _), n in f.heatmap.items():
         per_building[(community, building)] = per_building.get((community, building), 0) + n
     if not per_building:

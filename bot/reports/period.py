@@ -11,6 +11,7 @@ from sqlalchemy import and_, case, func, or_, select
 from bot.config.report import ReportConfig
 from bot.core.db import room_to_hash, session_scope
 from bot.reports import rates
+from bot.reports.rates import Report as RatesReport
 from bot.tickets.models import Ticket
 from bot.tickets.status import OPEN_VALUES
 
@@ -119,8 +120,8 @@ class Figures:
     overdue_total: int
     overdue_ageing: dict  # (bucket index, handler kind) -> tickets
     overdue: tuple[OverdueTicket, ...]
-    rates: rates.Report
-    previous_rates: rates.Report
+    rates: RatesReport
+    previous_rates: RatesReport
 
 
 def gather(engine, period: Period, zone: ZoneInfo, as_of: datetime, config: ReportConfig, response_hours: dict,

@@ -50,7 +50,7 @@ class Report:
     resolution: Rate
     satisfaction: Rate
     followups: dict
-    proactive: dict = None  # {"cases": opened in the period, "done": of them resolved or closed}
+    proactive: dict  # {"cases": opened in the period, "done": of them resolved or closed}
 
     def as_dict(self) -> dict:
         def rate(r: Rate) -> dict:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any, Literal, overload
 
 import yaml
 
@@ -78,9 +79,17 @@ STOCK_CHANNELS_TRUSTING_THE_BODY = ("rest", "callback", "socketio", "rasa", "cmd
 MAX_REQUEST_BYTES = 1024 * 1024
 
 
-def rasa_command(*args: str, check: bool = False, **popen) -> subprocess.CompletedProcess | subprocess.Popen:
+@overload
+def rasa_command(*args: str, check: bool = ..., background: Literal[True], **popen: Any) -> subprocess.Popen: ...
+@overload
+def rasa_command(*args: str, check: bool = ..., background: Literal[False] = ...,
+                 **popen: Any) -> subprocess.CompletedProcess: ...
+
+
+def rasa_command(*args: str, check: bool = False, background: bool = False,
+                 **popen: Any) -> subprocess.CompletedProcess | subprocess.Popen:
     command = [sys.executable, "-m", "bot.runtime.rasa_server", *args]
-    if popen.pop("background", False):
+    if background:
         return subprocess.Popen(command, cwd=PROJECT_ROOT, **popen)
     return subprocess.run(command, cwd=PROJECT_ROOT, check=check, **popen)
 

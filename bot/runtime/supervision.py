@@ -56,11 +56,17 @@ class Child:
         self.process, self.started_at, self.due = self.start(preexec_fn=die_with_parent), now, None
 
     @property
+    def launched(self) -> subprocess.Popen:
+        """The process of the last launch: a child is launched when it is added."""
+        assert self.process is not None, "a child is launched when it is added"
+        return self.process
+
+    @property
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
     def state(self) -> dict:
-        return {"running": self.running, "pid": self.process.pid if self.running else None,
+        return {"running": self.running, "pid": self.launched.pid if self.running else None,
                 "restarts": self.restarts, "last_exit": self.last_exit}
 
 
@@ -89,7 +95,7 @@ class Supervisor:
         with self._lock:
             for child in self.children:
                 if child.due is None and not child.running:
-                    child.last_exit = child.process.returncode
+                    child.last_exit = child.launched.returncode
                     child.pause = next_pause(child.pause, now - child.started_at, self.config)
                     child.due = now + child.pause
                     log.error("%s exited with %s; starting it again in %.1f s", child.name, child.last_exit,
@@ -98,7 +104,7 @@ class Supervisor:
                     child.restarts += 1
                     child.launch(now)
                     log.warning("%s started again (restart %d, pid %d)", child.name, child.restarts,
-                                child.process.pid)
+                                child.launched.pid)
 
     def health(self) -> dict:
         with self._lock:
@@ -148,11 +154,11 @@ class Supervisor:
         with self._lock:
             children = [c for c in reversed(self.children) if c.process is not None]
         for child in children:
-            if child.process.poll() is None:
-                child.process.terminate()
+            if child.launched.poll() is None:
+                child.launched.terminate()
         for child in children:
             try:
-                child.process.wait(timeout)
+                child.launched.wait(timeout)
             except subprocess.TimeoutExpired:
-                child.process.kill()
-                child.process.wait(timeout)
+                child.launched.kill()
+                child.launched.wait(timeout)

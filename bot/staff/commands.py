@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 from bot.config.policy import get_policy
 from bot.config.service import wording
@@ -58,7 +58,7 @@ class Arguments:
     @classmethod
     def of(cls, text: str) -> "Arguments":
         text = text or ""
-        ids = tuple(parse_ticket_id(m.group(0)) for m in TICKET_ID_WRITTEN.finditer(text))
+        ids = tuple(canonical for m in TICKET_ID_WRITTEN.finditer(text) if (canonical := parse_ticket_id(m.group(0))))
         rest = TICKET_ID_WRITTEN.sub(" ", text).strip(" \t:：,，。")
         return cls(ids, " ".join(rest.split()))
 
@@ -89,7 +89,8 @@ def run_command(store: TicketStore, staff: Staff, command: str, arguments: str, 
 
 
 def _list(store: TicketStore, staff: Staff, words: str) -> Reply:
-    service, filters, named = store.directory.service, {}, []
+    service, named = store.directory.service, []
+    filters: dict[str, Any] = {}
     for word in (w for w in _SEPARATORS.split(words) if w):
         if word.lower() in OVERDUE_WORDS:
             filters["overdue"] = True

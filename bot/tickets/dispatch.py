@@ -34,7 +34,7 @@ def emergency_kind(directory: Directory, category: Optional[str], description: O
                 None)
 
 
-def is_emergency(directory: Directory, category: Optional[str], description: Optional[str]) -> bool:
+def is_emergency(directory: Directory, category: str, description: Optional[str]) -> bool:
     """Risk to life or property: the 2-hour deadline class."""
     return deadline_class(directory, category, description) == "emergency"
 
@@ -66,6 +66,7 @@ def _handler(directory: Directory, route: str, community: Optional[str], buildin
     if route.startswith("department:"):
         department = directory.departments[route.split(":", 1)[1]]
         return "department", department.name, (department.phone,)
+    assert found is not None, "a ticket with no known community takes unlocated_route, a department"
     building = directory.building(found.name, building_id) if route == "building" else None
     if building and building.property_company:
         company = directory.property_companies[building.property_company]

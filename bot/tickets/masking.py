@@ -7,12 +7,18 @@ it becomes the ticket's phone when none was given.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, overload
 
 from sqlalchemy import select
 
 from bot.privacy.masks import mask_text, phones_in
 from bot.tickets.models import Ticket
+
+
+@overload
+def masked_words(text: str) -> str: ...
+@overload
+def masked_words(text: Optional[str]) -> Optional[str]: ...
 
 
 def masked_words(text: Optional[str]) -> Optional[str]:

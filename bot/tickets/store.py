@@ -5,6 +5,7 @@ sees ("全流程透明") is exactly what happened, with actor and time.
 """
 from __future__ import annotations
 
+import builtins
 import math
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable, Optional
@@ -56,6 +57,12 @@ def _digits(name: str, value: Optional[str], longest: int) -> Optional[str]:
 def _coordinates(latitude: Optional[float], longitude: Optional[float]) -> tuple[Optional[float], Optional[float]]:
     if latitude is None and longitude is None:
         return None, None
+    return _point(latitude, longitude)
+
+
+def _point(latitude: Optional[float], longitude: Optional[float]) -> tuple[float, float]:
+    if latitude is None or longitude is None:
+        raise TicketError("latitude and longitude go together", "位置信息不完整，请重新发送位置。")
     try:
         latitude, longitude = float(latitude), float(longitude)
     except (TypeError, ValueError):
@@ -109,21 +116,21 @@ class TicketStore:
             fields["intake_key"] = self._intake_key(intake_key)
             filed = self._filed(fields)
             if filed:
-                return self.get(filed)
+                return self.get_known(filed)
         try:
-            return self.get(self._insert(fields, actor))
+            return self.get_known(self._insert(fields, actor))
         except IntegrityError:
             filed = self._filed(fields) if intake_key is not None else None
             if filed is None:
                 raise
-            return self.get(filed)
+            return self.get_known(filed)
 
     @staticmethod
     def _intake_key(key: str) -> str:
-        key = _clean(key)
-        if not key or len(key) > 64:
-            raise TicketError(f"bad intake key {key!r}")
-        return key
+        cleaned = _clean(key)
+        if not cleaned or len(cleaned) > 64:
+            raise TicketError(f"bad intake key {cleaned!r}")
+        return cleaned
 
     def _filed(self, fields: dict) -> Optional[str]:
         """The ticket already filed from this reporter's report, if any."""
@@ -170,11 +177,12 @@ class TicketStore:
         if community and not found:
             raise TicketError(f"unknown community {community}", f"我们街道没有“{community}”这个社区，请核对一下。")
         building = _clean(building)
-        if building and not found:
-            raise TicketError(f"building {building} without a community", "请先告诉我是哪个社区。")
-        if building and not self.directory.building(found.name, building):
-            raise TicketError(f"unknown building {found.name} {building}",
-                              f"{found.name}没有{building}号楼，请核对楼号。")
+        if building:
+            if not found:
+                raise TicketError(f"building {building} without a community", "请先告诉我是哪个社区。")
+            if not self.directory.building(found.name, building):
+                raise TicketError(f"unknown building {found.name} {building}",
+                                  f"{found.name}没有{building}号楼，请核对楼号。")
         if phone and not parse_phone(phone):
             raise TicketError(f"invalid phone {phone!r}", "手机号格式不对，请发11位手机号。")
         description, phone = kept_private(description, parse_phone(phone) if phone else None)
@@ -185,10 +193,10 @@ class TicketStore:
 
     @staticmethod
     def _reporter(channel: str, sender_id: str) -> dict:
-        channel, sender_id = _clean(channel), _clean(sender_id)
-        if not channel or not sender_id or len(channel) > MAX_CHANNEL or len(sender_id) > MAX_REPORTER_ID:
-            raise TicketError(f"bad reporter {channel}:{sender_id}")
-        return {"reporter_channel": channel, "reporter_id": sender_id}
+        clean_channel, clean_id = _clean(channel), _clean(sender_id)
+        if not clean_channel or not clean_id or len(clean_channel) > MAX_CHANNEL or len(clean_id) > MAX_REPORTER_ID:
+            raise TicketError(f"bad reporter {clean_channel}:{clean_id}")
+        return {"reporter_channel": clean_channel, "reporter_id": clean_id}
 
     def _photos(self, photos: Iterable[str]) -> list[str]:
         photos = [str(p).strip() for p in photos or ()]
@@ -221,6 +229,13 @@ class TicketStore:
         with session_scope(self.engine) as session:
             row = session.get(Ticket, ticket_id)
             return TicketView.of(row) if row else None
+
+    def get_known(self, ticket_id: str) -> TicketView:
+        """A ticket known to exist (just filed or changed): tickets are never deleted, so it is there."""
+        ticket = self.get(ticket_id)
+        if ticket is None:
+            raise UnknownTicket(ticket_id)
+        return ticket
 
     def get_for_reporter(self, ticket_id: str, channel: str, sender_id: str) -> TicketView:
         """A resident sees only their own tickets (and those they follow)."""
@@ -293,7 +308,7 @@ class TicketStore:
         return query
 
     def open_for_building(self, category: str, community: str, building: str, since_days: float,
-                          excluding: tuple[str, str] | None = None, limit: int = 20) -> list[TicketView]:
+                          excluding: tuple[str, str] | None = None, limit: int = 20) -> builtins.list[TicketView]:
         """Open tickets of the same kind at the same building, oldest first."""
         found = self.directory.find_community(community)
         query = self._open_of_kind(category, since_days, excluding).where(
@@ -303,10 +318,10 @@ class TicketStore:
             return [TicketView.of(row) for row in rows]
 
     def open_near(self, category: str, latitude: float, longitude: float, within_metres: float,
-                  since_days: float, excluding: tuple[str, str] | None = None, limit: int = 20) -> list[TicketView]:
+                  since_days: float, excluding: tuple[str, str] | None = None, limit: int = 20) -> builtins.list[TicketView]:
         """Open tickets of the same kind reported with a map location this close, nearest first.
         A bounding box narrows the rows in SQL; the exact distance is checked here."""
-        point = _coordinates(latitude, longitude)
+        point = _point(latitude, longitude)
         degrees = within_metres / 111_320
         wide = degrees / max(math.cos(math.radians(point[0])), 0.01)
         query = self._open_of_kind(category, since_days, excluding).where(
@@ -321,7 +336,7 @@ class TicketStore:
 
     def find_duplicates(self, category: str, channel: str, sender_id: str, community: str | None = None,
                         building: str | None = None, latitude: float | None = None,
-                        longitude: float | None = None) -> list[TicketView]:
+                        longitude: float | None = None) -> builtins.list[TicketView]:
         """Open tickets a new report may be the same problem as: same category, same building or
         (for a map location) close by, recent enough (service.yml ``duplicates``). Tickets the
         sender reported or already follows are left out: they know about those."""
@@ -332,7 +347,7 @@ class TicketStore:
             found += self.open_near(category, latitude, longitude, policy.within_metres, policy.within_days, excluding)
         return list({ticket.id: ticket for ticket in found}.values())
 
-    def followers(self, ticket_id: str) -> list[tuple[str, str]]:
+    def followers(self, ticket_id: str) -> builtins.list[tuple[str, str]]:
         """(channel, sender id) of everyone following a ticket, earliest first: who else its updates reach."""
         with session_scope(self.engine) as session:
             rows = session.execute(select(TicketFollower.channel, TicketFollower.sender_id)
@@ -363,16 +378,15 @@ class TicketStore:
                                             f"又有居民反映同一问题，共{before + 2}人反映"))
                 self._weigh(session, row, before, before + 1, now)
             followed = row.id
-        return self.get(followed)
+        return self.get_known(followed)
 
     def merge(self, source_id: str, target_id: str, actor: str) -> TicketView:
         """Staff found two tickets to be one problem: the source closes as ``merged`` pointing at
         the target, its reporter and followers follow the target, and the target's history says so.
         One transaction with both rows locked; anything refused changes nothing."""
         source, target = (parse_ticket_id(i) for i in (source_id, target_id))
-        for given, canonical in ((source_id, source), (target_id, target)):
-            if canonical is None:
-                raise UnknownTicket(given)
+        if source is None or target is None:
+            raise UnknownTicket(source_id if source is None else target_id)
         if not _clean(actor):
             raise TicketError("no actor", "需要写明是谁操作的。")
         if source == target:
@@ -395,7 +409,7 @@ class TicketStore:
             session.add(self._event(dst, now, actor, "merge_received",
                                     f"工单 {src.id} 并入本工单，共{before + added + 1}人反映"))
             self._weigh(session, dst, before, before + added, now)
-        return self.get(target)
+        return self.get_known(target)
 
     @staticmethod
     def _check_mergeable(src: Ticket, dst: Ticket) -> None:
@@ -467,7 +481,7 @@ class TicketStore:
             session.add(event)
             if row.first_response_at is None and is_response(row, event):
                 row.first_response_at = now
-        return self.get(canonical)
+        return self.get_known(canonical)
 
     def apply(self, ticket_id: str, actor: str, change: Callable[[Ticket, datetime], TicketEvent]) -> TicketView:
         """A change defined by another package (the handler's sign-for and returns) made the way the
@@ -525,15 +539,15 @@ class TicketStore:
         return f"{reason}，升级至{tiers[row.tier]}（吹哨）"
 
     def assign(self, ticket_id: str, handler_kind: str, handler_name: str, actor: str) -> TicketView:
-        handler_name = _clean(handler_name)
-        if handler_kind not in HANDLER_KINDS or not handler_name:
-            raise TicketError(f"bad handler {handler_kind}:{handler_name}",
+        name = _clean(handler_name)
+        if handler_kind not in HANDLER_KINDS or not name:
+            raise TicketError(f"bad handler {handler_kind}:{name}",
                               "承办单位不对：类型是物业、社区、产权单位或街道科室，还要写明名称。")
 
         def reassign(row: Ticket, now: datetime) -> TicketEvent:
             previous = row.handler_name
-            row.handler_kind, row.handler_name = handler_kind, handler_name
-            return TicketEvent(action="assigned", note=f"{previous} → {handler_name}")
+            row.handler_kind, row.handler_name = handler_kind, name
+            return TicketEvent(action="assigned", note=f"{previous} → {name}")
 
         return self._change(ticket_id, actor, reassign)
 

@@ -30,7 +30,7 @@ def parse_month(text: Optional[str], zone: ZoneInfo, now: datetime) -> date:
         return today.replace(day=1)
     match = re.fullmatch(r"(?:(\d{4})\s*[-年/.]\s*)?(\d{1,2})\s*月?", text)
     month = int(match.group(2)) if match else 0
-    if not 1 <= month <= 12:
+    if match is None or not 1 <= month <= 12:
         raise VolunteerError(f"bad month {text!r}", "月份请写成“2026-11”或“11月”这样。")
     return date(int(match.group(1) or today.year), month, 1)
 

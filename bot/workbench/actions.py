@@ -267,7 +267,7 @@ def work_on_ticket(store: TicketStore, subject: Subject, action: str, ticket_id:
         elif action == "extension":
             request = work.request_extension(store, handler_policy(), ticket.id, subject.channel, subject.sender_id,
                                              form.get("days") or "", form.get("text") or "")
-            changed, detail = store.get(ticket.id), f"{request.hours // 24}天：{request.reason}"
+            changed, detail = store.get_known(ticket.id), f"{request.hours // 24}天：{request.reason}"
         else:
             approve = form.get("decision") == "approve"
             changed = work.decide_extension(store, pending.id, approve, subject.actor,

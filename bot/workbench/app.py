@@ -67,6 +67,12 @@ class Ctx:
     ip: str
 
     @property
+    def user(self) -> auth.Subject:
+        """The signed-in subject of a page that is not public: run() refuses a request without one."""
+        assert self.subject is not None, "only public pages run without a subject"
+        return self.subject
+
+    @property
     def args(self):
         return self.request.args
 
@@ -333,14 +339,14 @@ def create_app(settings: Optional[Settings] = None, engine=None, name: str = "li
         ticket = wb.store().get(ticket_id)
         if ticket is None:
             return None, wb.problem(ctx, wb.config.messages["not_found"], 404)
-        if not ctx.subject.sees(ticket.community, ticket.handler_name):
+        if not ctx.user.sees(ticket.community, ticket.handler_name):
             auth.audit(wb.engine, ctx.subject, "refused_scope", ctx.now, ticket_id=ticket.id, outcome="refused",
                        detail=f"{ctx.request.method} {ctx.request.path}"[:200], ip=ctx.ip)
             return None, wb.problem(ctx, wb.config.messages["forbidden"], 403)
         return ticket, None
 
     def ticket_page(ctx: Ctx, ticket, status: int = 200, error: Optional[str] = None, done: Optional[str] = None):
-        full = ctx.subject.serves(ticket.community)  # staff of that community: phone, room and words in full
+        full = ctx.user.serves(ticket.community)  # staff of that community: phone, room and words in full
         if full and ticket.phone:
             auth.audit(wb.engine, ctx.subject, "ticket_view", ctx.now, ticket_id=ticket.id, ip=ctx.ip,
                        detail="full phone shown")
@@ -356,7 +362,7 @@ def create_app(settings: Optional[Settings] = None, engine=None, name: str = "li
         return wb.render("ticket.html", ctx, status=status, ticket=ticket, full=full, photos=photos, sketch=sketch,
                          followups=followups(wb.engine, ticket.id), allowed=actions.allowed(ticket, wb.labels),
                          ticket_actions=actions.TICKET_ACTIONS, error=error, done=done, pending=pending,
-                         work=actions.work_allowed(ticket, ctx.subject, pending, wb.labels),
+                         work=actions.work_allowed(ticket, ctx.user, pending, wb.labels),
                          extension_max_days=handler_policy().extension_max_days,
                          report_photos=actions.history_photos(ticket), callbacks=ticket_callbacks(ctx, ticket),
                          attachments=queries.attachments(wb.engine, ticket.id), handlers=handlers,
@@ -399,14 +405,14 @@ def create_app(settings: Optional[Settings] = None, engine=None, name: str = "li
             photo = (upload.body, upload.name) if upload is not None and upload.body else None
             if action in actions.WORK_ACTIONS:
                 try:
-                    actions.work_on_ticket(wb.store(), ctx.subject, action, ticket.id, ctx.now, ctx.ip,
+                    actions.work_on_ticket(wb.store(), ctx.user, action, ticket.id, ctx.now, ctx.ip,
                                            {k: ctx.form.get(k) for k in ctx.form},
                                            wb.labels)
                 except UserError as error:
                     return ticket_page(ctx, wb.store().get(ticket.id), status=409, error=error.user_message)
                 return response.redirect(f"/tickets/{ticket.id}?done={action}", status=303)
             try:
-                acted = actions.act_on_ticket(wb.store(), ctx.subject, action, ticket.id, ctx.now, ctx.ip,
+                acted = actions.act_on_ticket(wb.store(), ctx.user, action, ticket.id, ctx.now, ctx.ip,
                                               text=ctx.form.get("text"), handler_kind=None, photo=photo)
             except UserError as error:
                 return ticket_page(ctx, wb.store().get(ticket.id), status=409, error=error.user_message)
@@ -435,23 +441,23 @@ def create_app(settings: Optional[Settings] = None, engine=None, name: str = "li
 
     def ticket_callbacks(ctx: Ctx, ticket) -> list:
         """The open call-backs about this ticket, for staff who may mark them done."""
-        if ctx.subject.role != "staff":
+        if ctx.user.role != "staff":
             return []
         listed = callbacks.list_callbacks(wb.store(), "open", (ticket.community,) if ticket.community else (), 500)
-        return [c for c in listed if c.ticket_id == ticket.id and actions.callback_visible(ctx.subject, c)]
+        return [c for c in listed if c.ticket_id == ticket.id and actions.callback_visible(ctx.user, c)]
 
     # -- call-backs (转人工) --------------------------------------------------------------------------
 
     def callback_page(ctx: Ctx, status: int = 200, error: Optional[str] = None, done: Optional[str] = None):
         """The open call-backs of the communities the staff member serves, soonest promise first; the
         phone in full only where access allows (masked otherwise), and who saw it on record."""
-        if ctx.subject.role != "staff":
+        if ctx.user.role != "staff":
             return wb.problem(ctx, wb.config.messages["forbidden"], 403)
         store = wb.store()
-        listed = [c for c in callbacks.list_callbacks(store, "open", ctx.subject.scope, 200)
-                  if actions.callback_visible(ctx.subject, c)]
-        shown = [(c, bool(c.phone) and access.callback_phone_visible(store, c, ctx.subject.channel,
-                                                                      ctx.subject.sender_id)) for c in listed]
+        listed = [c for c in callbacks.list_callbacks(store, "open", ctx.user.scope, 200)
+                  if actions.callback_visible(ctx.user, c)]
+        shown = [(c, bool(c.phone) and access.callback_phone_visible(store, c, ctx.user.channel,
+                                                                      ctx.user.sender_id)) for c in listed]
         full = [str(c.id) for c, visible in shown if visible]
         if full:
             auth.audit(wb.engine, ctx.subject, "callbacks_view", ctx.now, ip=ctx.ip,
@@ -469,18 +475,18 @@ def create_app(settings: Optional[Settings] = None, engine=None, name: str = "li
     @app.post("/callbacks/<callback_id:int>/done")
     async def callback_done(request: Request, callback_id: int):
         def page(ctx: Ctx):
-            if ctx.subject.role != "staff":
+            if ctx.user.role != "staff":
                 return wb.problem(ctx, wb.config.messages["forbidden"], 403)
             found = callbacks.get(wb.store(), callback_id)
             if found is None:
                 return wb.problem(ctx, wb.config.messages["not_found"], 404)
-            if not actions.callback_visible(ctx.subject, found):
+            if not actions.callback_visible(ctx.user, found):
                 auth.audit(wb.engine, ctx.subject, "refused_scope", ctx.now, target=str(found.id),
                            ticket_id=found.ticket_id, outcome="refused",
                            detail=f"{ctx.request.method} {ctx.request.path}"[:200], ip=ctx.ip)
                 return wb.problem(ctx, wb.config.messages["forbidden_callback"], 403)
             try:
-                actions.callback_done(wb.store(), ctx.subject, found.id, ctx.form.get("note"), ctx.now, ctx.ip)
+                actions.callback_done(wb.store(), ctx.user, found.id, ctx.form.get("note"), ctx.now, ctx.ip)
             except UserError as error:
                 return callback_page(ctx, status=409, error=error.user_message)
             if found.ticket_id and ctx.form.get("back") == f"/tickets/{found.ticket_id}":  # from its ticket page
@@ -524,16 +530,16 @@ def create_app(settings: Optional[Settings] = None, engine=None, name: str = "li
         audience = compose.Audience(values["kind"], values["community"] or None, values["building"] or None,
                                        values["topic"] or None)
         return compose.Draft(text=values["text"], audience=audience, send_at=send_at, author_channel="console",
-                                author_id=ctx.subject.actor)
+                                author_id=ctx.user.actor)
 
     def broadcast_list(ctx: Ctx, status: int = 200, error: Optional[str] = None, values: Optional[dict] = None):
-        if ctx.subject.role != "staff":  # notices are the community's and the street's, not a handler's
+        if ctx.user.role != "staff":  # notices are the community's and the street's, not a handler's
             return wb.problem(ctx, wb.config.messages["forbidden"], 403)
-        listed = [v for v in lifecycle.listing(wb.engine, 50) if actions.broadcast_visible(ctx.subject, v)]
-        communities = [c.name for c in wb.directory.communities if ctx.subject.serves(c.name)]
+        listed = [v for v in lifecycle.listing(wb.engine, 50) if actions.broadcast_visible(ctx.user, v)]
+        communities = [c.name for c in wb.directory.communities if ctx.user.serves(c.name)]
         return wb.render("broadcasts.html", ctx, status=status, listed=listed, error=error,
                          values=values or {"kind": models.SUBSCRIBERS,
-                                           "community": communities[0] if ctx.subject.scope else ""},
+                                           "community": communities[0] if ctx.user.scope else ""},
                          communities=communities, bconfig=broadcasts.get_config())
 
     @app.get("/broadcasts")
@@ -543,12 +549,12 @@ def create_app(settings: Optional[Settings] = None, engine=None, name: str = "li
     @app.post("/broadcasts/preview")
     async def broadcast_preview(request: Request):
         def page(ctx: Ctx):
-            if ctx.subject.role != "staff":
+            if ctx.user.role != "staff":
                 return wb.problem(ctx, wb.config.messages["forbidden"], 403)
             values = compose_values(ctx)
             try:
                 draft = draft_of(ctx, values)
-                preview = actions.broadcast_preview(wb.engine, ctx.subject, draft, wb.directory, ctx.now)
+                preview = actions.broadcast_preview(wb.engine, ctx.user, draft, wb.directory, ctx.now)
             except UserError as error:
                 return broadcast_list(ctx, status=409, error=error.user_message, values=values)
             policy = _policy()
@@ -564,11 +570,11 @@ def create_app(settings: Optional[Settings] = None, engine=None, name: str = "li
     @app.post("/broadcasts/send")
     async def broadcast_send(request: Request):
         def page(ctx: Ctx):
-            if ctx.subject.role != "staff":
+            if ctx.user.role != "staff":
                 return wb.problem(ctx, wb.config.messages["forbidden"], 403)
             values = compose_values(ctx)
             try:
-                view = actions.broadcast_send(wb.engine, ctx.subject, draft_of(ctx, values), wb.directory, ctx.now,
+                view = actions.broadcast_send(wb.engine, ctx.user, draft_of(ctx, values), wb.directory, ctx.now,
                                               ctx.ip)
             except UserError as error:
                 return broadcast_list(ctx, status=409, error=error.user_message, values=values)
@@ -579,7 +585,7 @@ def create_app(settings: Optional[Settings] = None, engine=None, name: str = "li
         view = lifecycle.get(wb.engine, broadcast_id)
         if view is None:
             return None, wb.problem(ctx, wb.config.messages["not_found"], 404)
-        if not actions.broadcast_visible(ctx.subject, view):
+        if not actions.broadcast_visible(ctx.user, view):
             auth.audit(wb.engine, ctx.subject, "refused_scope", ctx.now, target=str(view.id), outcome="refused",
                        detail=f"{ctx.request.method} {ctx.request.path}"[:200], ip=ctx.ip)
             return None, wb.problem(ctx, wb.config.messages["forbidden"], 403)
@@ -619,7 +625,7 @@ def create_app(settings: Optional[Settings] = None, engine=None, name: str = "li
             if refused:
                 return refused
             try:
-                actions.broadcast_cancel(wb.engine, ctx.subject, view.id, ctx.now, ctx.ip)
+                actions.broadcast_cancel(wb.engine, ctx.user, view.id, ctx.now, ctx.ip)
             except UserError as error:
                 return wb.render("broadcast.html", ctx, status=409, view=view, progress=progress(view),
                                  failures=lifecycle.failures(wb.engine, view.id), error=error.user_message,
@@ -633,13 +639,14 @@ def create_app(settings: Optional[Settings] = None, engine=None, name: str = "li
     async def figures_page(request: Request):
         def page(ctx: Ctx):
             today = ctx.now.astimezone(wb.zone).date()
-            communities = [c.name for c in wb.directory.communities if ctx.subject.serves(c.name)]
-            if ctx.subject.role != "staff":
+            communities = [c.name for c in wb.directory.communities if ctx.user.serves(c.name)]
+            if ctx.user.role != "staff":
                 return wb.problem(ctx, wb.config.messages["forbidden"], 403)
+            problem: Optional[str]
             try:
-                choice = figure_data.choose(ctx.args, today, wb.config.custom_max_days, communities, ctx.subject.scope)
+                choice = figure_data.choose(ctx.args, today, wb.config.custom_max_days, communities, ctx.user.scope)
             except figure_data.PeriodError as error:
-                choice = figure_data.choose({}, today, wb.config.custom_max_days, communities, ctx.subject.scope)
+                choice = figure_data.choose({}, today, wb.config.custom_max_days, communities, ctx.user.scope)
                 problem = str(error)
             else:
                 problem = None
@@ -658,7 +665,7 @@ def create_app(settings: Optional[Settings] = None, engine=None, name: str = "li
     def report_files(ctx: Ctx, kind: str, first: str):
         """The folder of a whole past week or month for the subject's scope (the whole street, or
         the community they serve), written the first time someone asks; (folder, period) or a page."""
-        if ctx.subject.role != "staff":
+        if ctx.user.role != "staff":
             return None, wb.problem(ctx, wb.config.messages["forbidden"], 403)
         try:
             period = _whole_period(kind, date.fromisoformat(first))
@@ -667,8 +674,8 @@ def create_app(settings: Optional[Settings] = None, engine=None, name: str = "li
         today = ctx.now.astimezone(wb.zone).date()
         if period.last >= today:
             return None, wb.problem(ctx, wb.config.messages["report_not_over"], 404)
-        community = ctx.args.get("community") or (None if ctx.subject.whole_street else ctx.subject.scope[0])
-        if not ctx.subject.serves(community):
+        community = ctx.args.get("community") or (None if ctx.user.whole_street else ctx.user.scope[0])
+        if not ctx.user.serves(community):
             return None, wb.problem(ctx, wb.config.messages["forbidden"], 403)
         folder = writers.default_folder(wb.settings.var_dir, wb.report_config, period, community)
         if not (folder / "summary.md").exists():
@@ -704,7 +711,7 @@ def create_app(settings: Optional[Settings] = None, engine=None, name: str = "li
     # -- volunteers ----------------------------------------------------------------------------------
 
     def volunteer_page(ctx: Ctx, status: int = 200, error: Optional[str] = None, done: Optional[str] = None):
-        if ctx.subject.role != "staff":
+        if ctx.user.role != "staff":
             return wb.problem(ctx, wb.config.messages["forbidden"], 403)
         shown = ctx.args.get("status") if ctx.args.get("status") in records.STATUS_LABELS else None
         riders = records.list_volunteers(wb.engine)
@@ -726,7 +733,7 @@ def create_app(settings: Optional[Settings] = None, engine=None, name: str = "li
     async def volunteer_action(request: Request, action: str):
         def page(ctx: Ctx):
             try:
-                rider = actions.volunteer_change(wb.engine, ctx.subject, action, ctx.form.get("who") or "", ctx.now,
+                rider = actions.volunteer_change(wb.engine, ctx.user, action, ctx.form.get("who") or "", ctx.now,
                                                  ctx.ip)
             except UserError as error:
                 return volunteer_page(ctx, status=409, error=error.user_message)
@@ -736,7 +743,7 @@ def create_app(settings: Optional[Settings] = None, engine=None, name: str = "li
     # -- misunderstood messages -------------------------------------------------------------------
 
     def misunderstood_page(ctx: Ctx, status: int = 200, error: Optional[str] = None):
-        if ctx.subject.role != "staff":
+        if ctx.user.role != "staff":
             return wb.problem(ctx, wb.config.messages["forbidden"], 403)
         shown = ctx.args.get("status") if ctx.args.get("status") in wb.labels["misunderstood_statuses"] else "new"
         return wb.render("misunderstood.html", ctx, status=status, shown=shown,
@@ -750,11 +757,11 @@ def create_app(settings: Optional[Settings] = None, engine=None, name: str = "li
     @app.post("/misunderstood/<message_id:int>/label")
     async def misunderstood_label(request: Request, message_id: int):
         def page(ctx: Ctx):
-            if ctx.subject.role != "staff":
+            if ctx.user.role != "staff":
                 return wb.problem(ctx, wb.config.messages["forbidden"], 403)
             try:
                 misunderstood.label(wb.engine, message_id, ctx.form.get("intent") or "", ctx.form.get("category"),
-                                    ctx.subject.actor, ctx.now, wb.service.categories, misunderstood.domain_intents(),
+                                    ctx.user.actor, ctx.now, wb.service.categories, misunderstood.domain_intents(),
                                     misunderstood.faq_topics())
             except UserError as error:
                 auth.audit(wb.engine, ctx.subject, "misunderstood_label", ctx.now, target=str(message_id),
@@ -770,7 +777,7 @@ def create_app(settings: Optional[Settings] = None, engine=None, name: str = "li
     @app.get("/audit")
     async def audit_page(request: Request):
         def page(ctx: Ctx):
-            if not ctx.subject.whole_street:  # who did what, everywhere: the street's staff only
+            if not ctx.user.whole_street:  # who did what, everywhere: the street's staff only
                 return wb.problem(ctx, wb.config.messages["forbidden"], 403)
             ticket_id = (ctx.args.get("ticket") or "").strip().upper()[:16] or None
             return wb.render("audit.html", ctx, entries=auth.audit_entries(wb.engine, 200, ticket_id), ticket=ticket_id)

@@ -130,9 +130,10 @@ def daily(f: Figures, config: ReportConfig) -> dict:
     """Tickets per day, stacked by category (the busiest categories one by one, the rest together)."""
     ranked = [c.key[0] for c in f.categories if c.now]
     drawn, rest = ranked[:config.chart_categories_max], set(ranked[config.chart_categories_max:])
-    series = [(config.category(code), PALETTE[i % len(PALETTE)], [f.daily_categories.get((d, code), 0)
-                                                                 for d in range(f.period.days)])
-              for i, code in enumerate(drawn)]
+    series: list[tuple[Optional[str], str, list[int]]] = [
+        (config.category(code), PALETTE[i % len(PALETTE)], [f.daily_categories.get((d, code), 0)
+                                                             for d in range(f.period.days)])
+        for i, code in enumerate(drawn)]
     if rest:
         series.append((None, "#bbbbbb", [sum(n for (d, code), n in f.daily_categories.items()
                                              if d == day and code in rest) for day in range(f.period.days)]))

@@ -119,7 +119,7 @@ def label(engine, message_id: int, intent: str, category: Optional[str], actor: 
         if base not in intents or (base == "faq" and topic not in topics) or (base != "faq" and topic):
             raise LabelError("请选一个意图。")
         if base == "report_issue":
-            if category not in categories:
+            if category is None or category not in categories:
                 raise LabelError("报事报修要选一个问题类别。")
         else:
             category = None

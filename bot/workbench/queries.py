@@ -12,7 +12,7 @@ import threading
 import time as systime
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, func, not_, select
@@ -252,7 +252,7 @@ def _tally(cube: list[tuple], f: QueueFilter) -> tuple[dict, int, int]:
     """Each facet's counts under every filter but its own (choosing a status still shows how many
     the other statuses have), the total under all of them, and how many of those are open."""
     index = {name: i for i, name in enumerate(_CUBE)}
-    wanted = {}
+    wanted: dict[str, Callable[..., bool]] = {}
     for name in FACETS:
         value = getattr(f, name)
         if value is None:

@@ -8,6 +8,8 @@ before acting and every message goes out under a fixed delivery key, so planning
 """
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select, update
 
 from bot.callbacks import store as callbacks
@@ -40,7 +42,8 @@ def plan(context: Context, callback: CallbackView | None) -> None:
     the sweep plans them again, which sends nothing twice)."""
     if callback is None:
         return
-    args, now = {"callback_id": callback.id}, context.clock()
+    args: dict[str, Any] = {"callback_id": callback.id}
+    now = context.clock()
     if callback.status == "open":
         context.schedule.at(f"callback:{callback.id}:notice", notify, now, **args)
         context.schedule.at(f"callback:{callback.id}:overdue", overdue, callback.expected_by, **args)

@@ -38,6 +38,7 @@ def watch_deadline(context: Context, ticket: TicketView) -> None:
         if watch is None or watch.deadline != ticket.deadline:  # a new deadline: its steps are still to come
             session.merge(DeadlineWatch(ticket_id=ticket.id, deadline=ticket.deadline, planned=False,
                                         reminded_at=None, escalated_at=None))
+    assert ticket.deadline is not None, "a dispatched ticket has a deadline"
     hours = context.tickets.directory.service.deadline_classes.get(ticket.deadline_class, 0)
     start = ticket.deadline - timedelta(hours=float(hours))
     quiet = ticket.deadline_class != "emergency"  # an emergency's handler is told at any hour

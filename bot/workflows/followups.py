@@ -242,7 +242,10 @@ def _current_or_next(context: Context, ticket: TicketView) -> FollowUpView:
             session.flush()
             return FollowUpView.of(row)
     except IntegrityError:  # another process planned it a moment ago
-        return _latest(context.engine, ticket.id, ACTIVE)
+        planned = _latest(context.engine, ticket.id, ACTIVE)
+        if planned is None:
+            raise
+        return planned
 
 
 # -- follow-up jobs --------------------------------------------------------------------------------

@@ -57,8 +57,10 @@ def staff_notice(tickets: TicketStore, notice: str, zone: str, ticket_id: str | 
               "handler": ticket.handler_name, "deadline": local_time(ticket.deadline, zone) if ticket.deadline else "-",
               "tier": service.tiers.get(ticket.tier, ticket.tier), "description": masked_words(ticket.description)[:80]}  # rows from before masking too
     if notice == "due_soon":
+        assert ticket.deadline is not None, "only a ticket with a deadline is due soon"
         return "utter_notice_due_soon", {**params, "left": duration(ticket.deadline - now)}
     if notice == "whistle":
+        assert ticket.deadline is not None, "only a ticket with a deadline is overdue"
         return "utter_notice_whistle", {**params, "overdue": duration(now - ticket.deadline)}
     if notice == "supervision":
         followup = followup_of(tickets.engine, ticket.id, int(round_ or 0))

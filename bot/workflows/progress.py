@@ -83,7 +83,7 @@ def notify(context: Context, event_id: int) -> None:
         event = session.get(TicketEvent, event_id)
         step = (event.ticket_id, event.action, event.note) if event else None
     ticket = context.tickets.get(step[0]) if step else None
-    if ticket is None:
+    if ticket is None or step is None:
         return
     _, action, note = step
     people = [(ticket.reporter_channel, ticket.reporter_id), *context.tickets.followers(ticket.id)]
