@@ -386,8 +386,11 @@ class ValidateReportForm(LocationValidation):
         """A rider asked where may type it ("望园1号楼旁边的东门") instead of sending a map pin:
         the words are the place (a building they name fills the address as well)."""
         text = ((tracker.latest_message or {}).get("text") or "").strip()
-        if tracker.get_slot("requested_slot") != "location" or message_metadata(tracker).get("location") \
-                or not text or latest_intent(tracker) in ("deny", "affirm"):
+        asked = tracker.get_slot("requested_slot")
+        # Asked for a photo, "是望园东里北门" answers where as well (and means no photo).
+        names_place = bool(directory().find_community(text)) or "building" in mentioned(tracker)
+        if asked not in ("location", "photos") or (asked == "photos" and not names_place) \
+                or message_metadata(tracker).get("location") or not text or latest_intent(tracker) in ("deny", "affirm"):
             return {}
         return {"location": {"label": text}}
 

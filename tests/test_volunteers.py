@@ -488,3 +488,16 @@ def test_a_riders_hazard_with_the_building_in_the_second_message_is_filed(rider_
     assert (ticket.category, ticket.community, ticket.building) == ("fire_safety", "望园社区", "5")
     assert "望园5号楼后头那条通道" in ticket.description
     engine.dispose()
+
+
+@pytest.mark.slow
+def test_a_place_said_when_the_photo_is_asked_is_the_place(rider_stack):
+    stack = rider_stack
+    engine = create_engine(stack.env["LINLI_DATABASE_URL"], future=True)
+    rider = active_rider(stack, engine)
+    assert "照片" in stack.texts(rider, "路边那个电线杆歪了 看着要倒")
+    summary = stack.texts(rider, "在望园东里南门外头")
+    assert "请您确认" in summary and "望园东里南门外头" in summary, summary
+    ticket = filed(stack, engine, stack.texts(rider, "确认"))
+    assert ticket.community == "望园社区" and "望园东里南门外头" in ticket.description and not ticket.photos
+    engine.dispose()
