@@ -130,7 +130,7 @@ def test_every_category_is_configured(directory):
 
 def test_service_limits(directory):
     service = directory.service
-    assert service.description_max_chars == 2000 and service.quiet_hours == ("22:00", "08:00")
+    assert service.description_max_chars == 2000
     assert list(service.tiers) == ["group", "community", "street"]
 
 

@@ -141,7 +141,6 @@ class ServiceConfig:
     grid_worker_words: tuple[str, ...]
     answered_in_place: tuple[str, ...]
     callback: CallbackPolicy
-    quiet_hours: tuple[str, str]
 
     @classmethod
     def load(cls, path: Path) -> "ServiceConfig":
@@ -170,7 +169,7 @@ class ServiceConfig:
                 confirm_words=tuple(raw.get("confirm_words", ())),
                 decline_words=tuple(raw.get("decline_words", ())),
                 grid_worker_words=tuple(raw.get("grid_worker_words", ())), answered_in_place=tuple(raw["answered_in_place"]),
-                callback=CallbackPolicy.of(raw["callback"]), quiet_hours=tuple(raw["quiet_hours"]))
+                callback=CallbackPolicy.of(raw["callback"]))
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"{path}: missing or malformed setting: {error}") from error
         problems = config.problems()
