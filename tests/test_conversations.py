@@ -198,8 +198,10 @@ def test_a_phone_given_when_the_room_is_asked_is_kept_and_counts_as_an_answer(st
 
 def test_a_shared_map_location_fills_in_the_community(stack, tickets):
     sender = "conv-gps"
-    assert "哪个社区" in stack.texts(sender, "3号楼门口的路灯不亮了 晚上黑咕隆咚的")
+    assert "哪个社区" in stack.texts(sender, "4号楼门口的路灯不亮了 晚上黑咕隆咚的")
     located = stack.texts(sender, "[位置]", {"location": {"latitude": 39.8792, "longitude": 116.3362}})
-    assert "哪个社区" not in located
+    if "同一个问题" in located:  # another test's ticket nearby may be offered first: a separate one here
+        located = stack.texts(sender, "不是，单独登记")
+    assert "哪个社区" not in located and "手机号" in located, located
     ticket, _ = file_report(stack, tickets, sender, "不用", "确认")
-    assert (ticket.community, ticket.building, ticket.latitude) == ("望园社区", "3", 39.8792)
+    assert (ticket.community, ticket.building, ticket.latitude) == ("望园社区", "4", 39.8792)
