@@ -48,6 +48,15 @@ def names_the_field_asked(tracker: Tracker) -> bool:
     return any(w in _text(tracker) for w in words)
 
 
+def room_said(text: str) -> str:
+    """A room as residents write it ("是1202室", "六零一"), down to what should be its digits."""
+    return normalize_digits(text).strip().removeprefix("是").rstrip("室号房").strip()
+
+
+def is_room(value: str) -> bool:
+    return value.isdigit() and 2 <= len(value) <= 5
+
+
 class LocationValidation(FormValidationAction):
     """Community/building/unit/room extraction and checks against the directory."""
 
@@ -86,8 +95,7 @@ class LocationValidation(FormValidationAction):
             return {}
         if declined(tracker):
             return {"room": DECLINED}
-        text = normalize_digits(_text(tracker)).strip()
-        digits = text.removeprefix("是").rstrip("室号房").strip()
+        digits = room_said(_text(tracker))
         return {"room": digits} if digits.isdigit() else {}
 
     def validate_community(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
@@ -130,7 +138,7 @@ class LocationValidation(FormValidationAction):
         if value == DECLINED:
             return {"room": DECLINED}
         room = str(value or "").strip()
-        return {"room": room if room.isdigit() and 2 <= len(room) <= 5 else None}
+        return {"room": room if is_room(room) else None}
 
 
 def stepped_out(tracker: Tracker) -> bool:

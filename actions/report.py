@@ -7,7 +7,6 @@ so every interruption needs no rule of its own.
 """
 from __future__ import annotations
 
-import re
 from typing import Any, Dict, List, Text
 
 from rasa_sdk import Action, Tracker
@@ -27,9 +26,10 @@ from actions.common import (
     reporter,
     store,
 )
-from actions.location import DECLINED, LocationValidation, declined, names_the_field_asked
+from actions.location import DECLINED, LocationValidation, declined, is_room, names_the_field_asked, room_said
 from bot.channels.privacy import group_notice
-from bot.nlu.address import normalize_digits, normalize_phone
+from bot.core.text import words_only
+from bot.nlu.address import normalize_phone
 from bot.people import profiles
 from bot.people.roles import role_of
 from bot.privacy.masks import mask_phone, mask_text
@@ -125,7 +125,7 @@ def _guess_from_words(tracker: Tracker) -> str | None:
     """Words that say something ("我们那个单元门的门锁坏了 一推就开") are filed under the best
     guess, or 其他, and staff correct it: asking "what is the problem?" after it was told loses
     people. A bare "我要报修" or "报告隐患" still gets the question."""
-    text = re.sub(r"[\W_]+", "", (tracker.latest_message or {}).get("text") or "")
+    text = words_only((tracker.latest_message or {}).get("text"))
     if not _starting(tracker) or len(text) < directory().service.guess_min_chars:
         return None
     guess = ((tracker.latest_message or {}).get("category") or {}).get("name")
@@ -149,9 +149,8 @@ def _room_for_phone(dispatcher: CollectingDispatcher, tracker: Tracker) -> Dict[
     phone asked again. Set before validation, which keeps only the slots the form still asks."""
     if tracker.get_slot("requested_slot") != "phone" or given(tracker.get_slot("room")):
         return {}
-    said = normalize_digits((tracker.latest_message or {}).get("text") or "").strip()
-    room = said.removesuffix("室").removesuffix("号")
-    if not (room.isdigit() and 2 <= len(room) <= 5):
+    room = room_said((tracker.latest_message or {}).get("text") or "")
+    if not is_room(room):
         return {}
     dispatcher.utter_message(response="utter_room_noted", room=room)
     return {"room": room}

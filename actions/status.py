@@ -174,9 +174,9 @@ class ActionSetSubscription(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> List[Dict[Text, Any]]:
+        named = broadcasts.get_config().topics_named((tracker.latest_message or {}).get("text") or "")
         # Asking for a kind of notice is subscribing, whatever "…别的不用" made the model think.
-        subscribe = latest_intent(tracker) == "subscribe_notices" or bool(
-            broadcasts.get_config().topics_named((tracker.latest_message or {}).get("text") or ""))
+        subscribe = latest_intent(tracker) == "subscribe_notices" or bool(named)
         changed = set_subscription(*reporter(tracker), subscribe)
         if not subscribe:
             dispatcher.utter_message(response="utter_unsubscribe_notices" if changed else "utter_already_unsubscribed")
@@ -185,10 +185,11 @@ class ActionSetSubscription(Action):
         if community:  # the answer to "您住哪个社区？"
             profiles.remember_community(*reporter(tracker), community, engine=store().engine)
             dispatcher.utter_message(response="utter_notice_community_set", community=community)
-        named = _topics_named(dispatcher, tracker)
-        if not community and not named:
+        if named:
+            _choose_named_topics(dispatcher, tracker, named)
+        elif not community:
             dispatcher.utter_message(response="utter_subscribe_notices" if changed else "utter_already_subscribed")
-        if not profiles.community_of_person(*reporter(tracker), engine=store().engine):
+        if not (community or profiles.community_of_person(*reporter(tracker), engine=store().engine)):
             dispatcher.utter_message(response="utter_notice_community_ask", buttons=[
                 {"title": c.name, "payload": f'/subscribe_notices{{"community":"{c.name}"}}'}
                 for c in directory().communities])
@@ -198,16 +199,12 @@ class ActionSetSubscription(Action):
         return []
 
 
-def _topics_named(dispatcher: CollectingDispatcher, tracker: Tracker) -> List[str]:
+def _choose_named_topics(dispatcher: CollectingDispatcher, tracker: Tracker, named: List[str]) -> None:
     """"停水停电的通知发给我" chooses the topic as it subscribes: no buttons to tap after."""
     config = broadcasts.get_config()
-    named = config.topics_named((tracker.latest_message or {}).get("text") or "")
-    if not named:
-        return []
     channel, sender_id = reporter(tracker)
     with_first_reset = [None, *named]  # the words say exactly which: an earlier choice gives way
     for code in with_first_reset:
         _, chosen = topics.choose_topic(store().engine, channel, sender_id, code, store().clock())
     dispatcher.utter_message(response="utter_notice_topics_set", topics="、".join(config.topics[c] for c in chosen),
                              buttons=topic_buttons(chosen))
-    return named

@@ -10,19 +10,17 @@ buttons are a numbered list, the number answers too.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, Dict, List, Optional
 
 from bot.channels.dedup import ShortTermStore
 from bot.channels.guard import edge_config
-
-_NOT_WORDS = re.compile(r"[\W_]+")
+from bot.core.text import words_only
 
 
 def bare(text: str) -> str:
     """The words of a reply without punctuation, spaces and filler ("只要…的", "…吧")."""
     fillers = edge_config()["typed_choice"]
-    said = _NOT_WORDS.sub("", text or "")
+    said = words_only(text)
     for before in sorted(fillers["before"], key=len, reverse=True):
         if said.startswith(before) and len(said) > len(before):
             said = said[len(before):]
@@ -42,7 +40,7 @@ def chosen(pairs: List[List[str]], text: str, numbers: bool = False) -> Optional
     said = bare(choice)
     if not said:
         return None
-    return next((payload for title, payload in pairs if title and bare(title) in (said, _NOT_WORDS.sub("", choice))),
+    return next((payload for title, payload in pairs if title and bare(title) in (said, words_only(choice))),
                 None)
 
 

@@ -103,3 +103,12 @@ def utf16_units(text: str) -> int:
 def utf8_bytes(text: str) -> int:
     """Length as WeChat counts it."""
     return len(text.encode())
+
+
+_NOT_WORDS = re.compile(r"[\W_]+")
+
+
+def words_only(text: Optional[str]) -> str:
+    """Letters and digits alone, punctuation, spaces and symbols taken out: what was said, to compare
+    or to measure."""
+    return _NOT_WORDS.sub("", text or "")

@@ -10,6 +10,7 @@ from typing import Optional
 
 from bot.core.db import get_engine, session_scope
 from bot.people.models import Person
+from bot.people.roles import person_row
 
 
 @dataclass(frozen=True)
@@ -34,10 +35,7 @@ def place_of(channel: str, sender_id: str, engine=None) -> Optional[Place]:
 def remember_place(channel: str, sender_id: str, place: Place, engine=None) -> None:
     """Keeps the place of a report just filed (or joined) for the sender's next one."""
     with session_scope(engine or get_engine()) as session:
-        person = session.get(Person, (channel, sender_id))
-        if person is None:
-            person = Person(channel=channel, sender_id=sender_id, role="resident", subscribed=False)
-            session.add(person)
+        person = person_row(session, channel, sender_id)
         person.community, person.building = place.community, place.building
         person.updated_at = datetime.now(timezone.utc)
 
@@ -53,10 +51,7 @@ def remember_community(channel: str, sender_id: str, community: str, engine=None
     """The community a subscriber lives in, so its notices reach them; a building of another
     community is forgotten with it."""
     with session_scope(engine or get_engine()) as session:
-        person = session.get(Person, (channel, sender_id))
-        if person is None:
-            person = Person(channel=channel, sender_id=sender_id, role="resident", subscribed=False)
-            session.add(person)
+        person = person_row(session, channel, sender_id)
         if person.community != community:
             person.community, person.building = community, None
         person.updated_at = datetime.now(timezone.utc)
